@@ -1,0 +1,65 @@
+/*
+ * libvbpr: common definitions shared by every public header.
+ *
+ * Conventions that hold for the whole API (stated once here):
+ *  - Every fallible call returns a vbpr_status; VBPR_OK (0) is success and
+ *    every error is negative. On failure nothing the caller owns is modified
+ *    unless the function's comment says otherwise, and vbpr_last_error()
+ *    describes what went wrong on the calling thread.
+ *  - A handle returned through an `**out` parameter belongs to the caller,
+ *    who releases it with the matching vbpr_<object>_destroy(). Destroying
+ *    NULL is a no-op. Pointers returned by getters are borrowed: they stay
+ *    valid until their owner is destroyed or modified.
+ *  - Unless a header says otherwise, one handle must not be used by two
+ *    threads at the same time; different handles may be used concurrently.
+ *  - The library never prints, exits or aborts.
+ */
+#ifndef VBPR_COMMON_H
+#define VBPR_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32) && defined(VBPR_BUILDING_LIBRARY)
+#  define VBPR_API __declspec(dllexport)
+#elif defined(_WIN32) && !defined(VBPR_STATIC)
+#  define VBPR_API __declspec(dllimport)
+#elif defined(__GNUC__) || defined(__clang__)
+#  define VBPR_API __attribute__((visibility("default")))
+#else
+#  define VBPR_API
+#endif
+
+#ifdef __cplusplus
+#  define VBPR_BEGIN_DECLS extern "C" {
+#  define VBPR_END_DECLS }
+#else
+#  define VBPR_BEGIN_DECLS
+#  define VBPR_END_DECLS
+#endif
+
+VBPR_BEGIN_DECLS
+
+/**
+ * Status codes. Values are part of the ABI: they are explicit, never
+ * renumbered, and new codes are only ever appended (more negative).
+ */
+typedef enum vbpr_status {
+  VBPR_OK = 0,                  /**< success */
+  VBPR_ERR_INVALID_ARGUMENT = -1, /**< NULL pointer, bad size or parameter */
+  VBPR_ERR_OUT_OF_MEMORY = -2,  /**< an allocation failed or a size overflowed */
+  VBPR_ERR_IO = -3,             /**< a file could not be opened, read or written */
+  VBPR_ERR_PARSE = -4,          /**< malformed input file */
+  VBPR_ERR_OUT_OF_RANGE = -5,   /**< an id or index outside its universe */
+  VBPR_ERR_STATE = -6,          /**< call out of order (e.g. backward before forward) */
+  VBPR_ERR_UNSUPPORTED = -7,    /**< feature not compiled in or not applicable */
+  VBPR_ERR_NUMERIC = -8,        /**< non-finite input or result */
+  VBPR_ERR_INTERRUPTED = -9     /**< stopped on request before completion */
+} vbpr_status;
+
+/** Lowest status value currently defined (for bindings that map codes). */
+#define VBPR_STATUS_MIN (-9)
+
+VBPR_END_DECLS
+
+#endif /* VBPR_COMMON_H */

@@ -1,0 +1,44 @@
+/*
+ * libvbpr: process-wide runtime settings: compiled-in modules and threads.
+ */
+#ifndef VBPR_RUNTIME_H
+#define VBPR_RUNTIME_H
+
+#include "vbpr/common.h"
+
+VBPR_BEGIN_DECLS
+
+/** Optional modules. Values are explicit and never renumbered. */
+typedef enum vbpr_module {
+  VBPR_MODULE_MF = 1,       /**< matrix-factorisation encoder */
+  VBPR_MODULE_LIGHTGCN = 2  /**< LightGCN graph encoder */
+} vbpr_module;
+
+/**
+ * 1 if @p module was compiled into this library, else 0 (also for unknown
+ * values). The symbols of a missing module still exist and return
+ * VBPR_ERR_UNSUPPORTED.
+ */
+VBPR_API int vbpr_has_module(vbpr_module module);
+
+/**
+ * Sets the number of worker threads the library may use for large work
+ * (loss over big batches, sampling, graph propagation, evaluation).
+ * 0 means one per online core. Negative or above 4096 is
+ * VBPR_ERR_INVALID_ARGUMENT. Process-wide and thread-safe; it applies to
+ * calls started after it returns.
+ *
+ * The default comes from the environment variable VBPR_NUM_THREADS (read
+ * once, at the first call that needs it; an invalid value is ignored), else 0.
+ */
+VBPR_API vbpr_status vbpr_set_num_threads(int num_threads);
+
+/**
+ * The number of threads the library will use: the value set (or taken from
+ * VBPR_NUM_THREADS) with 0 resolved to the number of online cores. Always >= 1.
+ */
+VBPR_API int vbpr_get_num_threads(void);
+
+VBPR_END_DECLS
+
+#endif /* VBPR_RUNTIME_H */

@@ -1,0 +1,13 @@
+/*
+ * libvbpr: Variational Bayesian Personalized Ranking.
+ * Umbrella header: includes every public header. See doc/README.md.
+ */
+#ifndef VBPR_VBPR_H
+#define VBPR_VBPR_H
+
+#include "vbpr/common.h"
+#include "vbpr/error.h"
+#include "vbpr/version.h"
+#include "vbpr/runtime.h"
+
+#endif /* VBPR_VBPR_H */

@@ -1,0 +1,159 @@
+/* Black-box tests of the core public API, linked against the shared library. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vbpr/vbpr.h"
+
+static const vbpr_status all_status[] = {
+  VBPR_OK, VBPR_ERR_INVALID_ARGUMENT, VBPR_ERR_OUT_OF_MEMORY, VBPR_ERR_IO,
+  VBPR_ERR_PARSE, VBPR_ERR_OUT_OF_RANGE, VBPR_ERR_STATE, VBPR_ERR_UNSUPPORTED,
+  VBPR_ERR_NUMERIC, VBPR_ERR_INTERRUPTED,
+};
+#define N_STATUS (sizeof all_status / sizeof all_status[0])
+
+START_TEST(status_values_are_stable)
+{
+  /* The ABI promises these numbers; a renumbering must fail here. */
+  ck_assert_int_eq(VBPR_OK, 0);
+  ck_assert_int_eq(VBPR_ERR_INVALID_ARGUMENT, -1);
+  ck_assert_int_eq(VBPR_ERR_OUT_OF_MEMORY, -2);
+  ck_assert_int_eq(VBPR_ERR_IO, -3);
+  ck_assert_int_eq(VBPR_ERR_PARSE, -4);
+  ck_assert_int_eq(VBPR_ERR_OUT_OF_RANGE, -5);
+  ck_assert_int_eq(VBPR_ERR_STATE, -6);
+  ck_assert_int_eq(VBPR_ERR_UNSUPPORTED, -7);
+  ck_assert_int_eq(VBPR_ERR_NUMERIC, -8);
+  ck_assert_int_eq(VBPR_ERR_INTERRUPTED, -9);
+  ck_assert_int_eq(VBPR_STATUS_MIN, -9);
+  ck_assert_int_eq(VBPR_MODULE_MF, 1);
+  ck_assert_int_eq(VBPR_MODULE_LIGHTGCN, 2);
+}
+END_TEST
+
+START_TEST(status_strings_distinct)
+{
+  for (size_t i = 0; i < N_STATUS; i++) {
+    const char *a = vbpr_status_string(all_status[i]);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_gt((int)strlen(a), 0);
+    ck_assert_str_ne(a, "unknown status");
+    for (size_t j = 0; j < i; j++)
+      ck_assert_str_ne(a, vbpr_status_string(all_status[j]));
+  }
+  ck_assert_str_eq(vbpr_status_string((vbpr_status)-1000), "unknown status");
+  ck_assert_str_eq(vbpr_status_string((vbpr_status)5), "unknown status");
+}
+END_TEST
+
+START_TEST(version_matches)
+{
+  ck_assert_uint_eq(vbpr_version_number(), VBPR_VERSION_NUMBER);
+  ck_assert_str_eq(vbpr_version_string(), VBPR_VERSION_STRING);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%d.%d.%d", VBPR_VERSION_MAJOR, VBPR_VERSION_MINOR,
+           VBPR_VERSION_PATCH);
+  ck_assert_str_eq(buf, vbpr_version_string());
+  ck_assert(VBPR_VERSION_CHECK(0, 0, 0));
+  ck_assert(!VBPR_VERSION_CHECK(VBPR_VERSION_MAJOR + 1, 0, 0));
+  /* the build passes the Meson project version */
+  ck_assert_str_eq(vbpr_version_string(), EXPECTED_VERSION);
+}
+END_TEST
+
+START_TEST(last_error_initially_empty_and_clearable)
+{
+  ck_assert_ptr_nonnull(vbpr_last_error());
+  ck_assert_status(vbpr_set_num_threads(-3), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(vbpr_last_status(), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(vbpr_last_error(), "vbpr_set_num_threads") != NULL,
+                "message names the function: %s", vbpr_last_error());
+  ck_assert_msg(strstr(vbpr_last_error(), "-3") != NULL,
+                "message names the value: %s", vbpr_last_error());
+  vbpr_error_clear();
+  ck_assert_str_eq(vbpr_last_error(), "");
+  ck_assert_int_eq(vbpr_last_status(), VBPR_OK);
+}
+END_TEST
+
+typedef struct {
+  int bad_value;
+  char seen[256];
+  pthread_barrier_t *barrier;
+} thread_arg;
+
+static void *fail_in_thread(void *p)
+{
+  thread_arg *a = p;
+  vbpr_set_num_threads(a->bad_value);
+  /* both threads have failed before either reads its message */
+  pthread_barrier_wait(a->barrier);
+  snprintf(a->seen, sizeof a->seen, "%s", vbpr_last_error());
+  return NULL;
+}
+
+START_TEST(last_error_is_per_thread)
+{
+  pthread_barrier_t barrier;
+  pthread_barrier_init(&barrier, NULL, 2);
+  thread_arg a = {-11, "", &barrier}, b = {999999, "", &barrier};
+  pthread_t ta, tb;
+  ck_assert_int_eq(pthread_create(&ta, NULL, fail_in_thread, &a), 0);
+  ck_assert_int_eq(pthread_create(&tb, NULL, fail_in_thread, &b), 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  pthread_barrier_destroy(&barrier);
+  ck_assert_msg(strstr(a.seen, "-11") && !strstr(a.seen, "999999"), "%s", a.seen);
+  ck_assert_msg(strstr(b.seen, "999999") && !strstr(b.seen, "-11"), "%s", b.seen);
+  /* this thread saw neither */
+  vbpr_error_clear();
+  ck_assert_str_eq(vbpr_last_error(), "");
+}
+END_TEST
+
+START_TEST(num_threads_setting)
+{
+  ck_assert_ok(vbpr_set_num_threads(3));
+  ck_assert_int_eq(vbpr_get_num_threads(), 3);
+  ck_assert_ok(vbpr_set_num_threads(0));
+  ck_assert_int_ge(vbpr_get_num_threads(), 1);
+  ck_assert_status(vbpr_set_num_threads(5000), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_int_ge(vbpr_get_num_threads(), 1); /* unchanged by the failure */
+  ck_assert_ok(vbpr_set_num_threads(1));
+  ck_assert_int_eq(vbpr_get_num_threads(), 1);
+}
+END_TEST
+
+START_TEST(num_threads_from_environment)
+{
+  /* runs in a forked child (CK_FORK) or first: the setting is read lazily */
+  if (getenv("VBPR_NUM_THREADS") != NULL)
+    ck_assert_int_eq(vbpr_get_num_threads(), atoi(getenv("VBPR_NUM_THREADS")));
+}
+END_TEST
+
+START_TEST(modules_match_build)
+{
+  ck_assert_int_eq(vbpr_has_module(VBPR_MODULE_MF), EXPECTED_MF);
+  ck_assert_int_eq(vbpr_has_module(VBPR_MODULE_LIGHTGCN), EXPECTED_LIGHTGCN);
+  ck_assert_int_eq(vbpr_has_module((vbpr_module)0), 0);
+  ck_assert_int_eq(vbpr_has_module((vbpr_module)77), 0);
+}
+END_TEST
+
+int main(void)
+{
+  Suite *s = suite_create("api");
+  TCase *tc = tcase_create("core");
+  tcase_add_test(tc, status_values_are_stable);
+  tcase_add_test(tc, status_strings_distinct);
+  tcase_add_test(tc, version_matches);
+  tcase_add_test(tc, last_error_initially_empty_and_clearable);
+  tcase_add_test(tc, last_error_is_per_thread);
+  tcase_add_test(tc, num_threads_from_environment);
+  tcase_add_test(tc, num_threads_setting);
+  tcase_add_test(tc, modules_match_build);
+  suite_add_tcase(s, tc);
+  return test_run_suite(s);
+}
