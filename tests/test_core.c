@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "core/blas.h"
 #include "core/core.h"
 #include "testutil.h"
 #include "vbpr/vbpr.h"
@@ -148,6 +149,29 @@ START_TEST(threads_for_respects_setting)
 }
 END_TEST
 
+START_TEST(sgemm_matches_naive)
+{
+  enum { M = 37, N = 29, K = 13 };
+  static float a[M * K], b[N * K], bt[K * N], c[M * N], c2[M * N];
+  vbpr__rng r;
+  vbpr__rng_init(&r, 1, 2, 3);
+  for (int i = 0; i < M * K; i++) a[i] = (float)vbpr__rng_normal(&r);
+  for (int i = 0; i < N * K; i++) b[i] = (float)vbpr__rng_normal(&r);
+  for (int j = 0; j < N; j++)
+    for (int k = 0; k < K; k++) bt[k * N + j] = b[j * K + k];
+  for (int i = 0; i < M * N; i++) c[i] = c2[i] = 1.0f;
+  vbpr__sgemm_nt(M, N, K, 2.0f, a, K, b, K, 0.5f, c, N, 2);
+  vbpr__sgemm_nn(M, N, K, 2.0f, a, K, bt, N, 0.5f, c2, N, 1);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double want = 0.5;
+      for (int k = 0; k < K; k++) want += 2.0 * a[i * K + k] * b[j * K + k];
+      ck_assert_double_eq_tol(c[i * N + j], want, 1e-4);
+      ck_assert_double_eq_tol(c2[i * N + j], want, 1e-4);
+    }
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("core");
@@ -160,6 +184,7 @@ int main(void)
   tcase_add_test(tc, rng_below_is_uniform);
   tcase_add_test(tc, parallel_for_covers_each_index_once);
   tcase_add_test(tc, threads_for_respects_setting);
+  tcase_add_test(tc, sgemm_matches_naive);
   suite_add_tcase(s, tc);
   return test_run_suite(s);
 }
