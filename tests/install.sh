@@ -44,10 +44,13 @@ int main() {
 }
 CPP
 libdir=$(pc --variable=libdir)
-cc -std=c11 -Wall -Wextra -pedantic -Werror "$tmp/prog.c" -o "$tmp/prog_c" $(pc --cflags --libs)
+# A sanitizer build of the library needs the runtime in the program too.
+san=""
+if ldd "$libdir/libvbpr.so" | grep -q libasan; then san="-fsanitize=address,undefined"; fi
+cc -std=c11 -Wall -Wextra -pedantic -Werror $san "$tmp/prog.c" -o "$tmp/prog_c" $(pc --cflags --libs)
 LD_LIBRARY_PATH="$libdir" "$tmp/prog_c"
 if command -v c++ >/dev/null 2>&1; then
-  c++ -std=c++11 -Wall -Wextra -pedantic -Werror "$tmp/prog.cpp" -o "$tmp/prog_cpp" $(pc --cflags --libs)
+  c++ -std=c++11 -Wall -Wextra -pedantic -Werror $san "$tmp/prog.cpp" -o "$tmp/prog_cpp" $(pc --cflags --libs)
   LD_LIBRARY_PATH="$libdir" "$tmp/prog_cpp"
 else
   echo "no C++ compiler: C++ check not run"; exit 1

@@ -1,0 +1,46 @@
+# Shared by scripts/demo.sh and scripts/test.sh: install what is missing,
+# find the data, configure and build. Sourced, not run.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+# Debian packages the build, the tests and the bindings need.
+VBPR_PACKAGES="meson ninja-build pkg-config gcc g++ libblis-dev check \
+python3 python3-numpy python3-pytest binutils"
+
+install_missing() {
+  missing=""
+  for p in $VBPR_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+      missing="$missing $p"
+  done
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "missing Debian packages:$missing (run as root to install them)" >&2
+    exit 1
+  fi
+}
+
+# Real data beside the project (../shared/data) unless given.
+if [ -z "${VBPR_DATA_DIR:-}" ] && [ -d "$ROOT/../shared/data" ]; then
+  VBPR_DATA_DIR=$(cd "$ROOT/../shared/data" && pwd)
+fi
+export VBPR_DATA_DIR="${VBPR_DATA_DIR:-}"
+
+# configure_build DIR [meson options...]: set up once, then build.
+configure_build() {
+  dir=$1
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" -Dwerror=true "$@" >/dev/null
+  else
+    meson configure "$dir" -Dwerror=true "$@" >/dev/null
+  fi
+  ninja -C "$dir" >/dev/null
+}

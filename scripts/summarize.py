@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Sums the results of several Meson test runs and prints one closing line,
+'N passed, N failed, N skipped'. Exits non-zero when anything failed or when
+a build ran no test at all."""
+import json
+import os
+import sys
+
+
+def results(build):
+    path = os.path.join(build, "meson-logs", "testlog.json")
+    if not os.path.exists(path):
+        return None
+    out = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rec = json.loads(line)
+                out.append((rec["name"], rec["result"]))
+    return out
+
+
+def main(builds):
+    passed = failed = skipped = 0
+    bad = []
+    for b in builds:
+        res = results(b)
+        if not res:
+            bad.append(f"{b}: no test ran")
+            failed += 1
+            continue
+        for name, result in res:
+            if result in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif result == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
+                bad.append(f"{b}: {name}: {result}")
+    for line in bad:
+        print("FAILED", line)
+    print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs what is missing, builds with warnings as errors, and runs every
+# test: the full suite in a release build, again under AddressSanitizer and
+# UndefinedBehaviorSanitizer, and in a build with the optional modules off.
+. "$(dirname "$0")/common.sh"
+install_missing
+
+if [ -n "$VBPR_DATA_DIR" ]; then
+  echo "== real data: $VBPR_DATA_DIR"
+else
+  echo "== real data: not found (data tests skip; in CI they fail)"
+fi
+
+run_suite() {
+  name=$1
+  dir=$2
+  shift 2
+  echo "== [$name] configure and build ($dir)"
+  configure_build "$dir" "$@"
+  echo "== [$name] test"
+  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 \
+    "--timeout-multiplier=${VBPR_TIMEOUT_MULTIPLIER:-1}" | tail -n 8 || true
+}
+
+run_suite release build
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+  VBPR_TIMEOUT_MULTIPLIER=4 \
+  run_suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=debugoptimized -Dbench=false
+run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dbench=false
+
+python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod
