@@ -6,7 +6,7 @@ cd "$ROOT"
 
 # Debian packages the build, the tests and the bindings need.
 VBPR_PACKAGES="meson ninja-build pkg-config gcc g++ libblis-dev check \
-python3 python3-numpy python3-pytest binutils"
+python3 python3-numpy python3-pytest python3-torch binutils"
 
 install_missing() {
   missing=""

@@ -9,5 +9,13 @@
 #include "vbpr/error.h"
 #include "vbpr/version.h"
 #include "vbpr/runtime.h"
+#include "vbpr/loss.h"
+#include "vbpr/dataset.h"
+#include "vbpr/synthetic.h"
+#include "vbpr/sampler.h"
+#include "vbpr/encoder.h"
+#include "vbpr/optim.h"
+#include "vbpr/eval.h"
+#include "vbpr/train.h"
 
 #endif /* VBPR_VBPR_H */

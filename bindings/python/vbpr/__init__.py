@@ -1,46 +1,81 @@
 """libvbpr for Python: Variational Bayesian Personalized Ranking over ctypes.
 
     import vbpr
-    print(vbpr.version())
+    loss = vbpr.Loss(vbpr.LossKind.VARIATIONAL, num_pos=2, num_neg=4)
+    value, g_user, g_pos, g_neg = loss.forward_backward(user, pos, neg)
+
+Arrays are passed to the C library in place: float32 (int32 for ids)
+C-contiguous numpy arrays of the documented shapes. Anything else raises
+TypeError or ValueError; the package never copies or converts silently.
+Errors of the library raise subclasses of vbpr.Error. PyTorch support is
+in vbpr.torch (imported only when used). See doc/python.md.
 """
 from ._errors import (Error, InvalidArgumentError, OutOfMemoryError,
                       IOError_ as IOError, ParseError, OutOfRangeError,
                       StateError, UnsupportedError, NumericError,
                       InterruptedError_ as InterruptedError)
-from ._lib import lib as _lib, lib_path, PACKAGE_VERSION as __version__
+from ._lib import lib as _c, lib_path, PACKAGE_VERSION as __version__
+from ._enums import (Status, Module, LossKind, LossParam, Estimator, Attention,
+                     DatasetFormat, Duplicates, DatasetOption, SamplerMode, SamplerParam,
+                     EncoderKind, Init, Table, OptimKind, OptimParam, Metric, TrainParam,
+                     SyntheticParam, DATASET_INFER, LOSS_MAX_SAMPLES, ENCODER_MAX_DIM,
+                     LIGHTGCN_MAX_LAYERS, OPTIM_MAX_SLOTS, EVAL_MAX_K, EVAL_MAX_KS)
+from .loss import Loss
+from .dataset import Dataset, DatasetOptions
+from .synthetic import Synthetic, synthetic
+from .sampler import Sampler
+from .encoder import Encoder, MF, LightGCN
+from .optim import Optimizer
+from .evaluation import Evaluator, recommend
+from .train import Trainer
 
-MODULE_MF = 1
-MODULE_LIGHTGCN = 2
+MODULE_MF = Module.MF
+MODULE_LIGHTGCN = Module.LIGHTGCN
 
 
 def version():
     """The loaded C library's version string, e.g. '0.1.0'."""
-    return _lib.vbpr_version_string().decode()
+    return _c.vbpr_version_string().decode()
 
 
 def version_number():
     """MAJOR*10000 + MINOR*100 + PATCH of the loaded C library."""
-    return _lib.vbpr_version_number()
+    return _c.vbpr_version_number()
 
 
 def has_module(module):
-    """True when the optional module (MODULE_MF, MODULE_LIGHTGCN) is built in."""
-    return bool(_lib.vbpr_has_module(int(module)))
+    """True when the optional module (Module.MF, Module.LIGHTGCN) is built in."""
+    return bool(_c.vbpr_has_module(int(module)))
 
 
 def set_num_threads(n):
-    """Threads the library may use; 0 means one per core."""
-    _lib.vbpr_set_num_threads(int(n))
+    """Threads the library may use for large work; 0 means one per core.
+    Process-wide."""
+    _c.vbpr_set_num_threads(int(n))
 
 
 def get_num_threads():
-    return _lib.vbpr_get_num_threads()
+    """Threads the library will use (>= 1)."""
+    return _c.vbpr_get_num_threads()
+
+
+def status_string(status):
+    """The library's short description of a status code."""
+    return _c.vbpr_status_string(int(status)).decode()
 
 
 __all__ = [
     "Error", "InvalidArgumentError", "OutOfMemoryError", "IOError",
     "ParseError", "OutOfRangeError", "StateError", "UnsupportedError",
-    "NumericError", "InterruptedError", "version", "version_number",
-    "has_module", "set_num_threads", "get_num_threads", "lib_path",
+    "NumericError", "InterruptedError",
+    "version", "version_number", "has_module", "set_num_threads", "get_num_threads",
+    "status_string", "lib_path",
+    "Status", "Module", "LossKind", "LossParam", "Estimator", "Attention",
+    "DatasetFormat", "Duplicates", "DatasetOption", "SamplerMode", "SamplerParam",
+    "EncoderKind", "Init", "Table", "OptimKind", "OptimParam", "Metric", "TrainParam",
+    "SyntheticParam", "DATASET_INFER", "LOSS_MAX_SAMPLES", "ENCODER_MAX_DIM",
+    "LIGHTGCN_MAX_LAYERS", "OPTIM_MAX_SLOTS", "EVAL_MAX_K", "EVAL_MAX_KS",
     "MODULE_MF", "MODULE_LIGHTGCN",
+    "Loss", "Dataset", "DatasetOptions", "Synthetic", "synthetic", "Sampler",
+    "Encoder", "MF", "LightGCN", "Optimizer", "Evaluator", "recommend", "Trainer",
 ]

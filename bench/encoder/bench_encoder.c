@@ -1,0 +1,154 @@
+/* Encoder and optimizer timings on a real data set: LightGCN propagation
+ * (forward) and back-propagation with 1 and 2 threads, MF forward/backward
+ * of one batch, and dense against lazy Adam on the MF tables.
+ *
+ *   bench_encoder [interactions-file]
+ *
+ * Default file: $VBPR_DATA_DIR/gowalla/train.txt. Prints medians of REPS
+ * runs in milliseconds, and ratios. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <vbpr/vbpr.h>
+#include <vbpr/dataset.h>
+#include <vbpr/encoder.h>
+#include <vbpr/optim.h>
+
+enum { REPS = 5, DIM = 64, BATCH = 2048, M = 2, N = 4 };
+
+#define CHECK(call)                                                              \
+  do {                                                                           \
+    if ((call) != VBPR_OK) {                                                     \
+      fprintf(stderr, "%s failed: %s\n", #call, vbpr_last_error());              \
+      exit(1);                                                                   \
+    }                                                                            \
+  } while (0)
+
+static double now_ms(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return v[n / 2];
+}
+
+static int32_t users[BATCH], pos[BATCH * M], neg[BATCH * N];
+static float ue[BATCH * DIM], pe[BATCH * M * DIM], ne[BATCH * N * DIM];
+static float gu[BATCH * DIM], gp[BATCH * M * DIM], gn[BATCH * N * DIM];
+
+static void make_batch(int32_t nu, int32_t ni)
+{
+  uint64_t s = 1;
+  for (int i = 0; i < BATCH * N; i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    if (i < BATCH) users[i] = (int32_t)((s >> 33) % (uint64_t)nu);
+    if (i < BATCH * M) pos[i] = (int32_t)((s >> 20) % (uint64_t)ni);
+    neg[i] = (int32_t)((s >> 7) % (uint64_t)ni);
+  }
+  for (int i = 0; i < BATCH * N * DIM; i++) {
+    float v = (float)((int)(((unsigned)i * 7919u) % 201u) - 100) / 1000.0f;
+    if (i < BATCH * DIM) gu[i] = v;
+    if (i < BATCH * M * DIM) gp[i] = v;
+    gn[i] = v;
+  }
+}
+
+/* Median time of forward (and, if `back`, zero_grad + backward) calls. */
+static double time_pass(vbpr_encoder *enc, int back)
+{
+  double t[REPS];
+  for (int r = 0; r < REPS; r++) {
+    double t0 = now_ms();
+    CHECK(vbpr_encoder_forward(enc, users, pos, neg, BATCH, M, N, ue, pe, ne));
+    double t1 = now_ms();
+    if (back) {
+      CHECK(vbpr_encoder_zero_grad(enc));
+      CHECK(vbpr_encoder_backward(enc, gu, gp, gn));
+    }
+    t[r] = back ? now_ms() - t1 : t1 - t0;
+  }
+  return median(t, REPS);
+}
+
+static double time_step(vbpr_optim_kind kind, vbpr_encoder *enc)
+{
+  vbpr_optim *opt;
+  CHECK(vbpr_optim_create(kind, &opt));
+  CHECK(vbpr_optim_set(opt, VBPR_OPTIM_WEIGHT_DECAY, 1e-6));
+  double t[REPS];
+  CHECK(vbpr_optim_step_encoder(opt, enc)); /* sizes the state */
+  for (int r = 0; r < REPS; r++) {
+    double t0 = now_ms();
+    CHECK(vbpr_optim_step_encoder(opt, enc));
+    t[r] = now_ms() - t0;
+  }
+  vbpr_optim_destroy(opt);
+  return median(t, REPS);
+}
+
+int main(int argc, char **argv)
+{
+  char path[2048];
+  if (argc > 1) {
+    snprintf(path, sizeof path, "%s", argv[1]);
+  } else {
+    const char *d = getenv("VBPR_DATA_DIR");
+    if (d == NULL) {
+      fprintf(stderr, "usage: bench_encoder FILE (or set VBPR_DATA_DIR)\n");
+      return 77;
+    }
+    snprintf(path, sizeof path, "%s/gowalla/train.txt", d);
+  }
+  vbpr_dataset *ds;
+  double t0 = now_ms();
+  CHECK(vbpr_dataset_load(path, NULL, &ds));
+  int32_t nu = vbpr_dataset_num_users(ds), ni = vbpr_dataset_num_items(ds);
+  printf("data: %s: %d users, %d items, %lld interactions (loaded in %.0f ms)\n", path,
+         (int)nu, (int)ni, (long long)vbpr_dataset_num_interactions(ds), now_ms() - t0);
+  printf("dim %d, batch %d x (1 + %d + %d), medians of %d runs\n", DIM, BATCH, M, N, REPS);
+  make_batch(nu, ni);
+
+  if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
+    vbpr_encoder *lg;
+    t0 = now_ms();
+    CHECK(vbpr_encoder_create_lightgcn(ds, DIM, 3, 1, &lg));
+    printf("lightgcn K=3: built in %.0f ms\n", now_ms() - t0);
+    double fwd[2], bwd[2];
+    for (int k = 0; k < 2; k++) {
+      CHECK(vbpr_set_num_threads(k + 1));
+      fwd[k] = time_pass(lg, 0);
+      bwd[k] = time_pass(lg, 1);
+      printf("  %d thread(s): forward %.1f ms, zero_grad+backward %.1f ms\n", k + 1, fwd[k],
+             bwd[k]);
+    }
+    printf("  speed-up 2 vs 1 threads: forward x%.2f, backward x%.2f\n", fwd[0] / fwd[1],
+           bwd[0] / bwd[1]);
+    vbpr_encoder_destroy(lg);
+  }
+  CHECK(vbpr_set_num_threads(0));
+  if (vbpr_has_module(VBPR_MODULE_MF)) {
+    vbpr_encoder *mf;
+    CHECK(vbpr_encoder_create_mf(nu, ni, DIM, 1, &mf));
+    double f = time_pass(mf, 0), b = time_pass(mf, 1);
+    printf("mf: forward %.3f ms, zero_grad+backward %.3f ms per batch\n", f, b);
+    double dense = time_step(VBPR_OPTIM_ADAM, mf), lazy = time_step(VBPR_OPTIM_LAZY_ADAM, mf);
+    printf("adam step on the mf tables: dense %.2f ms, lazy %.3f ms (x%.0f)\n", dense, lazy,
+           dense / lazy);
+    vbpr_encoder_destroy(mf);
+  }
+  vbpr_dataset_destroy(ds);
+  return 0;
+}

@@ -1,0 +1,186 @@
+/* Loss throughput: ns per row of forward + backward at the embedding level,
+ * against the memory floor, a plain copy of the same input bytes (user, pos,
+ * neg) into the same output bytes (the three gradients).
+ *
+ * Usage: bench_loss [runs]   (default 7; figures are medians over runs)
+ * Honours VBPR_NUM_THREADS; also reports a one-thread run for comparison. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vbpr/error.h"
+#include "vbpr/loss.h"
+#include "vbpr/runtime.h"
+
+typedef struct shape {
+  size_t batch, dim, M, N;
+} shape;
+
+typedef struct bufs {
+  float *user, *pos, *neg, *gu, *gp, *gn;
+} bufs;
+
+static double now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static float *alloc_floats(size_t n)
+{
+  float *p = malloc(n * sizeof *p);
+  if (p == NULL) {
+    fprintf(stderr, "bench_loss: out of memory\n");
+    exit(1);
+  }
+  return p;
+}
+
+static void fill(float *x, size_t n, unsigned *seed)
+{
+  for (size_t i = 0; i < n; i++) {
+    *seed = *seed * 1664525u + 1013904223u;
+    x[i] = ((float)(*seed >> 8) / 16777216.0f - 0.5f) * 0.2f;
+  }
+}
+
+static bufs make_bufs(const shape *s)
+{
+  bufs b;
+  unsigned seed = 12345;
+  b.user = alloc_floats(s->batch * s->dim);
+  b.pos = alloc_floats(s->batch * s->M * s->dim);
+  b.neg = alloc_floats(s->batch * s->N * s->dim);
+  b.gu = alloc_floats(s->batch * s->dim);
+  b.gp = alloc_floats(s->batch * s->M * s->dim);
+  b.gn = alloc_floats(s->batch * s->N * s->dim);
+  fill(b.user, s->batch * s->dim, &seed);
+  fill(b.pos, s->batch * s->M * s->dim, &seed);
+  fill(b.neg, s->batch * s->N * s->dim, &seed);
+  memset(b.gu, 0, s->batch * s->dim * sizeof(float));
+  memset(b.gp, 0, s->batch * s->M * s->dim * sizeof(float));
+  memset(b.gn, 0, s->batch * s->N * s->dim * sizeof(float));
+  return b;
+}
+
+static void free_bufs(bufs *b)
+{
+  free(b->user), free(b->pos), free(b->neg), free(b->gu), free(b->gp), free(b->gn);
+}
+
+static void check(vbpr_status st, const char *what)
+{
+  if (st != VBPR_OK) {
+    fprintf(stderr, "bench_loss: %s failed: %s\n", what, vbpr_last_error());
+    exit(1);
+  }
+}
+
+enum mode { FUSED, SEPARATE, COPY };
+
+/* One timed run: enough iterations for ~20 ms; returns ns per row. */
+static double run_once(vbpr_loss *loss, const shape *s, bufs *b, enum mode mode,
+                       int iters)
+{
+  size_t nu = s->batch * s->dim * sizeof(float);
+  size_t np = nu * s->M, nn = nu * s->N;
+  float l = 0.0f;
+  double t0 = now_ns();
+  for (int it = 0; it < iters; it++) {
+    switch (mode) {
+    case FUSED:
+      check(vbpr_loss_forward_backward(loss, s->batch, s->dim, b->user, b->pos, b->neg,
+                                       NULL, NULL, 1.0f, &l, b->gu, b->gp, b->gn),
+            "vbpr_loss_forward_backward");
+      break;
+    case SEPARATE:
+      check(vbpr_loss_forward(loss, s->batch, s->dim, b->user, b->pos, b->neg, NULL,
+                              NULL, &l),
+            "vbpr_loss_forward");
+      check(vbpr_loss_backward(loss, 1.0f, b->gu, b->gp, b->gn), "vbpr_loss_backward");
+      break;
+    case COPY:
+      memcpy(b->gu, b->user, nu);
+      memcpy(b->gp, b->pos, np);
+      memcpy(b->gn, b->neg, nn);
+      break;
+    }
+    /* keep the copy from being optimised away across iterations */
+    __asm__ __volatile__("" : : "g"(b->gu), "g"(b->gp), "g"(b->gn) : "memory");
+  }
+  double t = now_ns() - t0;
+  (void)l;
+  return t / ((double)iters * (double)s->batch);
+}
+
+static double measure(vbpr_loss *loss, const shape *s, bufs *b, enum mode mode,
+                      int runs)
+{
+  double per_row = run_once(loss, s, b, mode, 3); /* warm-up, sizes the loop */
+  int iters = (int)(20e6 / (per_row * (double)s->batch)) + 1;
+  double v[64];
+  if (runs > 64) runs = 64;
+  for (int r = 0; r < runs; r++) v[r] = run_once(loss, s, b, mode, iters);
+  return median(v, runs);
+}
+
+static const char *est_name(int e)
+{
+  return e == VBPR_EST_ELBO ? "elbo" : e == VBPR_EST_PROTOTYPE_DETACHED ? "detached"
+                                                                          : "prototype";
+}
+
+static void bench_shape(const shape *s, int est, int runs)
+{
+  vbpr_loss *loss = NULL;
+  check(vbpr_loss_create(VBPR_LOSS_VARIATIONAL, &loss), "vbpr_loss_create");
+  check(vbpr_loss_set(loss, VBPR_LOSS_NUM_POS, (double)s->M), "set M");
+  check(vbpr_loss_set(loss, VBPR_LOSS_NUM_NEG, (double)s->N), "set N");
+  check(vbpr_loss_set(loss, VBPR_LOSS_ESTIMATOR, est), "set estimator");
+  bufs b = make_bufs(s);
+  double floor_ns = measure(loss, s, &b, COPY, runs);
+  double fused = measure(loss, s, &b, FUSED, runs);
+  double sep = measure(loss, s, &b, SEPARATE, runs);
+  double kb = (double)((1 + s->M + s->N) * s->dim * sizeof(float)) / 1024.0;
+  printf("%5zu %4zu %3zu %3zu %-9s %7d %9.1f %9.1f %9.1f %6.2fx %6.2fx  (%.1f KiB in + out per row)\n",
+         s->batch, s->dim, s->M, s->N, est_name(est), vbpr_get_num_threads(), fused, sep,
+         floor_ns, fused / floor_ns, sep / floor_ns, kb);
+  free_bufs(&b);
+  vbpr_loss_destroy(loss);
+}
+
+int main(int argc, char **argv)
+{
+  int runs = argc > 1 ? atoi(argv[1]) : 7;
+  if (runs < 1) runs = 1;
+  const shape shapes[] = {{1024, 64, 2, 4}, {1024, 128, 2, 16}};
+  printf("loss forward+backward, ns per row, median of %d runs\n", runs);
+  printf("batch  dim   M   N estimator threads     fused  separate   copy-floor  fused/floor sep/floor\n");
+  int threads = vbpr_get_num_threads();
+  for (int pass = 0; pass < 2; pass++) {
+    check(vbpr_set_num_threads(pass == 0 ? threads : 1), "vbpr_set_num_threads");
+    if (pass == 1 && threads == 1) break;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+      bench_shape(&shapes[i], VBPR_EST_PROTOTYPE, runs);
+  }
+  check(vbpr_set_num_threads(threads), "vbpr_set_num_threads");
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    bench_shape(&shapes[i], VBPR_EST_PROTOTYPE_DETACHED, runs);
+    bench_shape(&shapes[i], VBPR_EST_ELBO, runs);
+  }
+  return 0;
+}

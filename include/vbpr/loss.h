@@ -1,0 +1,276 @@
+/*
+ * libvbpr: the loss object. BPR and Variational BPR, forward and backward,
+ * for training loops that own their embeddings and their optimizer.
+ *
+ * A host computes its embeddings (or its own similarity scores), calls a
+ * forward to get the batch loss, then a backward to get the gradients it
+ * feeds to its optimizer. Swapping BPR for Variational BPR changes only the
+ * kind given to vbpr_loss_create(), the parameters set on the loss and the
+ * number of positives (M) and negatives (N) per row the host provides.
+ * The mathematics, with the derivation of every gradient, is in doc/loss.md.
+ *
+ * Per batch row b, with M positive scores s+_m = <u, i_m> and N negative
+ * scores s-_n = <u, j_n>, and log-priors lp+_m, lp-_n (0 when not given):
+ *   alpha = softmax_m(s+_m / c_pos + lp+_m)
+ *   beta  = softmax_n(g * s-_n / c_neg + lp-_n),   g = +1 (hard) or -1 (easy)
+ *   PROTOTYPE, PROTOTYPE_DETACHED:
+ *     loss_b = softplus(-(sum_m alpha_m s+_m - sum_n beta_n s-_n))
+ *   ELBO:
+ *     loss_b = sum_m sum_n alpha_m beta_n softplus(-(s+_m - s-_n))
+ *   BPR (M = N = 1): loss_b = softplus(-(s+ - s-))
+ * The batch loss is the mean of loss_b over the rows.
+ *
+ * Buffers: every array is row-major float32, C-contiguous, and owned by the
+ * caller. Output buffers are written, never read or accumulated into, and
+ * must not overlap any input or each other. On failure no output buffer is
+ * written.
+ *
+ * Stored forward: a forward keeps what its backward needs inside the loss.
+ * Any number of backward calls may follow one successful forward (each gives
+ * the same result for the same grad_output). A backward is VBPR_ERR_STATE when
+ * there is no stored forward: none was made yet, the last forward failed, or
+ * a parameter was set successfully since. The embedding-level backward reads
+ * the user, pos and neg arrays of its forward again: they must stay valid and
+ * unchanged until the last backward that uses them. Nothing else passed to a
+ * forward is kept (log-priors and score arrays may be freed after it returns).
+ *
+ * Threads: one loss object must not be used by two threads at the same time;
+ * different loss objects may be used concurrently. For large batches a call
+ * splits its rows over up to vbpr_get_num_threads() threads; results do not
+ * depend on the number of threads.
+ *
+ * Memory: after the first call with a given (batch, M, N) and thread count,
+ * calls allocate nothing.
+ */
+#ifndef VBPR_LOSS_H
+#define VBPR_LOSS_H
+
+#include "vbpr/common.h"
+
+VBPR_BEGIN_DECLS
+
+/** Opaque loss object; create with vbpr_loss_create(). */
+typedef struct vbpr_loss vbpr_loss;
+
+/** Loss kinds. Values are part of the ABI and never renumbered. */
+typedef enum vbpr_loss_kind {
+  VBPR_LOSS_BPR = 1,         /**< classic BPR: one positive, one negative per row */
+  VBPR_LOSS_VARIATIONAL = 2  /**< Variational BPR with M positives, N negatives */
+} vbpr_loss_kind;
+
+/**
+ * Parameters, set with vbpr_loss_set() and read with vbpr_loss_get().
+ * Values are part of the ABI and never renumbered. Every value is passed as
+ * a double; integral parameters must hold an integral value. Ranges are
+ * enforced: a value outside its range, NaN or Inf is
+ * VBPR_ERR_INVALID_ARGUMENT.
+ *
+ * A BPR loss accepts only VBPR_LOSS_NUM_POS and VBPR_LOSS_NUM_NEG, and only
+ * the value 1 for them; every other parameter is VARIATIONAL-only and is
+ * VBPR_ERR_INVALID_ARGUMENT on a BPR loss (for set and get).
+ */
+typedef enum vbpr_loss_param {
+  VBPR_LOSS_NUM_POS = 1,       /**< M, positives per row: integral, 1..VBPR_LOSS_MAX_SAMPLES; default 2 (BPR: 1) */
+  VBPR_LOSS_NUM_NEG = 2,       /**< N, negatives per row: integral, 1..VBPR_LOSS_MAX_SAMPLES; default 4 (BPR: 1) */
+  VBPR_LOSS_C_POS = 3,         /**< c_pos, positive attention temperature: in [1e-6, 1e6]; default 4 */
+  VBPR_LOSS_C_NEG = 4,         /**< c_neg, negative attention temperature: in [1e-6, 1e6]; default 4 */
+  VBPR_LOSS_ESTIMATOR = 5,     /**< a vbpr_estimator value; default VBPR_EST_PROTOTYPE */
+  VBPR_LOSS_NEG_ATTENTION = 6, /**< a vbpr_attention value (1 or -1); default VBPR_ATTEND_HARD */
+  VBPR_LOSS_POS_HARDNESS = 7,  /**< lambda_pos, weight of the built-in positive hardness prior: in [0, 1e6]; default 0 (off) */
+  VBPR_LOSS_NEG_HARDNESS = 8,  /**< lambda_neg, weight of the built-in negative hardness prior: in [0, 1e6]; default 0 (off) */
+  VBPR_LOSS_HARDNESS_TAU = 9   /**< tau, temperature of the hardness priors: in [1e-6, 1e6]; default 0.5 */
+} vbpr_loss_param;
+
+/** Largest accepted M or N. */
+#define VBPR_LOSS_MAX_SAMPLES 1048576
+
+/**
+ * How the Variational loss is estimated and differentiated. Values are part
+ * of the ABI and never renumbered.
+ */
+typedef enum vbpr_estimator {
+  /** The paper's prototype loss softplus(-(<u,c+> - <u,c->)); gradients flow
+   * through alpha and beta, which depend on the scores. */
+  VBPR_EST_PROTOTYPE = 1,
+  /** The same value; alpha and beta are constants in backward ("plug-in"). */
+  VBPR_EST_PROTOTYPE_DETACHED = 2,
+  /** The expectation sum_mn alpha_m beta_n softplus(-(s+_m - s-_n)); alpha and
+   * beta are constants in backward ("exact"). Costs O(M*N) per row. */
+  VBPR_EST_ELBO = 3
+} vbpr_estimator;
+
+/** Sign g of the negative attention. Values are part of the ABI. */
+typedef enum vbpr_attention {
+  /** beta = softmax(+s-/c_neg + lp-): high-scoring (hard) negatives weigh more
+   * (the paper's Eq. 13). */
+  VBPR_ATTEND_HARD = 1,
+  /** beta = softmax(-s-/c_neg + lp-): likely false negatives weigh less; a
+   * negative hardness prior can then mine hard ones. */
+  VBPR_ATTEND_EASY = -1
+} vbpr_attention;
+
+/**
+ * Creates a loss with default parameters: for VBPR_LOSS_VARIATIONAL M = 2,
+ * N = 4, c_pos = c_neg = 4, VBPR_EST_PROTOTYPE, VBPR_ATTEND_HARD, no hardness
+ * prior (tau 0.5); for VBPR_LOSS_BPR M = N = 1.
+ *
+ * @param kind  VBPR_LOSS_BPR or VBPR_LOSS_VARIATIONAL; anything else is
+ *              VBPR_ERR_INVALID_ARGUMENT.
+ * @param[out] out  receives the new loss, owned by the caller, released with
+ *              vbpr_loss_destroy(); untouched on failure.
+ * @return VBPR_OK, VBPR_ERR_INVALID_ARGUMENT or VBPR_ERR_OUT_OF_MEMORY.
+ */
+VBPR_API vbpr_status vbpr_loss_create(vbpr_loss_kind kind, vbpr_loss **out);
+
+/** Releases a loss and its workspaces. NULL is a no-op. */
+VBPR_API void vbpr_loss_destroy(vbpr_loss *loss);
+
+/**
+ * Sets a parameter (see vbpr_loss_param for ranges and defaults). A
+ * successful set discards the stored forward: the next backward is
+ * VBPR_ERR_STATE until a new forward. A failed set changes nothing.
+ *
+ * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT (NULL loss, unknown parameter,
+ *         value out of range, not integral, NaN or Inf, or a parameter that
+ *         does not apply to this kind).
+ */
+VBPR_API vbpr_status vbpr_loss_set(vbpr_loss *loss, vbpr_loss_param p, double value);
+
+/**
+ * Reads a parameter into *value (untouched on failure).
+ * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT.
+ */
+VBPR_API vbpr_status vbpr_loss_get(const vbpr_loss *loss, vbpr_loss_param p,
+                                   double *value);
+
+/**
+ * Embedding-level forward with inner-product scores.
+ *
+ * @param batch  rows, >= 1.
+ * @param dim    embedding size, >= 1.
+ * @param user   [batch * dim]: the user embedding of each row.
+ * @param pos    [batch * M * dim]: M positive item embeddings per row.
+ * @param neg    [batch * N * dim]: N negative item embeddings per row.
+ * @param log_prior_pos  [batch * M] or NULL (all zero).
+ * @param log_prior_neg  [batch * N] or NULL (all zero).
+ * @param[out] loss_out  the mean loss over the rows.
+ *
+ * user, pos and neg are read again by vbpr_loss_backward(): keep them valid
+ * and unchanged until then.
+ *
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL pointer, zero batch or
+ *   dim, sizes whose product overflows size_t); VBPR_ERR_NUMERIC (NaN or Inf
+ *   in an input, named with its row and position in the message, or a score
+ *   or gradient overflowing float); VBPR_ERR_OUT_OF_MEMORY (workspace).
+ */
+VBPR_API vbpr_status vbpr_loss_forward(vbpr_loss *loss, size_t batch, size_t dim,
+                                       const float *user, const float *pos,
+                                       const float *neg,
+                                       const float *log_prior_pos,
+                                       const float *log_prior_neg,
+                                       float *loss_out);
+
+/**
+ * Gradients of grad_output * (the loss of the stored embedding-level forward)
+ * with respect to its user, pos and neg arrays. Written, not added.
+ *
+ * @param grad_output  the upstream gradient (1 for a plain training loop).
+ * @param[out] grad_user  [batch * dim]
+ * @param[out] grad_pos   [batch * M * dim]
+ * @param[out] grad_neg   [batch * N * dim]
+ * @return VBPR_OK; VBPR_ERR_STATE (no stored forward, or the stored one was
+ *   score-level); VBPR_ERR_INVALID_ARGUMENT (NULL pointer);
+ *   VBPR_ERR_NUMERIC (grad_output NaN or Inf).
+ */
+VBPR_API vbpr_status vbpr_loss_backward(vbpr_loss *loss, float grad_output,
+                                        float *grad_user, float *grad_pos,
+                                        float *grad_neg);
+
+/**
+ * Score-level forward, for hosts with their own similarity.
+ *
+ * @param pos_scores  [batch * M]
+ * @param neg_scores  [batch * N]
+ * Other parameters and return values as for vbpr_loss_forward(). The score
+ * arrays are not kept.
+ */
+VBPR_API vbpr_status vbpr_loss_forward_scores(vbpr_loss *loss, size_t batch,
+                                              const float *pos_scores,
+                                              const float *neg_scores,
+                                              const float *log_prior_pos,
+                                              const float *log_prior_neg,
+                                              float *loss_out);
+
+/**
+ * Gradients of grad_output * loss with respect to the scores of the stored
+ * forward (score-level or embedding-level). Written, not added.
+ *
+ * @param[out] grad_pos_scores  [batch * M]
+ * @param[out] grad_neg_scores  [batch * N]
+ * @return VBPR_OK, VBPR_ERR_STATE, VBPR_ERR_INVALID_ARGUMENT or
+ *   VBPR_ERR_NUMERIC, as for vbpr_loss_backward().
+ */
+VBPR_API vbpr_status vbpr_loss_backward_scores(vbpr_loss *loss, float grad_output,
+                                               float *grad_pos_scores,
+                                               float *grad_neg_scores);
+
+/**
+ * Fused forward and backward at the embedding level: the same results as
+ * vbpr_loss_forward() followed by vbpr_loss_backward(), in one call that
+ * validates once and spreads both passes over the same threads. This is the
+ * fastest path for a training loop. The forward is stored as by
+ * vbpr_loss_forward(), so further backward calls are allowed.
+ *
+ * @return as for vbpr_loss_forward(), plus VBPR_ERR_NUMERIC when grad_output
+ *   is NaN or Inf. On failure neither loss_out nor any gradient is written.
+ */
+VBPR_API vbpr_status vbpr_loss_forward_backward(vbpr_loss *loss, size_t batch,
+                                                size_t dim, const float *user,
+                                                const float *pos, const float *neg,
+                                                const float *log_prior_pos,
+                                                const float *log_prior_neg,
+                                                float grad_output, float *loss_out,
+                                                float *grad_user, float *grad_pos,
+                                                float *grad_neg);
+
+/**
+ * Fused forward and backward at the score level: vbpr_loss_forward_scores()
+ * followed by vbpr_loss_backward_scores() in one call.
+ */
+VBPR_API vbpr_status vbpr_loss_forward_backward_scores(vbpr_loss *loss, size_t batch,
+                                                       const float *pos_scores,
+                                                       const float *neg_scores,
+                                                       const float *log_prior_pos,
+                                                       const float *log_prior_neg,
+                                                       float grad_output,
+                                                       float *loss_out,
+                                                       float *grad_pos_scores,
+                                                       float *grad_neg_scores);
+
+/**
+ * The attention weights of the stored forward: alpha [batch * M] and
+ * beta [batch * N]; each row sums to 1 (up to rounding). A BPR loss gives 1.
+ * Either pointer may be NULL to skip it, not both.
+ * @return VBPR_OK, VBPR_ERR_STATE (no stored forward) or
+ *   VBPR_ERR_INVALID_ARGUMENT.
+ */
+VBPR_API vbpr_status vbpr_loss_attention(const vbpr_loss *loss, float *alpha,
+                                         float *beta);
+
+/**
+ * The per-row losses loss_b of the stored forward, [batch] (their mean is
+ * the batch loss). For monitoring or host-side weighting.
+ * @return VBPR_OK, VBPR_ERR_STATE or VBPR_ERR_INVALID_ARGUMENT.
+ */
+VBPR_API vbpr_status vbpr_loss_row_losses(const vbpr_loss *loss, float *row_loss);
+
+/**
+ * The batch size of the stored forward into *batch (untouched on failure),
+ * so that a host can size its gradient buffers.
+ * @return VBPR_OK, VBPR_ERR_STATE or VBPR_ERR_INVALID_ARGUMENT.
+ */
+VBPR_API vbpr_status vbpr_loss_batch_size(const vbpr_loss *loss, size_t *batch);
+
+VBPR_END_DECLS
+
+#endif /* VBPR_LOSS_H */

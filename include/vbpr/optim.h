@@ -1,0 +1,138 @@
+/*
+ * libvbpr: optimizers (SGD, Adam, lazy Adam) for an encoder's parameters or
+ * for any float buffer of the host.
+ *
+ * An optimizer keeps its state (moments, step count) per "slot": a small
+ * integer naming one parameter buffer. A slot is sized by its first step;
+ * stepping it later with a different size is an error (use another slot, or
+ * vbpr_optim_reset()). vbpr_optim_step_encoder() uses slot t for encoder
+ * table t (VBPR_TABLE_USERS = 0, VBPR_TABLE_ITEMS = 1): a host mixing it
+ * with its own buffers should give those slots 2 and up.
+ *
+ * Updates, with g the gradient, p the parameter, wd the weight decay:
+ *  - SGD:  p -= lr * (g + wd * p)                      (torch.optim.SGD)
+ *  - Adam: as torch.optim.Adam (amsgrad off): g += wd * p (L2 added to the
+ *          gradient); m = lerp(m, g, 1 - beta1); v = beta2 v + (1 - beta2) g^2;
+ *          p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),
+ *          t the slot's step count; every element is updated, also those
+ *          with a zero gradient.
+ *  - Lazy Adam: the same formulas applied only to the rows whose gradient
+ *          may be non-zero (the encoder's touched rows, or the rows given to
+ *          vbpr_optim_step_rows()); other rows and their moments are left
+ *          as they are; the bias correction uses the slot's step count. For
+ *          big tables where a batch touches few rows.
+ *
+ * A gradient holding NaN or an infinity fails with VBPR_ERR_NUMERIC before
+ * anything is updated (parameters, moments and step counts unchanged).
+ *
+ * Threads: one optimizer must not be used by two threads at once. Large
+ * updates use up to vbpr_get_num_threads() threads; results do not depend
+ * on the thread count.
+ */
+#ifndef VBPR_OPTIM_H
+#define VBPR_OPTIM_H
+
+#include "vbpr/common.h"
+#include "vbpr/encoder.h"
+
+VBPR_BEGIN_DECLS
+
+/** An optimizer (opaque). */
+typedef struct vbpr_optim vbpr_optim;
+
+/** Optimizer kinds. Values are explicit and never renumbered. */
+typedef enum vbpr_optim_kind {
+  VBPR_OPTIM_SGD = 1,       /**< plain SGD with L2 weight decay */
+  VBPR_OPTIM_ADAM = 2,      /**< torch.optim.Adam: dense update */
+  VBPR_OPTIM_LAZY_ADAM = 3  /**< Adam on the touched rows only */
+} vbpr_optim_kind;
+
+/** Hyper-parameters. Values are explicit and never renumbered. */
+typedef enum vbpr_optim_param {
+  /** learning rate, finite, >= 0; default 1e-3 (Adam) or 1e-2 (SGD) */
+  VBPR_OPTIM_LR = 1,
+  /** Adam's first-moment decay, in [0, 1); default 0.9 */
+  VBPR_OPTIM_BETA1 = 2,
+  /** Adam's second-moment decay, in [0, 1); default 0.999 */
+  VBPR_OPTIM_BETA2 = 3,
+  /** Adam's denominator term, finite, > 0; default 1e-8 */
+  VBPR_OPTIM_EPS = 4,
+  /** L2 weight decay added to the gradient, finite, >= 0; default 0 */
+  VBPR_OPTIM_WEIGHT_DECAY = 5
+} vbpr_optim_param;
+
+/** Largest slot number plus one. */
+#define VBPR_OPTIM_MAX_SLOTS 1024
+
+/**
+ * Creates an optimizer with the default hyper-parameters of @p kind.
+ * @param[out] out  the caller's to destroy; NULL on failure
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (unknown kind);
+ *         VBPR_ERR_OUT_OF_MEMORY.
+ */
+VBPR_API vbpr_status vbpr_optim_create(vbpr_optim_kind kind, vbpr_optim **out);
+
+/** Frees @p opt and its state; NULL is a no-op. */
+VBPR_API void vbpr_optim_destroy(vbpr_optim *opt);
+
+/**
+ * Sets one hyper-parameter; it applies from the next step (so a host can
+ * schedule the learning rate). Parameters Adam does not use are accepted
+ * and ignored by SGD.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT naming the parameter and value
+ *         when out of its range (see vbpr_optim_param) or unknown.
+ */
+VBPR_API vbpr_status vbpr_optim_set(vbpr_optim *opt, vbpr_optim_param param, double value);
+
+/** Reads one hyper-parameter into @p value. */
+VBPR_API vbpr_status vbpr_optim_get(const vbpr_optim *opt, vbpr_optim_param param,
+                                    double *value);
+
+/** The kind of @p opt, or 0 if NULL. */
+VBPR_API int vbpr_optim_get_kind(const vbpr_optim *opt);
+
+/**
+ * Steps a dense buffer: every element is updated (for LAZY_ADAM too, as if
+ * every row were touched).
+ * @param slot   0..VBPR_OPTIM_MAX_SLOTS-1, naming this buffer's state
+ * @param param  [n] parameters, updated in place
+ * @param grad   [n] gradients, read only
+ * @param n      >= 1; must equal the slot's size if it was used before
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT; VBPR_ERR_NUMERIC (non-finite
+ *         gradient, nothing updated); VBPR_ERR_OUT_OF_MEMORY (state).
+ */
+VBPR_API vbpr_status vbpr_optim_step(vbpr_optim *opt, int32_t slot, float *param,
+                                     const float *grad, size_t n);
+
+/**
+ * Steps a table [rows x dim] whose gradient is zero outside the rows listed
+ * in @p row_ids (their order does not matter; repeats count once). Only
+ * those rows of @p grad are read. LAZY_ADAM updates only those rows; SGD
+ * and ADAM update every row (a zero-gradient row still decays and moves
+ * with its moments), giving exactly the dense result.
+ * @param row_ids  [count] ids in [0, rows); may be NULL if count == 0
+ * @return as vbpr_optim_step(); VBPR_ERR_OUT_OF_RANGE for a bad row id.
+ */
+VBPR_API vbpr_status vbpr_optim_step_rows(vbpr_optim *opt, int32_t slot, float *param,
+                                          const float *grad, size_t rows, size_t dim,
+                                          const int32_t *row_ids, size_t count);
+
+/**
+ * Steps both tables of @p enc from its accumulated gradients (slots 0 and
+ * 1). LAZY_ADAM updates the touched rows only (vbpr_encoder_touched_rows()).
+ * Gradients are not cleared: call vbpr_encoder_zero_grad() before the next
+ * backward. Both tables are checked before either is updated.
+ */
+VBPR_API vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc);
+
+/** Number of steps taken on @p slot (0 if never used). */
+VBPR_API vbpr_status vbpr_optim_slot_steps(const vbpr_optim *opt, int32_t slot,
+                                           int64_t *steps);
+
+/** Forgets all state (moments, step counts, slot sizes); keeps the
+ *  hyper-parameters. */
+VBPR_API vbpr_status vbpr_optim_reset(vbpr_optim *opt);
+
+VBPR_END_DECLS
+
+#endif /* VBPR_OPTIM_H */

@@ -1,0 +1,403 @@
+/* The encoder interface common to MF and LightGCN: parameters, forward
+ * gather, backward scatter, gradients and their touched rows. */
+#include <math.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "encoder/encoder_impl.h"
+
+/* ---- construction ------------------------------------------------------ */
+
+vbpr_status vbpr__encoder_check_sizes(int32_t num_users, int32_t num_items,
+                                      int32_t dim, const char *func)
+{
+  if (num_users < 1)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "num_users must be >= 1, got %d", (int)num_users);
+  if (num_items < 1)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "num_items must be >= 1, got %d", (int)num_items);
+  if (dim < 1 || dim > VBPR_ENCODER_MAX_DIM)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "dim must be in [1, %d], got %d", VBPR_ENCODER_MAX_DIM,
+                       (int)dim);
+  /* Node ids of the joint graph are int32. */
+  if ((int64_t)num_users + num_items > INT32_MAX)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "num_users + num_items must be < 2^31, got %d + %d",
+                       (int)num_users, (int)num_items);
+  return VBPR_OK;
+}
+
+typedef struct fill_ctx {
+  vbpr_encoder *enc;
+  vbpr_init init;
+  double scale;
+  uint64_t seed;
+} fill_ctx;
+
+static void fill_rows(void *vctx, size_t begin, size_t end, int tid)
+{
+  (void)tid;
+  fill_ctx *c = vctx;
+  vbpr_encoder *e = c->enc;
+  size_t dim = (size_t)e->dim;
+  for (size_t node = begin; node < end; node++) {
+    int is_item = node >= (size_t)e->num_users;
+    size_t row = is_item ? node - (size_t)e->num_users : node;
+    double std = c->scale;
+    if (c->init == VBPR_INIT_XAVIER_NORMAL) {
+      double rows = is_item ? e->num_items : e->num_users;
+      std = c->scale * sqrt(2.0 / (rows + (double)dim));
+    }
+    vbpr__rng r;
+    vbpr__rng_init(&r, c->seed, (uint64_t)is_item, (uint64_t)row);
+    float *p = e->param + node * dim;
+    for (size_t j = 0; j < dim; j++) p[j] = (float)(std * vbpr__rng_normal(&r));
+  }
+}
+
+void vbpr__encoder_fill(vbpr_encoder *enc, vbpr_init init, double scale, uint64_t seed)
+{
+  fill_ctx c = {enc, init, scale, seed};
+  vbpr__parallel_for(enc->n_nodes, vbpr__threads_for(enc->n_elems, 1 << 16),
+                     fill_rows, &c);
+}
+
+vbpr_status vbpr__encoder_alloc(vbpr_encoder_kind kind, int32_t num_users,
+                                int32_t num_items, int32_t dim, vbpr_init init,
+                                double scale, uint64_t seed, vbpr_encoder **out,
+                                const char *func)
+{
+  vbpr_encoder *e = vbpr__calloc(1, sizeof *e);
+  if (e == NULL) goto oom;
+  e->kind = kind;
+  e->num_users = num_users;
+  e->num_items = num_items;
+  e->dim = dim;
+  e->n_nodes = (size_t)num_users + (size_t)num_items;
+  if (!vbpr__mul_ok(e->n_nodes, (size_t)dim, &e->n_elems)) goto oom;
+  e->param = vbpr__aligned_array(e->n_elems, sizeof(float));
+  e->grad = vbpr__aligned_array(e->n_elems, sizeof(float));
+  if (e->param == NULL || e->grad == NULL) goto oom;
+  memset(e->grad, 0, e->n_elems * sizeof(float));
+  if (kind == VBPR_ENCODER_MF) {
+    e->mark = vbpr__calloc(e->n_nodes, 1);
+    e->touched[VBPR_TABLE_USERS] = vbpr__malloc_array((size_t)num_users, sizeof(int32_t));
+    e->touched[VBPR_TABLE_ITEMS] = vbpr__malloc_array((size_t)num_items, sizeof(int32_t));
+    if (e->mark == NULL || e->touched[0] == NULL || e->touched[1] == NULL) goto oom;
+  } else {
+    int32_t n = num_users > num_items ? num_users : num_items;
+    e->iota = vbpr__malloc_array((size_t)n, sizeof(int32_t));
+    if (e->iota == NULL) goto oom;
+    for (int32_t i = 0; i < n; i++) e->iota[i] = i;
+  }
+  vbpr__encoder_fill(e, init, scale, seed);
+  *out = e;
+  return VBPR_OK;
+oom:
+  vbpr_encoder_destroy(e);
+  return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                     "cannot allocate an encoder of %d users, %d items, dim %d",
+                     (int)num_users, (int)num_items, (int)dim);
+}
+
+void vbpr_encoder_destroy(vbpr_encoder *enc)
+{
+  if (enc == NULL) return;
+  vbpr__free(enc->param);
+  vbpr__free(enc->grad);
+  vbpr__free(enc->mark);
+  vbpr__free(enc->touched[0]);
+  vbpr__free(enc->touched[1]);
+  vbpr__free(enc->iota);
+  vbpr__free(enc->ids);
+  vbpr__graph_free(&enc->graph);
+  vbpr__free(enc->final);
+  vbpr__free(enc->layer[0]);
+  vbpr__free(enc->layer[1]);
+  vbpr__free(enc);
+}
+
+/* ---- getters ----------------------------------------------------------- */
+
+int vbpr_encoder_get_kind(const vbpr_encoder *enc) { return enc ? (int)enc->kind : 0; }
+int32_t vbpr_encoder_num_users(const vbpr_encoder *enc) { return enc ? enc->num_users : 0; }
+int32_t vbpr_encoder_num_items(const vbpr_encoder *enc) { return enc ? enc->num_items : 0; }
+int32_t vbpr_encoder_dim(const vbpr_encoder *enc) { return enc ? enc->dim : 0; }
+int32_t vbpr_encoder_num_layers(const vbpr_encoder *enc) { return enc ? enc->num_layers : 0; }
+
+vbpr_status vbpr_encoder_init_params(vbpr_encoder *enc, vbpr_init init, double scale,
+                                     uint64_t seed)
+{
+  VBPR_CHECK_NULL(enc);
+  if (init != VBPR_INIT_NORMAL && init != VBPR_INIT_XAVIER_NORMAL)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "init must be VBPR_INIT_NORMAL (1) or VBPR_INIT_XAVIER_NORMAL (2), got %d",
+                     (int)init);
+  if (!(scale > 0.0 && scale <= 1000.0)) /* also rejects NaN */
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "scale must be in (0, 1000], got %g",
+                     scale);
+  vbpr__encoder_fill(enc, init, scale, seed);
+  return VBPR_OK;
+}
+
+static vbpr_status check_table(vbpr_table table, const char *func)
+{
+  if (table != VBPR_TABLE_USERS && table != VBPR_TABLE_ITEMS)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "table must be VBPR_TABLE_USERS (0) or VBPR_TABLE_ITEMS (1), got %d",
+                       (int)table);
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_encoder_table(vbpr_encoder *enc, vbpr_table table, float **param,
+                               const float **grad, int32_t *rows, int32_t *dim)
+{
+  VBPR_CHECK_NULL(enc);
+  vbpr_status st = check_table(table, __func__);
+  if (st != VBPR_OK) return st;
+  size_t off = table == VBPR_TABLE_USERS ? 0 : (size_t)enc->num_users * (size_t)enc->dim;
+  if (param) *param = enc->param + off;
+  if (grad) *grad = enc->grad + off;
+  if (rows) *rows = table == VBPR_TABLE_USERS ? enc->num_users : enc->num_items;
+  if (dim) *dim = enc->dim;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_encoder_touched_rows(const vbpr_encoder *enc, vbpr_table table,
+                                      const int32_t **rows, int32_t *count)
+{
+  VBPR_CHECK_NULL(enc);
+  VBPR_CHECK_NULL(rows);
+  VBPR_CHECK_NULL(count);
+  vbpr_status st = check_table(table, __func__);
+  if (st != VBPR_OK) return st;
+  if (enc->kind == VBPR_ENCODER_MF) {
+    *rows = enc->touched[table];
+    *count = enc->n_touched[table];
+  } else {
+    *rows = enc->iota;
+    *count = !enc->all_touched ? 0
+             : table == VBPR_TABLE_USERS ? enc->num_users : enc->num_items;
+  }
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_encoder_embeddings(vbpr_encoder *enc, const float **users,
+                                    const float **items)
+{
+  VBPR_CHECK_NULL(enc);
+  const float *src = enc->param;
+  if (enc->kind == VBPR_ENCODER_LIGHTGCN) {
+    vbpr_status st = vbpr__lightgcn_propagate(enc, __func__);
+    if (st != VBPR_OK) return st;
+    src = enc->final;
+  }
+  if (users) *users = src;
+  if (items) *items = src + (size_t)enc->num_users * (size_t)enc->dim;
+  return VBPR_OK;
+}
+
+/* ---- forward ----------------------------------------------------------- */
+
+static vbpr_status check_ids(const int32_t *ids, size_t count, int32_t limit,
+                             const char *name, const char *func)
+{
+  for (size_t i = 0; i < count; i++)
+    if (VBPR_UNLIKELY(ids[i] < 0 || ids[i] >= limit))
+      return vbpr__error(VBPR_ERR_OUT_OF_RANGE, func,
+                         "%s[%zu] = %d is out of range [0, %d)", name, i,
+                         (int)ids[i], (int)limit);
+  return VBPR_OK;
+}
+
+/* Element counts of one batch, checked against overflow. */
+typedef struct batch_sizes {
+  size_t n_pos, n_neg, n_ids;    /* ids */
+  size_t e_user, e_pos, e_neg;   /* floats */
+} batch_sizes;
+
+static vbpr_status batch_size_of(const vbpr_encoder *enc, size_t batch, size_t m,
+                                 size_t n, batch_sizes *s, const char *func)
+{
+  size_t d = (size_t)enc->dim, bytes;
+  /* Bounding all ids * dim * sizeof(float) bounds every product below. */
+  if (!vbpr__mul_ok(batch, m, &s->n_pos) || !vbpr__mul_ok(batch, n, &s->n_neg) ||
+      !vbpr__add_ok(batch, s->n_pos, &s->n_ids) ||
+      !vbpr__add_ok(s->n_ids, s->n_neg, &s->n_ids) ||
+      !vbpr__mul_ok(s->n_ids, d, &bytes) || !vbpr__mul_ok(bytes, sizeof(float), &bytes))
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "batch sizes overflow: batch %zu, m %zu, n %zu, dim %zu",
+                       batch, m, n, d);
+  s->e_user = batch * d;
+  s->e_pos = s->n_pos * d;
+  s->e_neg = s->n_neg * d;
+  return VBPR_OK;
+}
+
+static void gather(const float *src, size_t row0, const int32_t *ids, size_t count,
+                   size_t dim, float *dst)
+{
+  for (size_t i = 0; i < count; i++)
+    memcpy(dst + i * dim, src + (row0 + (size_t)ids[i]) * dim, dim * sizeof(float));
+}
+
+vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, const int32_t *users,
+                                 const int32_t *pos, const int32_t *neg, size_t batch,
+                                 size_t m, size_t n, float *user_emb, float *pos_emb,
+                                 float *neg_emb)
+{
+  VBPR_CHECK_NULL(enc);
+  VBPR_CHECK_NULL(users);
+  VBPR_CHECK_NULL(user_emb);
+  if (batch == 0)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "batch must be >= 1, got 0");
+  if (m > 0 && (pos == NULL || pos_emb == NULL))
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "pos and pos_emb must not be NULL when m > 0 (m = %zu)", m);
+  if (n > 0 && (neg == NULL || neg_emb == NULL))
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "neg and neg_emb must not be NULL when n > 0 (n = %zu)", n);
+  batch_sizes s = {0};
+  vbpr_status st = batch_size_of(enc, batch, m, n, &s, __func__);
+  if (st == VBPR_OK) st = check_ids(users, batch, enc->num_users, "users", __func__);
+  if (st == VBPR_OK) st = check_ids(pos, s.n_pos, enc->num_items, "pos", __func__);
+  if (st == VBPR_OK) st = check_ids(neg, s.n_neg, enc->num_items, "neg", __func__);
+  if (st != VBPR_OK) return st;
+
+  const float *src = enc->param;
+  if (enc->kind == VBPR_ENCODER_LIGHTGCN) {
+    st = vbpr__lightgcn_propagate(enc, __func__);
+    if (st != VBPR_OK) return st;
+    src = enc->final;
+  }
+  /* vbpr__reserve keeps the old buffer on failure; on success nothing after
+   * it can fail, so the recorded batch is either the old or the new one. */
+  st = vbpr__reserve((void **)&enc->ids, &enc->ids_cap, s.n_ids, sizeof(int32_t),
+                     __func__);
+  if (st != VBPR_OK) return st;
+  size_t d = (size_t)enc->dim, nu = (size_t)enc->num_users;
+  gather(src, 0, users, batch, d, user_emb);
+  if (m > 0) gather(src, nu, pos, s.n_pos, d, pos_emb);
+  if (n > 0) gather(src, nu, neg, s.n_neg, d, neg_emb);
+  memcpy(enc->ids, users, batch * sizeof(int32_t));
+  if (m > 0) memcpy(enc->ids + batch, pos, s.n_pos * sizeof(int32_t));
+  if (n > 0) memcpy(enc->ids + batch + s.n_pos, neg, s.n_neg * sizeof(int32_t));
+  enc->batch = batch;
+  enc->m = m;
+  enc->n = n;
+  enc->have_forward = true;
+  return VBPR_OK;
+}
+
+/* ---- backward ---------------------------------------------------------- */
+
+static vbpr_status check_finite(const float *g, size_t count, const char *name,
+                                const char *func)
+{
+  /* x - x is 0 for finite x and NaN otherwise; one branch per block keeps
+   * the scan vectorised. */
+  const size_t block = 1024;
+  for (size_t b = 0; b < count; b += block) {
+    size_t e = b + block < count ? b + block : count;
+    float acc = 0.0f;
+    for (size_t i = b; i < e; i++) acc += g[i] - g[i];
+    if (VBPR_UNLIKELY(acc != 0.0f))
+      for (size_t i = b; i < e; i++)
+        if (!isfinite(g[i]))
+          return vbpr__error(VBPR_ERR_NUMERIC, func, "%s[%zu] = %g is not finite",
+                             name, i, (double)g[i]);
+  }
+  return VBPR_OK;
+}
+
+static inline void add_row(float *restrict dst, const float *restrict src, size_t dim)
+{
+  for (size_t j = 0; j < dim; j++) dst[j] += src[j];
+}
+
+/* MF: adds to the touched rows and records them. */
+static void scatter_mf(vbpr_encoder *e, vbpr_table table, const int32_t *ids,
+                       size_t count, const float *g)
+{
+  size_t d = (size_t)e->dim;
+  size_t row0 = table == VBPR_TABLE_USERS ? 0 : (size_t)e->num_users;
+  for (size_t i = 0; i < count; i++) {
+    size_t node = row0 + (size_t)ids[i];
+    if (!e->mark[node]) {
+      e->mark[node] = 1;
+      e->touched[table][e->n_touched[table]++] = ids[i];
+    }
+    add_row(e->grad + node * d, g + i * d, d);
+  }
+}
+
+/* LightGCN: scatters into a dense gradient of the final embeddings. */
+static void scatter_dense(vbpr_encoder *e, float *dst, size_t row0, const int32_t *ids,
+                          size_t count, const float *g)
+{
+  size_t d = (size_t)e->dim;
+  for (size_t i = 0; i < count; i++) add_row(dst + (row0 + (size_t)ids[i]) * d, g + i * d, d);
+}
+
+vbpr_status vbpr_encoder_backward(vbpr_encoder *enc, const float *grad_user,
+                                  const float *grad_pos, const float *grad_neg)
+{
+  VBPR_CHECK_NULL(enc);
+  if (!enc->have_forward)
+    return VBPR_FAIL(VBPR_ERR_STATE,
+                     "no forward to differentiate: call vbpr_encoder_forward first "
+                     "(each forward allows one backward)");
+  VBPR_CHECK_NULL(grad_user);
+  size_t b = enc->batch, m = enc->m, n = enc->n, d = (size_t)enc->dim;
+  if (m > 0 && grad_pos == NULL)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "grad_pos must not be NULL when the forward had m = %zu", m);
+  if (n > 0 && grad_neg == NULL)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "grad_neg must not be NULL when the forward had n = %zu", n);
+  vbpr_status st = check_finite(grad_user, b * d, "grad_user", __func__);
+  if (st == VBPR_OK && m > 0) st = check_finite(grad_pos, b * m * d, "grad_pos", __func__);
+  if (st == VBPR_OK && n > 0) st = check_finite(grad_neg, b * n * d, "grad_neg", __func__);
+  if (st != VBPR_OK) return st;
+
+  const int32_t *users = enc->ids, *pos = users + b, *neg = pos + b * m;
+  if (enc->kind == VBPR_ENCODER_MF) {
+    scatter_mf(enc, VBPR_TABLE_USERS, users, b, grad_user);
+    if (m > 0) scatter_mf(enc, VBPR_TABLE_ITEMS, pos, b * m, grad_pos);
+    if (n > 0) scatter_mf(enc, VBPR_TABLE_ITEMS, neg, b * n, grad_neg);
+  } else {
+    size_t nu = (size_t)enc->num_users;
+    float *g = enc->layer[0];
+    memset(g, 0, enc->n_elems * sizeof(float));
+    scatter_dense(enc, g, 0, users, b, grad_user);
+    if (m > 0) scatter_dense(enc, g, nu, pos, b * m, grad_pos);
+    if (n > 0) scatter_dense(enc, g, nu, neg, b * n, grad_neg);
+    vbpr__lightgcn_backprop(enc);
+    enc->all_touched = true;
+  }
+  enc->have_forward = false;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_encoder_zero_grad(vbpr_encoder *enc)
+{
+  VBPR_CHECK_NULL(enc);
+  size_t d = (size_t)enc->dim;
+  if (enc->kind == VBPR_ENCODER_MF) {
+    for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
+      size_t row0 = t == VBPR_TABLE_USERS ? 0 : (size_t)enc->num_users;
+      for (int32_t i = 0; i < enc->n_touched[t]; i++) {
+        size_t node = row0 + (size_t)enc->touched[t][i];
+        memset(enc->grad + node * d, 0, d * sizeof(float));
+        enc->mark[node] = 0;
+      }
+      enc->n_touched[t] = 0;
+    }
+  } else if (enc->all_touched) {
+    memset(enc->grad, 0, enc->n_elems * sizeof(float));
+    enc->all_touched = false;
+  }
+  return VBPR_OK;
+}

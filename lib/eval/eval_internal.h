@@ -1,0 +1,44 @@
+/* Internal: the evaluator's state, shared by its settings and run code. */
+#ifndef VBPR_LIB_EVAL_INTERNAL_H
+#define VBPR_LIB_EVAL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "eval/rank.h"
+#include "vbpr/eval.h"
+
+#define VBPR__N_METRICS 6 /* VBPR_METRIC_PRECISION .. VBPR_METRIC_APLT */
+
+/* One user's counts at one K. */
+typedef struct vbpr__user_rec {
+  double dcg;
+  int32_t hits;
+  int32_t tail; /* long-tail items in the list */
+} vbpr__user_rec;
+
+struct vbpr_evaluator {
+  const vbpr_dataset *train, *test; /* retained */
+  const int64_t *test_off;          /* test's CSR, borrowed from test */
+  const int32_t *test_items;
+  int32_t *users;                   /* users with test items, ascending */
+  int32_t n_users;
+  int32_t ks[VBPR_EVAL_MAX_KS]; /* ascending, distinct */
+  size_t nk;
+  double tail_share;
+  /* disc[r] = 1/log2(r + 2), the discount of rank r+1; idcg[c] = disc[0] +
+   * ... + disc[c-1] summed in the order DCG is, so a perfect list has NDCG
+   * exactly 1. */
+  double *disc, *idcg;
+  size_t disc_cap, idcg_cap;
+  uint8_t *tail; /* [tail_items]: 1 = long-tail item */
+  size_t tail_cap;
+  int32_t tail_items; /* universe the mask was built for; 0 = none yet */
+  vbpr__user_rec *recs; /* [n_users * nk], user-major */
+  size_t recs_cap;
+  double avg[VBPR__N_METRICS][VBPR_EVAL_MAX_KS];
+  int have_results;
+  int32_t run_num_users; /* num_users of the last successful run */
+  vbpr__rank_pool pool;
+};
+
+#endif

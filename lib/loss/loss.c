@@ -1,0 +1,604 @@
+/* The loss object: parameters, validation, stored forward, threading.
+ * The arithmetic lives in loss_kernel.c. */
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "loss/loss_internal.h"
+#include "vbpr/loss.h"
+
+/* Rows are split over threads when each gets at least this much work
+ * (roughly one unit per float multiply-add): starting a thread costs tens of
+ * microseconds, so smaller jobs run faster on the calling thread. */
+#define MIN_WORK_PER_THREAD ((size_t)1 << 20)
+
+/* ---- create, destroy, parameters --------------------------------------- */
+
+vbpr_status vbpr_loss_create(vbpr_loss_kind kind, vbpr_loss **out)
+{
+  VBPR_CHECK_NULL(out);
+  if (kind != VBPR_LOSS_BPR && kind != VBPR_LOSS_VARIATIONAL)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "kind must be VBPR_LOSS_BPR (1) or VBPR_LOSS_VARIATIONAL (2), got %d",
+                     (int)kind);
+  vbpr_loss *l = vbpr__calloc(1, sizeof *l);
+  if (l == NULL)
+    return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate the loss object");
+  bool var = kind == VBPR_LOSS_VARIATIONAL;
+  l->kind = kind;
+  /* BPR is the M = N = 1 case of the same code: with one score per side
+   * every attention weight is exactly 1 and the estimators coincide. */
+  l->cfg = (vbpr__loss_cfg){
+    .M = var ? 2 : 1, .N = var ? 4 : 1,
+    .c_pos = 4.0, .c_neg = 4.0,
+    .lam_pos = 0.0, .lam_neg = 0.0, .tau = 0.5,
+    .estimator = VBPR_EST_PROTOTYPE, .sign = VBPR_ATTEND_HARD,
+  };
+  l->stored = VBPR__STORED_NONE;
+  *out = l;
+  return VBPR_OK;
+}
+
+void vbpr_loss_destroy(vbpr_loss *loss)
+{
+  if (loss == NULL) return;
+  vbpr__free(loss->ws);
+  vbpr__free(loss->rows);
+  vbpr__free(loss->scratch);
+  vbpr__free(loss);
+}
+
+static const char *param_name(vbpr_loss_param p)
+{
+  switch (p) {
+  case VBPR_LOSS_NUM_POS: return "VBPR_LOSS_NUM_POS";
+  case VBPR_LOSS_NUM_NEG: return "VBPR_LOSS_NUM_NEG";
+  case VBPR_LOSS_C_POS: return "VBPR_LOSS_C_POS";
+  case VBPR_LOSS_C_NEG: return "VBPR_LOSS_C_NEG";
+  case VBPR_LOSS_ESTIMATOR: return "VBPR_LOSS_ESTIMATOR";
+  case VBPR_LOSS_NEG_ATTENTION: return "VBPR_LOSS_NEG_ATTENTION";
+  case VBPR_LOSS_POS_HARDNESS: return "VBPR_LOSS_POS_HARDNESS";
+  case VBPR_LOSS_NEG_HARDNESS: return "VBPR_LOSS_NEG_HARDNESS";
+  case VBPR_LOSS_HARDNESS_TAU: return "VBPR_LOSS_HARDNESS_TAU";
+  }
+  return NULL;
+}
+
+/* Is parameter p meaningful for this loss? Unknown p gives the message. */
+static vbpr_status check_param(const vbpr_loss *loss, vbpr_loss_param p,
+                               const char *func)
+{
+  const char *name = param_name(p);
+  if (name == NULL)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "p is not a vbpr_loss_param value: %d", (int)p);
+  if (loss->kind == VBPR_LOSS_BPR && p != VBPR_LOSS_NUM_POS && p != VBPR_LOSS_NUM_NEG)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "p = %s applies to VBPR_LOSS_VARIATIONAL only, not to a "
+                       "VBPR_LOSS_BPR loss", name);
+  return VBPR_OK;
+}
+
+static vbpr_status out_of_range(const char *func, vbpr_loss_param p, double v,
+                                const char *rule)
+{
+  return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "%s must be %s, got %g",
+                     param_name(p), rule, v);
+}
+
+static bool in_range(double v, double lo, double hi) { return v >= lo && v <= hi; }
+
+/* Validates value for p on this loss and stores it into *cfg. */
+static vbpr_status apply_param(const vbpr_loss *loss, vbpr__loss_cfg *cfg,
+                               vbpr_loss_param p, double v, const char *func)
+{
+  switch (p) {
+  case VBPR_LOSS_NUM_POS:
+  case VBPR_LOSS_NUM_NEG:
+    if (loss->kind == VBPR_LOSS_BPR && v != 1.0)
+      return out_of_range(func, p, v, "1 for a VBPR_LOSS_BPR loss");
+    if (!in_range(v, 1.0, VBPR_LOSS_MAX_SAMPLES) || v != floor(v))
+      return out_of_range(func, p, v, "an integer in [1, 1048576]");
+    *(p == VBPR_LOSS_NUM_POS ? &cfg->M : &cfg->N) = (size_t)v;
+    return VBPR_OK;
+  case VBPR_LOSS_C_POS:
+  case VBPR_LOSS_C_NEG:
+    if (!in_range(v, 1e-6, 1e6)) return out_of_range(func, p, v, "in [1e-6, 1e6]");
+    *(p == VBPR_LOSS_C_POS ? &cfg->c_pos : &cfg->c_neg) = v;
+    return VBPR_OK;
+  case VBPR_LOSS_ESTIMATOR:
+    if (v != VBPR_EST_PROTOTYPE && v != VBPR_EST_PROTOTYPE_DETACHED && v != VBPR_EST_ELBO)
+      return out_of_range(func, p, v,
+                          "VBPR_EST_PROTOTYPE (1), VBPR_EST_PROTOTYPE_DETACHED (2) "
+                          "or VBPR_EST_ELBO (3)");
+    cfg->estimator = (int)v;
+    return VBPR_OK;
+  case VBPR_LOSS_NEG_ATTENTION:
+    if (v != VBPR_ATTEND_HARD && v != VBPR_ATTEND_EASY)
+      return out_of_range(func, p, v, "VBPR_ATTEND_HARD (1) or VBPR_ATTEND_EASY (-1)");
+    cfg->sign = (int)v;
+    return VBPR_OK;
+  case VBPR_LOSS_POS_HARDNESS:
+  case VBPR_LOSS_NEG_HARDNESS:
+    if (!in_range(v, 0.0, 1e6)) return out_of_range(func, p, v, "in [0, 1e6]");
+    *(p == VBPR_LOSS_POS_HARDNESS ? &cfg->lam_pos : &cfg->lam_neg) = v;
+    return VBPR_OK;
+  case VBPR_LOSS_HARDNESS_TAU:
+    if (!in_range(v, 1e-6, 1e6)) return out_of_range(func, p, v, "in [1e-6, 1e6]");
+    cfg->tau = v;
+    return VBPR_OK;
+  }
+  return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                     "p is not a vbpr_loss_param value: %d", (int)p);
+}
+
+vbpr_status vbpr_loss_set(vbpr_loss *loss, vbpr_loss_param p, double value)
+{
+  VBPR_CHECK_NULL(loss);
+  vbpr_status st = check_param(loss, p, __func__);
+  if (st != VBPR_OK) return st;
+  vbpr__loss_cfg cfg = loss->cfg;
+  st = apply_param(loss, &cfg, p, value, __func__);
+  if (st != VBPR_OK) return st;
+  loss->cfg = cfg;
+  /* the stored alpha, beta and gradients belong to the old parameters */
+  loss->stored = VBPR__STORED_NONE;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_get(const vbpr_loss *loss, vbpr_loss_param p, double *value)
+{
+  VBPR_CHECK_NULL(loss);
+  VBPR_CHECK_NULL(value);
+  vbpr_status st = check_param(loss, p, __func__);
+  if (st != VBPR_OK) return st;
+  const vbpr__loss_cfg *c = &loss->cfg;
+  double v = 0.0;
+  switch (p) {
+  case VBPR_LOSS_NUM_POS: v = (double)c->M; break;
+  case VBPR_LOSS_NUM_NEG: v = (double)c->N; break;
+  case VBPR_LOSS_C_POS: v = c->c_pos; break;
+  case VBPR_LOSS_C_NEG: v = c->c_neg; break;
+  case VBPR_LOSS_ESTIMATOR: v = c->estimator; break;
+  case VBPR_LOSS_NEG_ATTENTION: v = c->sign; break;
+  case VBPR_LOSS_POS_HARDNESS: v = c->lam_pos; break;
+  case VBPR_LOSS_NEG_HARDNESS: v = c->lam_neg; break;
+  case VBPR_LOSS_HARDNESS_TAU: v = c->tau; break;
+  }
+  *value = v;
+  return VBPR_OK;
+}
+
+/* ---- argument checks ---------------------------------------------------- */
+
+/* The arrays of one forward call, as given. */
+typedef struct fwd_args {
+  size_t batch, dim; /* dim 0: score level */
+  const float *user, *pos, *neg, *ps, *ns, *lpp, *lpn;
+} fwd_args;
+
+/* batch * count * width floats must be addressable. */
+static vbpr_status check_extent(const char *func, const char *what, size_t batch,
+                                size_t count, size_t width)
+{
+  size_t n;
+  if (!vbpr__mul_ok(batch, count, &n) || !vbpr__mul_ok(n, width, &n) ||
+      !vbpr__mul_ok(n, sizeof(float), &n))
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "%s would hold batch (%zu) x %zu x %zu floats, which "
+                       "overflows size_t", what, batch, count, width);
+  return VBPR_OK;
+}
+
+static vbpr_status check_sizes(const vbpr_loss *loss, const fwd_args *a,
+                               const char *func)
+{
+  if (a->batch == 0)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "batch must be >= 1, got 0");
+  size_t M = loss->cfg.M, N = loss->cfg.N, w = a->dim > 0 ? a->dim : 1;
+  vbpr_status st;
+  if ((st = check_extent(func, a->dim > 0 ? "pos" : "pos_scores", a->batch, M, w)) ||
+      (st = check_extent(func, a->dim > 0 ? "neg" : "neg_scores", a->batch, N, w)) ||
+      (st = check_extent(func, "user", a->batch, 1, w)))
+    return st;
+  /* the workspace holds six arrays of batch * (M + N) floats in all */
+  size_t mn;
+  if (!vbpr__add_ok(M, N, &mn) || (st = check_extent(func, "the workspace",
+                                                     a->batch, mn, 8)))
+    return st ? st
+              : vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "M + N overflows size_t");
+  return VBPR_OK;
+}
+
+#define REQUIRE(ptr, name)                                                  \
+  do {                                                                      \
+    if ((ptr) == NULL)                                                      \
+      return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "%s must not be NULL", \
+                         name);                                             \
+  } while (0)
+
+static vbpr_status check_grad_output(float g, const char *func)
+{
+  if (!isfinite(g))
+    return vbpr__error(VBPR_ERR_NUMERIC, func, "grad_output must be finite, got %g",
+                       (double)g);
+  return VBPR_OK;
+}
+
+/* ---- locating a bad row for the error message --------------------------- */
+
+static bool find_nonfinite(const float *x, size_t n, size_t *at)
+{
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) {
+      *at = i;
+      return true;
+    }
+  return false;
+}
+
+/* Reports the first non-finite value among the embeddings of row r. */
+static bool diagnose_embeddings(const vbpr_loss *loss, const fwd_args *a, size_t r,
+                                const char *func, vbpr_status *st)
+{
+  size_t M = loss->cfg.M, N = loss->cfg.N, d = a->dim, k;
+  if (find_nonfinite(a->user + r * d, d, &k)) {
+    *st = vbpr__error(VBPR_ERR_NUMERIC, func,
+                      "user[%zu] (row %zu, component %zu) is %g", r * d + k, r, k,
+                      (double)a->user[r * d + k]);
+    return true;
+  }
+  const float *arr[2] = {a->pos, a->neg};
+  const char *names[2] = {"pos", "neg"}, *what[2] = {"positive", "negative"};
+  size_t cnt[2] = {M, N};
+  for (int s = 0; s < 2; s++)
+    for (size_t i = 0; i < cnt[s]; i++) {
+      size_t off = (r * cnt[s] + i) * d;
+      if (find_nonfinite(arr[s] + off, d, &k)) {
+        *st = vbpr__error(VBPR_ERR_NUMERIC, func,
+                          "%s[%zu] (row %zu, %s %zu, component %zu) is %g", names[s],
+                          off + k, r, what[s], i, k, (double)arr[s][off + k]);
+        return true;
+      }
+    }
+  return false;
+}
+
+/* Reports the first non-finite value in one [batch * cnt] array at row r. */
+static bool diagnose_row_array(const float *x, size_t cnt, size_t r, const char *name,
+                               const char *what, const char *func, vbpr_status *st)
+{
+  size_t k;
+  if (x == NULL || !find_nonfinite(x + r * cnt, cnt, &k)) return false;
+  *st = vbpr__error(VBPR_ERR_NUMERIC, func, "%s[%zu] (row %zu, %s %zu) is %g", name,
+                    r * cnt + k, r, what, k, (double)x[r * cnt + k]);
+  return true;
+}
+
+static vbpr_status diagnose(const vbpr_loss *loss, const fwd_args *a, size_t r,
+                            int kind, const char *func)
+{
+  size_t M = loss->cfg.M, N = loss->cfg.N;
+  vbpr_status st = VBPR_ERR_NUMERIC;
+  if (kind == VBPR__ROW_BAD_INPUT) {
+    if (a->dim > 0 && diagnose_embeddings(loss, a, r, func, &st)) return st;
+    if (diagnose_row_array(a->ps, M, r, "pos_scores", "positive", func, &st) ||
+        diagnose_row_array(a->ns, N, r, "neg_scores", "negative", func, &st) ||
+        diagnose_row_array(a->lpp, M, r, "log_prior_pos", "positive", func, &st) ||
+        diagnose_row_array(a->lpn, N, r, "log_prior_neg", "negative", func, &st))
+      return st;
+    return vbpr__error(VBPR_ERR_NUMERIC, func,
+                       "an inner product of row %zu overflows float (its inputs are "
+                       "finite; scale the embeddings down)", r);
+  }
+  return vbpr__error(VBPR_ERR_NUMERIC, func,
+                     "a gradient of row %zu overflows float (finite inputs; reduce "
+                     "the score range or raise c_pos / c_neg)", r);
+}
+
+/* ---- forward and backward drivers --------------------------------------- */
+
+static size_t round_up16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Grows the workspaces for a batch and nthreads; carves the float one. */
+static vbpr_status prepare(vbpr_loss *loss, size_t batch, int nthreads, const char *func)
+{
+  size_t M = loss->cfg.M, N = loss->cfg.N;
+  size_t pm = round_up16(batch * M), pn = round_up16(batch * N);
+  vbpr_status st;
+  if ((st = vbpr__reserve((void **)&loss->ws, &loss->ws_cap, 3 * (pm + pn),
+                          sizeof(float), func)) ||
+      (st = vbpr__reserve((void **)&loss->rows, &loss->rows_cap, batch,
+                          sizeof(double), func)) ||
+      (st = vbpr__reserve((void **)&loss->scratch, &loss->scratch_cap,
+                          (size_t)nthreads * vbpr__loss_scratch_per_thread(&loss->cfg),
+                          sizeof(double), func)))
+    return st;
+  float *w = loss->ws;
+  loss->alpha = w, w += pm;
+  loss->gp = w, w += pm;
+  loss->ps = w, w += pm;
+  loss->beta = w, w += pn;
+  loss->gn = w, w += pn;
+  loss->ns = w;
+  return VBPR_OK;
+}
+
+static int threads_for(const vbpr_loss *loss, size_t batch, size_t dim)
+{
+  size_t M = loss->cfg.M, N = loss->cfg.N;
+  /* inner products or gradients, plus ~20 units per score for exp/log */
+  size_t per_row = (M + N + 1) * dim + 20 * (M + N);
+  if (loss->cfg.estimator == VBPR_EST_ELBO && loss->kind == VBPR_LOSS_VARIATIONAL)
+    per_row += 20 * M * N;
+  size_t work;
+  if (!vbpr__mul_ok(batch, per_row, &work)) work = SIZE_MAX;
+  int nt = vbpr__threads_for(work, MIN_WORK_PER_THREAD);
+  return nt > VBPR__LOSS_MAX_THREADS ? VBPR__LOSS_MAX_THREADS : nt;
+}
+
+/* Runs the forward, stores it, and gives the mean loss. Outputs the caller
+ * owns are not touched here. */
+static vbpr_status run_forward(vbpr_loss *loss, const fwd_args *a, float *mean,
+                               int *nthreads_out, const char *func)
+{
+  int nt = threads_for(loss, a->batch, a->dim);
+  vbpr_status st = prepare(loss, a->batch, nt, func);
+  if (st != VBPR_OK) return st;
+  vbpr__fwd_job job = {
+    .cfg = &loss->cfg, .dim = a->dim, .user = a->user, .pos = a->pos, .neg = a->neg,
+    .ps = a->dim > 0 ? loss->ps : a->ps, .ns = a->dim > 0 ? loss->ns : a->ns,
+    .ps_out = loss->ps, .ns_out = loss->ns, .lpp = a->lpp, .lpn = a->lpn,
+    .alpha = loss->alpha, .beta = loss->beta, .gp = loss->gp, .gn = loss->gn,
+    .row_loss = loss->rows, .scratch = loss->scratch,
+  };
+  vbpr__parallel_for(a->batch, nt, vbpr__loss_fwd_range, &job);
+  /* each thread saw its chunk in order: the minimum is the first bad row */
+  size_t bad_in = SIZE_MAX, over = SIZE_MAX;
+  for (int t = 0; t < nt; t++) {
+    if (job.bad_input[t] < bad_in) bad_in = job.bad_input[t];
+    if (job.overflow[t] < over) over = job.overflow[t];
+  }
+  if (bad_in != SIZE_MAX) return diagnose(loss, a, bad_in, VBPR__ROW_BAD_INPUT, func);
+  if (over != SIZE_MAX) return diagnose(loss, a, over, VBPR__ROW_OVERFLOW, func);
+  /* a fixed serial order, so the mean does not depend on the split */
+  double sum = 0.0;
+  for (size_t r = 0; r < a->batch; r++) {
+    if (loss->rows[r] > FLT_MAX)
+      return vbpr__error(VBPR_ERR_NUMERIC, func,
+                         "the loss of row %zu, %g, overflows float", r, loss->rows[r]);
+    sum += loss->rows[r];
+  }
+  float m = (float)(sum / (double)a->batch);
+  if (!isfinite(m))
+    return vbpr__error(VBPR_ERR_NUMERIC, func,
+                       "the mean loss %g overflows float", sum / (double)a->batch);
+  loss->stored = a->dim > 0 ? VBPR__STORED_EMBED : VBPR__STORED_SCORES;
+  loss->batch = a->batch;
+  loss->dim = a->dim;
+  loss->user = a->user;
+  loss->pos = a->pos;
+  loss->neg = a->neg;
+  *mean = m;
+  *nthreads_out = nt;
+  return VBPR_OK;
+}
+
+static void run_backward(const vbpr_loss *loss, float grad_output, int nt,
+                         float *g_ps, float *g_ns, float *g_user, float *g_pos,
+                         float *g_neg)
+{
+  vbpr__bwd_job job = {
+    .M = loss->cfg.M, .N = loss->cfg.N, .dim = loss->dim,
+    .scale = (double)grad_output / (double)loss->batch,
+    .gp = loss->gp, .gn = loss->gn,
+    .user = loss->user, .pos = loss->pos, .neg = loss->neg,
+    .g_ps = g_ps, .g_ns = g_ns, .g_user = g_user, .g_pos = g_pos, .g_neg = g_neg,
+  };
+  vbpr__parallel_for(loss->batch, nt, vbpr__loss_bwd_range, &job);
+}
+
+/* ---- public forward / backward ------------------------------------------ */
+
+static vbpr_status forward_common(vbpr_loss *loss, const fwd_args *a, float *mean,
+                                  int *nt, const char *func)
+{
+  vbpr_status st = check_sizes(loss, a, func);
+  if (st != VBPR_OK) return st;
+  return run_forward(loss, a, mean, nt, func);
+}
+
+static vbpr_status check_embed_args(const fwd_args *a, const float *loss_out,
+                                    const char *func)
+{
+  REQUIRE(a->user, "user");
+  REQUIRE(a->pos, "pos");
+  REQUIRE(a->neg, "neg");
+  REQUIRE(loss_out, "loss_out");
+  if (a->dim == 0)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "dim must be >= 1, got 0");
+  return VBPR_OK;
+}
+
+static vbpr_status check_score_args(const fwd_args *a, const float *loss_out,
+                                    const char *func)
+{
+  REQUIRE(a->ps, "pos_scores");
+  REQUIRE(a->ns, "neg_scores");
+  REQUIRE(loss_out, "loss_out");
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_forward(vbpr_loss *loss, size_t batch, size_t dim,
+                              const float *user, const float *pos, const float *neg,
+                              const float *log_prior_pos, const float *log_prior_neg,
+                              float *loss_out)
+{
+  VBPR_CHECK_NULL(loss);
+  loss->stored = VBPR__STORED_NONE;
+  fwd_args a = {batch, dim, user, pos, neg, NULL, NULL, log_prior_pos, log_prior_neg};
+  float mean;
+  int nt;
+  vbpr_status st;
+  if ((st = check_embed_args(&a, loss_out, __func__)) ||
+      (st = forward_common(loss, &a, &mean, &nt, __func__)))
+    return st;
+  *loss_out = mean;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_forward_scores(vbpr_loss *loss, size_t batch,
+                                     const float *pos_scores, const float *neg_scores,
+                                     const float *log_prior_pos,
+                                     const float *log_prior_neg, float *loss_out)
+{
+  VBPR_CHECK_NULL(loss);
+  loss->stored = VBPR__STORED_NONE;
+  fwd_args a = {batch, 0, NULL, NULL, NULL, pos_scores, neg_scores, log_prior_pos,
+                log_prior_neg};
+  float mean;
+  int nt;
+  vbpr_status st;
+  if ((st = check_score_args(&a, loss_out, __func__)) ||
+      (st = forward_common(loss, &a, &mean, &nt, __func__)))
+    return st;
+  *loss_out = mean;
+  return VBPR_OK;
+}
+
+static vbpr_status check_stored(const vbpr_loss *loss, bool need_embed, const char *func)
+{
+  if (loss->stored == VBPR__STORED_NONE)
+    return vbpr__error(VBPR_ERR_STATE, func,
+                       "no stored forward: call a forward first (a failed forward "
+                       "or a vbpr_loss_set since the last one discards it)");
+  if (need_embed && loss->stored != VBPR__STORED_EMBED)
+    return vbpr__error(VBPR_ERR_STATE, func,
+                       "the stored forward is score-level: it has no embeddings to "
+                       "differentiate (use vbpr_loss_backward_scores)");
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_backward(vbpr_loss *loss, float grad_output, float *grad_user,
+                               float *grad_pos, float *grad_neg)
+{
+  const char *func = __func__;
+  VBPR_CHECK_NULL(loss);
+  vbpr_status st = check_stored(loss, true, func);
+  if (st != VBPR_OK) return st;
+  REQUIRE(grad_user, "grad_user");
+  REQUIRE(grad_pos, "grad_pos");
+  REQUIRE(grad_neg, "grad_neg");
+  if ((st = check_grad_output(grad_output, func))) return st;
+  run_backward(loss, grad_output, threads_for(loss, loss->batch, loss->dim), NULL,
+               NULL, grad_user, grad_pos, grad_neg);
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_backward_scores(vbpr_loss *loss, float grad_output,
+                                      float *grad_pos_scores, float *grad_neg_scores)
+{
+  const char *func = __func__;
+  VBPR_CHECK_NULL(loss);
+  vbpr_status st = check_stored(loss, false, func);
+  if (st != VBPR_OK) return st;
+  REQUIRE(grad_pos_scores, "grad_pos_scores");
+  REQUIRE(grad_neg_scores, "grad_neg_scores");
+  if ((st = check_grad_output(grad_output, func))) return st;
+  run_backward(loss, grad_output, threads_for(loss, loss->batch, 0), grad_pos_scores,
+               grad_neg_scores, NULL, NULL, NULL);
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_forward_backward(vbpr_loss *loss, size_t batch, size_t dim,
+                                       const float *user, const float *pos,
+                                       const float *neg, const float *log_prior_pos,
+                                       const float *log_prior_neg, float grad_output,
+                                       float *loss_out, float *grad_user,
+                                       float *grad_pos, float *grad_neg)
+{
+  const char *func = __func__;
+  VBPR_CHECK_NULL(loss);
+  loss->stored = VBPR__STORED_NONE;
+  fwd_args a = {batch, dim, user, pos, neg, NULL, NULL, log_prior_pos, log_prior_neg};
+  float mean;
+  int nt;
+  vbpr_status st;
+  if ((st = check_embed_args(&a, loss_out, func))) return st;
+  REQUIRE(grad_user, "grad_user");
+  REQUIRE(grad_pos, "grad_pos");
+  REQUIRE(grad_neg, "grad_neg");
+  if ((st = check_grad_output(grad_output, func)) ||
+      (st = forward_common(loss, &a, &mean, &nt, func)))
+    return st;
+  run_backward(loss, grad_output, nt, NULL, NULL, grad_user, grad_pos, grad_neg);
+  *loss_out = mean;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_forward_backward_scores(vbpr_loss *loss, size_t batch,
+                                              const float *pos_scores,
+                                              const float *neg_scores,
+                                              const float *log_prior_pos,
+                                              const float *log_prior_neg,
+                                              float grad_output, float *loss_out,
+                                              float *grad_pos_scores,
+                                              float *grad_neg_scores)
+{
+  const char *func = __func__;
+  VBPR_CHECK_NULL(loss);
+  loss->stored = VBPR__STORED_NONE;
+  fwd_args a = {batch, 0, NULL, NULL, NULL, pos_scores, neg_scores, log_prior_pos,
+                log_prior_neg};
+  float mean;
+  int nt;
+  vbpr_status st;
+  if ((st = check_score_args(&a, loss_out, func))) return st;
+  REQUIRE(grad_pos_scores, "grad_pos_scores");
+  REQUIRE(grad_neg_scores, "grad_neg_scores");
+  if ((st = check_grad_output(grad_output, func)) ||
+      (st = forward_common(loss, &a, &mean, &nt, func)))
+    return st;
+  run_backward(loss, grad_output, nt, grad_pos_scores, grad_neg_scores, NULL, NULL,
+               NULL);
+  *loss_out = mean;
+  return VBPR_OK;
+}
+
+/* ---- stored results ----------------------------------------------------- */
+
+vbpr_status vbpr_loss_attention(const vbpr_loss *loss, float *alpha, float *beta)
+{
+  VBPR_CHECK_NULL(loss);
+  if (alpha == NULL && beta == NULL)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "alpha and beta must not both be NULL");
+  vbpr_status st = check_stored(loss, false, __func__);
+  if (st != VBPR_OK) return st;
+  size_t nm = loss->batch * loss->cfg.M, nn = loss->batch * loss->cfg.N;
+  for (size_t i = 0; alpha != NULL && i < nm; i++) alpha[i] = loss->alpha[i];
+  for (size_t i = 0; beta != NULL && i < nn; i++) beta[i] = loss->beta[i];
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_row_losses(const vbpr_loss *loss, float *row_loss)
+{
+  VBPR_CHECK_NULL(loss);
+  VBPR_CHECK_NULL(row_loss);
+  vbpr_status st = check_stored(loss, false, __func__);
+  if (st != VBPR_OK) return st;
+  for (size_t r = 0; r < loss->batch; r++) row_loss[r] = (float)loss->rows[r];
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_batch_size(const vbpr_loss *loss, size_t *batch)
+{
+  VBPR_CHECK_NULL(loss);
+  VBPR_CHECK_NULL(batch);
+  vbpr_status st = check_stored(loss, false, __func__);
+  if (st != VBPR_OK) return st;
+  *batch = loss->batch;
+  return VBPR_OK;
+}

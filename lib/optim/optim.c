@@ -1,0 +1,512 @@
+/* SGD, Adam (torch.optim.Adam's arithmetic) and lazy Adam.
+ *
+ * Every step runs in two phases: first everything that can fail (argument
+ * and size checks, finite gradients, state and workspace allocation), then
+ * the update, which cannot fail. So a failed step changes nothing. */
+#include <math.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "core/core.h"
+#include "vbpr/optim.h"
+
+typedef struct opt_slot {
+  size_t n;      /* elements; 0 while unused */
+  float *m, *v;  /* Adam moments [n] */
+  int64_t step;
+} opt_slot;
+
+struct vbpr_optim {
+  vbpr_optim_kind kind;
+  double lr, beta1, beta2, eps, wd;
+  opt_slot *slots;
+  int32_t n_slots;
+  uint8_t *mark;    /* [mark_cap] row marks, all zero between calls */
+  size_t mark_cap;
+  int32_t *uniq;    /* de-duplicated row list */
+  size_t uniq_cap;
+};
+
+/* One buffer to step: dense when rows == NULL. */
+typedef struct plan {
+  int32_t slot;
+  float *param;
+  const float *grad;
+  size_t n, rows, dim;
+  const int32_t *row_ids;
+  size_t count;
+  bool sparse;
+} plan;
+
+/* ---- handle and parameters --------------------------------------------- */
+
+vbpr_status vbpr_optim_create(vbpr_optim_kind kind, vbpr_optim **out)
+{
+  VBPR_CHECK_NULL(out);
+  *out = NULL;
+  if (kind != VBPR_OPTIM_SGD && kind != VBPR_OPTIM_ADAM && kind != VBPR_OPTIM_LAZY_ADAM)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "kind must be VBPR_OPTIM_SGD (1), VBPR_OPTIM_ADAM (2) or "
+                     "VBPR_OPTIM_LAZY_ADAM (3), got %d", (int)kind);
+  vbpr_optim *o = vbpr__calloc(1, sizeof *o);
+  if (o == NULL) return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate an optimizer");
+  o->kind = kind;
+  o->lr = kind == VBPR_OPTIM_SGD ? 1e-2 : 1e-3;
+  o->beta1 = 0.9;
+  o->beta2 = 0.999;
+  o->eps = 1e-8;
+  o->wd = 0.0;
+  *out = o;
+  return VBPR_OK;
+}
+
+static void free_slots(vbpr_optim *o)
+{
+  for (int32_t i = 0; i < o->n_slots; i++) {
+    vbpr__free(o->slots[i].m);
+    vbpr__free(o->slots[i].v);
+  }
+  vbpr__free(o->slots);
+  o->slots = NULL;
+  o->n_slots = 0;
+}
+
+void vbpr_optim_destroy(vbpr_optim *opt)
+{
+  if (opt == NULL) return;
+  free_slots(opt);
+  vbpr__free(opt->mark);
+  vbpr__free(opt->uniq);
+  vbpr__free(opt);
+}
+
+int vbpr_optim_get_kind(const vbpr_optim *opt) { return opt ? (int)opt->kind : 0; }
+
+vbpr_status vbpr_optim_reset(vbpr_optim *opt)
+{
+  VBPR_CHECK_NULL(opt);
+  free_slots(opt);
+  return VBPR_OK;
+}
+
+static double *param_ptr(vbpr_optim *o, vbpr_optim_param p)
+{
+  switch (p) {
+  case VBPR_OPTIM_LR: return &o->lr;
+  case VBPR_OPTIM_BETA1: return &o->beta1;
+  case VBPR_OPTIM_BETA2: return &o->beta2;
+  case VBPR_OPTIM_EPS: return &o->eps;
+  case VBPR_OPTIM_WEIGHT_DECAY: return &o->wd;
+  }
+  return NULL;
+}
+
+static const char *param_name(vbpr_optim_param p)
+{
+  switch (p) {
+  case VBPR_OPTIM_LR: return "lr";
+  case VBPR_OPTIM_BETA1: return "beta1";
+  case VBPR_OPTIM_BETA2: return "beta2";
+  case VBPR_OPTIM_EPS: return "eps";
+  case VBPR_OPTIM_WEIGHT_DECAY: return "weight_decay";
+  }
+  return "?";
+}
+
+/* Comparisons are written so that NaN fails them. */
+static bool param_valid(vbpr_optim_param p, double v)
+{
+  if (!isfinite(v)) return false;
+  switch (p) {
+  case VBPR_OPTIM_BETA1:
+  case VBPR_OPTIM_BETA2: return v >= 0.0 && v < 1.0;
+  case VBPR_OPTIM_EPS: return v > 0.0;
+  default: return v >= 0.0;
+  }
+}
+
+vbpr_status vbpr_optim_set(vbpr_optim *opt, vbpr_optim_param param, double value)
+{
+  VBPR_CHECK_NULL(opt);
+  double *dst = param_ptr(opt, param);
+  if (dst == NULL)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "param must be a vbpr_optim_param (1..5), got %d",
+                     (int)param);
+  if (!param_valid(param, value))
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "%s must be %s, got %g", param_name(param),
+                     param == VBPR_OPTIM_BETA1 || param == VBPR_OPTIM_BETA2 ? "in [0, 1)"
+                     : param == VBPR_OPTIM_EPS ? "finite and > 0"
+                                               : "finite and >= 0",
+                     value);
+  *dst = value;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_optim_get(const vbpr_optim *opt, vbpr_optim_param param, double *value)
+{
+  VBPR_CHECK_NULL(opt);
+  VBPR_CHECK_NULL(value);
+  double *src = param_ptr((vbpr_optim *)opt, param);
+  if (src == NULL)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "param must be a vbpr_optim_param (1..5), got %d",
+                     (int)param);
+  *value = *src;
+  return VBPR_OK;
+}
+
+static vbpr_status check_slot(int32_t slot, const char *func)
+{
+  if (slot < 0 || slot >= VBPR_OPTIM_MAX_SLOTS)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "slot must be in [0, %d), got %d",
+                       VBPR_OPTIM_MAX_SLOTS, (int)slot);
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_optim_slot_steps(const vbpr_optim *opt, int32_t slot, int64_t *steps)
+{
+  VBPR_CHECK_NULL(opt);
+  VBPR_CHECK_NULL(steps);
+  vbpr_status st = check_slot(slot, __func__);
+  if (st != VBPR_OK) return st;
+  *steps = slot < opt->n_slots ? opt->slots[slot].step : 0;
+  return VBPR_OK;
+}
+
+/* ---- phase 1: checks and allocation ------------------------------------ */
+
+static vbpr_status check_finite(const float *g, size_t n, size_t offset, int32_t slot,
+                                const char *func)
+{
+  float acc = 0.0f; /* x - x is NaN exactly when x is not finite */
+  for (size_t i = 0; i < n; i++) acc += g[i] - g[i];
+  if (VBPR_LIKELY(acc == 0.0f)) return VBPR_OK;
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(g[i]))
+      return vbpr__error(VBPR_ERR_NUMERIC, func,
+                         "slot %d: grad[%zu] = %g is not finite; nothing was updated",
+                         (int)slot, offset + i, (double)g[i]);
+  return VBPR_OK;
+}
+
+static vbpr_status check_plan(const plan *p, const char *func)
+{
+  vbpr_status st = check_slot(p->slot, func);
+  if (st != VBPR_OK) return st;
+  if (p->n == 0)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "the buffer must have >= 1 element, got %zu rows x %zu", p->rows, p->dim);
+  if (!p->sparse) return check_finite(p->grad, p->n, 0, p->slot, func);
+  for (size_t i = 0; i < p->count; i++)
+    if (p->row_ids[i] < 0 || (size_t)p->row_ids[i] >= p->rows)
+      return vbpr__error(VBPR_ERR_OUT_OF_RANGE, func,
+                         "row_ids[%zu] = %d is out of range [0, %zu)", i,
+                         (int)p->row_ids[i], p->rows);
+  for (size_t i = 0; i < p->count; i++) {
+    size_t r = (size_t)p->row_ids[i];
+    st = check_finite(p->grad + r * p->dim, p->dim, r * p->dim, p->slot, func);
+    if (st != VBPR_OK) return st;
+  }
+  return VBPR_OK;
+}
+
+static vbpr_status grow_slots(vbpr_optim *o, int32_t need, const char *func)
+{
+  if (need <= o->n_slots) return VBPR_OK;
+  opt_slot *s = vbpr__realloc_array(o->slots, (size_t)need, sizeof *s);
+  if (s == NULL) return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func, "cannot grow optimizer slots");
+  memset(s + o->n_slots, 0, (size_t)(need - o->n_slots) * sizeof *s);
+  o->slots = s;
+  o->n_slots = need;
+  return VBPR_OK;
+}
+
+/* Sizes the slot on first use, or checks it matches. */
+static vbpr_status prepare_slot(vbpr_optim *o, const plan *p, const char *func)
+{
+  vbpr_status st = grow_slots(o, p->slot + 1, func);
+  if (st != VBPR_OK) return st;
+  opt_slot *s = &o->slots[p->slot];
+  if (s->n != 0 && s->n != p->n)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "slot %d holds state for %zu elements, got a buffer of %zu "
+                       "(use another slot or vbpr_optim_reset)",
+                       (int)p->slot, s->n, p->n);
+  if (s->n == 0 && o->kind != VBPR_OPTIM_SGD) {
+    float *m = vbpr__aligned_array(p->n, sizeof(float));
+    float *v = vbpr__aligned_array(p->n, sizeof(float));
+    if (m == NULL || v == NULL) {
+      vbpr__free(m);
+      vbpr__free(v);
+      return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                         "cannot allocate Adam moments for %zu elements", p->n);
+    }
+    memset(m, 0, p->n * sizeof(float));
+    memset(v, 0, p->n * sizeof(float));
+    s->m = m;
+    s->v = v;
+  }
+  s->n = p->n;
+  return VBPR_OK;
+}
+
+static vbpr_status prepare_workspace(vbpr_optim *o, const plan *p, const char *func)
+{
+  if (!p->sparse) return VBPR_OK;
+  size_t old = o->mark_cap;
+  vbpr_status st = vbpr__reserve((void **)&o->mark, &o->mark_cap, p->rows, 1, func);
+  if (st != VBPR_OK) return st;
+  if (o->mark_cap != old) memset(o->mark, 0, o->mark_cap);
+  return vbpr__reserve((void **)&o->uniq, &o->uniq_cap, p->count, sizeof(int32_t), func);
+}
+
+/* ---- phase 2: updates -------------------------------------------------- */
+
+typedef struct coeffs {
+  float lr, wd;                  /* SGD */
+  float step_size, w1, b2, omb2, bc2_sqrt, eps; /* Adam */
+} coeffs;
+
+static coeffs coeffs_for(const vbpr_optim *o, int64_t step)
+{
+  /* torch computes these scalars in double, then the tensor ops in float. */
+  double bc1 = 1.0 - pow(o->beta1, (double)step);
+  double bc2 = 1.0 - pow(o->beta2, (double)step);
+  coeffs c = {(float)o->lr, (float)o->wd, (float)(o->lr / bc1), (float)(1.0 - o->beta1),
+              (float)o->beta2, (float)(1.0 - o->beta2), (float)sqrt(bc2), (float)o->eps};
+  return c;
+}
+
+/* One Adam update of n elements; g == NULL means a zero gradient. The
+ * moment update is torch.lerp(m, g, w), whose formula depends on |w| < 0.5:
+ * `small` selects it once per span rather than per element.
+ *
+ * Without -fno-math-errno compilers will not vectorise sqrtf, and the
+ * scalar sqrt and divisions bound the whole update; so x86-64 gets an SSE2
+ * body. Each SSE operation is the IEEE-rounded scalar one in the same
+ * order (no contraction in ISO C mode), so both paths give identical bits,
+ * whatever elements fall into the tail; thread splits cannot change
+ * results. */
+static inline void adam_kernel(const coeffs *c, float *restrict p, float *restrict m,
+                               float *restrict v, const float *restrict g, size_t n,
+                               bool small, bool has_grad)
+{
+  const float wd = c->wd, w = c->w1, b2 = c->b2, omb2 = c->omb2;
+  const float bc2 = c->bc2_sqrt, eps = c->eps, step = -c->step_size, omw = 1.0f - w;
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128 vwd = _mm_set1_ps(wd), vw = _mm_set1_ps(w), vb2 = _mm_set1_ps(b2);
+  const __m128 vomb2 = _mm_set1_ps(omb2), vbc2 = _mm_set1_ps(bc2), veps = _mm_set1_ps(eps);
+  const __m128 vstep = _mm_set1_ps(step), vomw = _mm_set1_ps(omw);
+  for (; i + 4 <= n; i += 4) {
+    __m128 pi = _mm_loadu_ps(p + i), mi = _mm_loadu_ps(m + i), vi = _mm_loadu_ps(v + i);
+    __m128 gi = _mm_add_ps(has_grad ? _mm_loadu_ps(g + i) : _mm_setzero_ps(),
+                           _mm_mul_ps(vwd, pi));
+    __m128 d = _mm_sub_ps(gi, mi);
+    mi = small ? _mm_add_ps(mi, _mm_mul_ps(vw, d)) : _mm_sub_ps(gi, _mm_mul_ps(d, vomw));
+    vi = _mm_add_ps(_mm_mul_ps(vi, vb2), _mm_mul_ps(_mm_mul_ps(vomb2, gi), gi));
+    __m128 den = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), vbc2), veps);
+    pi = _mm_add_ps(pi, _mm_mul_ps(vstep, _mm_div_ps(mi, den)));
+    _mm_storeu_ps(m + i, mi);
+    _mm_storeu_ps(v + i, vi);
+    _mm_storeu_ps(p + i, pi);
+  }
+#endif
+  for (; i < n; i++) {
+    float gi = (has_grad ? g[i] : 0.0f) + wd * p[i];
+    m[i] = small ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * omw;
+    v[i] = v[i] * b2 + omb2 * gi * gi;
+    float den = sqrtf(v[i]) / bc2 + eps;
+    p[i] += step * (m[i] / den);
+  }
+}
+
+static void adam_span(const coeffs *c, float *p, float *m, float *v, const float *g, size_t n)
+{
+  bool small = fabsf(c->w1) < 0.5f;
+  if (small && g) adam_kernel(c, p, m, v, g, n, true, true);
+  else if (small) adam_kernel(c, p, m, v, g, n, true, false);
+  else if (g) adam_kernel(c, p, m, v, g, n, false, true);
+  else adam_kernel(c, p, m, v, g, n, false, false);
+}
+
+static void sgd_span(const coeffs *c, float *restrict p, const float *restrict g, size_t n)
+{
+  const float lr = -c->lr, wd = c->wd;
+  if (g)
+    for (size_t i = 0; i < n; i++) p[i] += lr * (g[i] + wd * p[i]);
+  else
+    for (size_t i = 0; i < n; i++) p[i] += lr * (0.0f + wd * p[i]);
+}
+
+typedef struct run_ctx {
+  const vbpr_optim *o;
+  const plan *p;
+  opt_slot *s;
+  coeffs c;
+  size_t unit;         /* elements per index of the parallel loop */
+  const int32_t *rows; /* lazy: the unique rows; else NULL */
+} run_ctx;
+
+static void span(const run_ctx *r, size_t off, const float *g, size_t len)
+{
+  if (r->o->kind == VBPR_OPTIM_SGD)
+    sgd_span(&r->c, r->p->param + off, g, len);
+  else
+    adam_span(&r->c, r->p->param + off, r->s->m + off, r->s->v + off, g, len);
+}
+
+/* Rows of a lazy step are scattered: fetching a few rows ahead hides the
+ * memory latency that otherwise dominates (the arithmetic is vectorised). */
+enum { PREFETCH_AHEAD = 4 };
+
+static void prefetch_row(const run_ctx *r, size_t off)
+{
+#if defined(__GNUC__) || defined(__clang__)
+  size_t bytes = r->p->dim * sizeof(float);
+  for (size_t b = 0; b < bytes; b += 64) {
+    const char *pp = (const char *)(r->p->param + off) + b;
+    const char *gg = (const char *)(r->p->grad + off) + b;
+    __builtin_prefetch(pp, 1);
+    __builtin_prefetch(gg, 0);
+    if (r->s->m) {
+      __builtin_prefetch((const char *)(r->s->m + off) + b, 1);
+      __builtin_prefetch((const char *)(r->s->v + off) + b, 1);
+    }
+  }
+#else
+  (void)r, (void)off;
+#endif
+}
+
+static void run_range(void *vctx, size_t begin, size_t end, int tid)
+{
+  (void)tid;
+  const run_ctx *r = vctx;
+  const plan *p = r->p;
+  if (!p->sparse) { /* dense: indices are elements */
+    span(r, begin, p->grad + begin, end - begin);
+  } else if (r->rows != NULL) { /* lazy: indices into the unique rows */
+    for (size_t i = begin; i < end; i++) {
+      if (i + PREFETCH_AHEAD < end) prefetch_row(r, (size_t)r->rows[i + PREFETCH_AHEAD] * p->dim);
+      size_t off = (size_t)r->rows[i] * p->dim;
+      span(r, off, p->grad + off, p->dim);
+    }
+  } else { /* dense update of a row-sparse gradient: indices are rows */
+    for (size_t row = begin; row < end; row++) {
+      size_t off = row * p->dim;
+      span(r, off, r->o->mark[row] ? p->grad + off : NULL, p->dim);
+    }
+  }
+}
+
+/* Marks the listed rows, collects each once into o->uniq; returns count. */
+static size_t mark_rows(vbpr_optim *o, const plan *p)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < p->count; i++) {
+    int32_t row = p->row_ids[i];
+    if (!o->mark[row]) {
+      o->mark[row] = 1;
+      o->uniq[k++] = row;
+    }
+  }
+  return k;
+}
+
+static void apply_plan(vbpr_optim *o, const plan *p)
+{
+  opt_slot *s = &o->slots[p->slot];
+  s->step++;
+  run_ctx r = {o, p, s, coeffs_for(o, s->step), 1, NULL};
+  size_t n_idx = p->n;
+  size_t k = 0;
+  if (p->sparse) {
+    k = mark_rows(o, p);
+    r.unit = p->dim;
+    bool lazy = o->kind == VBPR_OPTIM_LAZY_ADAM || (o->kind == VBPR_OPTIM_SGD && o->wd == 0.0);
+    if (lazy) { /* SGD without decay leaves zero-gradient rows as they are */
+      r.rows = o->uniq;
+      n_idx = k;
+    } else {
+      n_idx = p->rows;
+    }
+  }
+  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 15);
+  vbpr__parallel_for(n_idx, nt, run_range, &r);
+  for (size_t i = 0; i < k; i++) o->mark[o->uniq[i]] = 0;
+}
+
+/* Checks and prepares every plan, then applies them all. */
+static vbpr_status run_plans(vbpr_optim *o, const plan *plans, int n, const char *func)
+{
+  for (int i = 0; i < n; i++) {
+    vbpr_status st = check_plan(&plans[i], func);
+    if (st != VBPR_OK) return st;
+  }
+  for (int i = 0; i < n; i++) {
+    vbpr_status st = prepare_slot(o, &plans[i], func);
+    if (st == VBPR_OK) st = prepare_workspace(o, &plans[i], func);
+    if (st != VBPR_OK) return st;
+  }
+  for (int i = 0; i < n; i++) apply_plan(o, &plans[i]);
+  return VBPR_OK;
+}
+
+/* ---- public steps ------------------------------------------------------ */
+
+vbpr_status vbpr_optim_step(vbpr_optim *opt, int32_t slot, float *param, const float *grad,
+                            size_t n)
+{
+  VBPR_CHECK_NULL(opt);
+  VBPR_CHECK_NULL(param);
+  VBPR_CHECK_NULL(grad);
+  if (n == 0) return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "n must be >= 1, got 0");
+  plan p = {slot, param, grad, n, n, 1, NULL, 0, false};
+  return run_plans(opt, &p, 1, __func__);
+}
+
+vbpr_status vbpr_optim_step_rows(vbpr_optim *opt, int32_t slot, float *param,
+                                 const float *grad, size_t rows, size_t dim,
+                                 const int32_t *row_ids, size_t count)
+{
+  VBPR_CHECK_NULL(opt);
+  VBPR_CHECK_NULL(param);
+  VBPR_CHECK_NULL(grad);
+  if (count > 0) VBPR_CHECK_NULL(row_ids);
+  size_t n, bytes;
+  if (rows == 0 || dim == 0 || rows > INT32_MAX || !vbpr__mul_ok(rows, dim, &n) ||
+      !vbpr__mul_ok(n, sizeof(float), &bytes))
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "rows and dim must be >= 1, rows <= 2^31-1 and rows * dim must not "
+                     "overflow, got %zu x %zu", rows, dim);
+  plan p = {slot, param, grad, n, rows, dim, row_ids, count, true};
+  return run_plans(opt, &p, 1, __func__);
+}
+
+vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
+{
+  VBPR_CHECK_NULL(opt);
+  VBPR_CHECK_NULL(enc);
+  plan plans[VBPR_ENCODER_NUM_TABLES];
+  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
+    float *param;
+    const float *grad;
+    int32_t rows, dim;
+    vbpr_status st = vbpr_encoder_table(enc, (vbpr_table)t, &param, &grad, &rows, &dim);
+    if (st != VBPR_OK) return st;
+    plan *p = &plans[t];
+    *p = (plan){t, param, grad, (size_t)rows * (size_t)dim, (size_t)rows, (size_t)dim,
+                NULL, 0, false};
+    if (opt->kind == VBPR_OPTIM_LAZY_ADAM) {
+      int32_t count;
+      st = vbpr_encoder_touched_rows(enc, (vbpr_table)t, &p->row_ids, &count);
+      if (st != VBPR_OK) return st;
+      p->count = (size_t)count;
+      p->sparse = true;
+    }
+  }
+  return run_plans(opt, plans, VBPR_ENCODER_NUM_TABLES, __func__);
+}

@@ -1,0 +1,24 @@
+#include "data.h"
+
+bool data_synthetic(const cli_config *cfg, data_pair *out)
+{
+  vbpr_synthetic *syn = NULL;
+  vbpr_status st = vbpr_synthetic_create(&syn);
+  if (st == VBPR_OK) st = vbpr_synthetic_set(syn, VBPR_SYNTHETIC_SEED, (double)cfg->synth_seed);
+  if (st == VBPR_OK && cfg->synth_noise >= 0)
+    st = vbpr_synthetic_set(syn, VBPR_SYNTHETIC_FALSE_POSITIVES, cfg->synth_noise);
+  if (st == VBPR_OK) st = vbpr_synthetic_generate(syn, &out->train, &out->test);
+  vbpr_synthetic_destroy(syn);
+  if (st != VBPR_OK) {
+    fprintf(stderr, "vbpr-train: built-in data: %s\n", vbpr_last_error());
+    return false;
+  }
+  if (!cfg->quiet)
+    printf("data: built-in synthetic (seed %ld, %.0f%% false positives): %d users, %d items, "
+           "%lld train and %lld test interactions\n",
+           cfg->synth_seed, 100.0 * (cfg->synth_noise >= 0 ? cfg->synth_noise : 0),
+           (int)vbpr_dataset_num_users(out->train), (int)vbpr_dataset_num_items(out->train),
+           (long long)vbpr_dataset_num_interactions(out->train),
+           (long long)vbpr_dataset_num_interactions(out->test));
+  return true;
+}
