@@ -39,7 +39,7 @@ static float uniform(void)
 static unsigned below(unsigned n) { return (unsigned)(uniform() * (float)n) % n; }
 
 static float true_u[USERS][4], true_v[ITEMS][4];
-static int liked[USERS][LIKED];   /* the first LIKED - 4 train, the last 4 test */
+static int liked[USERS][LIKED]; /* the first LIKED - 4 train, the last 4 test */
 static unsigned char likes[USERS][ITEMS];
 
 static float true_score(int u, int i)
@@ -59,7 +59,8 @@ static void make_data(void)
     for (int n = 0; n < LIKED; n++) {
       int best = -1;
       for (int i = 0; i < ITEMS; i++)
-        if (!likes[u][i] && (best < 0 || true_score(u, i) > true_score(u, best))) best = i;
+        if (!likes[u][i] && (best < 0 || true_score(u, i) > true_score(u, best)))
+          best = i;
       likes[u][best] = 1;
       liked[u][n] = best;
     }
@@ -83,7 +84,8 @@ static void sgd(float *w, const float *g)
 
 static int bu[BATCH], bp[BATCH][NUM_POS], bn[BATCH][NUM_NEG];
 static float user[BATCH * DIM], pos[BATCH * NUM_POS * DIM], neg[BATCH * NUM_NEG * DIM];
-static float g_user[BATCH * DIM], g_pos[BATCH * NUM_POS * DIM], g_neg[BATCH * NUM_NEG * DIM];
+static float g_user[BATCH * DIM], g_pos[BATCH * NUM_POS * DIM],
+    g_neg[BATCH * NUM_NEG * DIM];
 
 static void sample_batch(void)
 {

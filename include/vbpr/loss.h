@@ -70,15 +70,26 @@ typedef enum vbpr_loss_kind {
  * VBPR_ERR_INVALID_ARGUMENT on a BPR loss (for set and get).
  */
 typedef enum vbpr_loss_param {
-  VBPR_LOSS_NUM_POS = 1,       /**< M, positives per row: integral, 1..VBPR_LOSS_MAX_SAMPLES; default 2 (BPR: 1) */
-  VBPR_LOSS_NUM_NEG = 2,       /**< N, negatives per row: integral, 1..VBPR_LOSS_MAX_SAMPLES; default 4 (BPR: 1) */
-  VBPR_LOSS_C_POS = 3,         /**< c_pos, positive attention temperature: in [1e-6, 1e6]; default 4 */
-  VBPR_LOSS_C_NEG = 4,         /**< c_neg, negative attention temperature: in [1e-6, 1e6]; default 4 */
-  VBPR_LOSS_ESTIMATOR = 5,     /**< a vbpr_estimator value; default VBPR_EST_PROTOTYPE */
-  VBPR_LOSS_NEG_ATTENTION = 6, /**< a vbpr_attention value (1 or -1); default VBPR_ATTEND_HARD */
-  VBPR_LOSS_POS_HARDNESS = 7,  /**< lambda_pos, weight of the built-in positive hardness prior: in [0, 1e6]; default 0 (off) */
-  VBPR_LOSS_NEG_HARDNESS = 8,  /**< lambda_neg, weight of the built-in negative hardness prior: in [0, 1e6]; default 0 (off) */
-  VBPR_LOSS_HARDNESS_TAU = 9   /**< tau, temperature of the hardness priors: in [1e-6, 1e6]; default 0.5 */
+  /** M, positives per row: integral, 1..VBPR_LOSS_MAX_SAMPLES; default 2 (BPR: 1) */
+  VBPR_LOSS_NUM_POS = 1,
+  /** N, negatives per row: integral, 1..VBPR_LOSS_MAX_SAMPLES; default 4 (BPR: 1) */
+  VBPR_LOSS_NUM_NEG = 2,
+  /** c_pos, positive attention temperature: in [1e-6, 1e6]; default 4 */
+  VBPR_LOSS_C_POS = 3,
+  /** c_neg, negative attention temperature: in [1e-6, 1e6]; default 4 */
+  VBPR_LOSS_C_NEG = 4,
+  /** a vbpr_estimator value; default VBPR_EST_PROTOTYPE */
+  VBPR_LOSS_ESTIMATOR = 5,
+  /** a vbpr_attention value (1 or -1); default VBPR_ATTEND_HARD */
+  VBPR_LOSS_NEG_ATTENTION = 6,
+  /** lambda_pos, weight of the built-in positive hardness prior: in [0, 1e6];
+   * default 0 (off) */
+  VBPR_LOSS_POS_HARDNESS = 7,
+  /** lambda_neg, weight of the built-in negative hardness prior: in [0, 1e6];
+   * default 0 (off) */
+  VBPR_LOSS_NEG_HARDNESS = 8,
+  /** tau, temperature of the hardness priors: in [1e-6, 1e6]; default 0.5 */
+  VBPR_LOSS_HARDNESS_TAU = 9
 } vbpr_loss_param;
 
 /** Largest accepted M or N. */

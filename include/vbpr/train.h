@@ -36,7 +36,7 @@ typedef enum vbpr_train_param {
   VBPR_TRAIN_ENCODER = 1,       /**< a vbpr_encoder_kind, default VBPR_ENCODER_MF */
   VBPR_TRAIN_DIM = 2,           /**< embedding size, default 64 */
   VBPR_TRAIN_LAYERS = 3,        /**< LightGCN layers K >= 1, default 1 */
-  VBPR_TRAIN_INIT_SCALE = 4,    /**< init scale (see vbpr_init), default 0.01 */
+  VBPR_TRAIN_INIT_SCALE = 4,    /**< init scale (see vbpr_init); 0.01 for NORMAL, 1 (gain) for XAVIER */
   VBPR_TRAIN_LOSS = 5,          /**< vbpr_loss_kind, default VARIATIONAL */
   VBPR_TRAIN_ESTIMATOR = 6,     /**< vbpr_estimator, default PROTOTYPE */
   VBPR_TRAIN_NUM_POS = 7,       /**< M, default 2 */
@@ -57,7 +57,9 @@ typedef enum vbpr_train_param {
   VBPR_TRAIN_BATCH = 22,        /**< rows per batch, default 1024 */
   VBPR_TRAIN_SEED = 23,         /**< seed of initialisation and sampling, default 42 */
   VBPR_TRAIN_NEG_POP_ALPHA = 24,/**< negatives ~ pop^alpha; default 0 (uniform) */
-  VBPR_TRAIN_INIT = 25          /**< a vbpr_init, default VBPR_INIT_NORMAL */
+  VBPR_TRAIN_INIT = 25          /**< a vbpr_init. Unless INIT or INIT_SCALE is set, each
+                                     encoder keeps its default: MF Normal(0, 0.01),
+                                     LightGCN Xavier normal */
 } vbpr_train_param;
 
 /**

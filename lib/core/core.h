@@ -84,6 +84,12 @@ long vbpr__fault_count(void);
 vbpr_status vbpr__reserve(void **buf, size_t *cap, size_t n, size_t size,
                           const char *func);
 
+/* ---- numbers ----------------------------------------------------------- */
+
+/* Index of the first NaN or infinity in x[0, n), or n when all are finite.
+ * Vectorised: the scan is an integer OR over blocks. */
+size_t vbpr__find_nonfinite(const float *x, size_t n);
+
 /* ---- random numbers ---------------------------------------------------- */
 
 /* Counter-based generator: the stream is a pure function of (key, counter),

@@ -296,20 +296,10 @@ vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, const int32_t *users,
 static vbpr_status check_finite(const float *g, size_t count, const char *name,
                                 const char *func)
 {
-  /* x - x is 0 for finite x and NaN otherwise; one branch per block keeps
-   * the scan vectorised. */
-  const size_t block = 1024;
-  for (size_t b = 0; b < count; b += block) {
-    size_t e = b + block < count ? b + block : count;
-    float acc = 0.0f;
-    for (size_t i = b; i < e; i++) acc += g[i] - g[i];
-    if (VBPR_UNLIKELY(acc != 0.0f))
-      for (size_t i = b; i < e; i++)
-        if (!isfinite(g[i]))
-          return vbpr__error(VBPR_ERR_NUMERIC, func, "%s[%zu] = %g is not finite",
-                             name, i, (double)g[i]);
-  }
-  return VBPR_OK;
+  size_t i = vbpr__find_nonfinite(g, count);
+  if (VBPR_LIKELY(i == count)) return VBPR_OK;
+  return vbpr__error(VBPR_ERR_NUMERIC, func, "%s[%zu] = %g is not finite", name, i,
+                     (double)g[i]);
 }
 
 static inline void add_row(float *restrict dst, const float *restrict src, size_t dim)

@@ -115,24 +115,14 @@ int32_t vbpr__topk_row(const float *s, int32_t n_items, const int32_t *excl,
 
 /* ---- finite checks ----------------------------------------------------- */
 
-static bool row_finite(const float *x, size_t n)
-{
-  /* x - x is 0 for finite x and NaN for Inf/NaN; an OR (unlike a float
-   * sum) may be reordered, so the loop vectorises. */
-  int bad = 0;
-  for (size_t i = 0; i < n; i++) bad |= (x[i] - x[i]) != 0.0f;
-  return !bad;
-}
-
 vbpr_status vbpr__check_finite_rows(const float *table, const int32_t *rows, size_t n_rows,
                                     size_t dim, const char *table_name, const char *func)
 {
   for (size_t r = 0; r < n_rows; r++) {
     size_t row = rows ? (size_t)rows[r] : r;
     const float *x = table + row * dim;
-    if (VBPR_LIKELY(row_finite(x, dim))) continue;
-    size_t c = 0;
-    while (c < dim && isfinite(x[c])) c++;
+    size_t c = vbpr__find_nonfinite(x, dim);
+    if (VBPR_LIKELY(c == dim)) continue;
     return vbpr__error(VBPR_ERR_NUMERIC, func,
                        "%s[%zu * dim + %zu] (row %zu, column %zu) is not finite: %g",
                        table_name, row, c, row, c, (double)x[c]);

@@ -21,8 +21,8 @@ vbpr_status vbpr_loss_create(vbpr_loss_kind kind, vbpr_loss **out)
   VBPR_CHECK_NULL(out);
   if (kind != VBPR_LOSS_BPR && kind != VBPR_LOSS_VARIATIONAL)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
-                     "kind must be VBPR_LOSS_BPR (1) or VBPR_LOSS_VARIATIONAL (2), got %d",
-                     (int)kind);
+                     "kind must be VBPR_LOSS_BPR (1) or VBPR_LOSS_VARIATIONAL (2), "
+                     "got %d", (int)kind);
   vbpr_loss *l = vbpr__calloc(1, sizeof *l);
   if (l == NULL)
     return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate the loss object");
@@ -203,7 +203,7 @@ static vbpr_status check_sizes(const vbpr_loss *loss, const fwd_args *a,
       (st = check_extent(func, a->dim > 0 ? "neg" : "neg_scores", a->batch, N, w)) ||
       (st = check_extent(func, "user", a->batch, 1, w)))
     return st;
-  /* the workspace holds six arrays of batch * (M + N) floats in all */
+  /* the workspaces hold three floats per score (plus padding) */
   size_t mn;
   if (!vbpr__add_ok(M, N, &mn) || (st = check_extent(func, "the workspace",
                                                      a->batch, mn, 8)))
@@ -294,8 +294,8 @@ static vbpr_status diagnose(const vbpr_loss *loss, const fwd_args *a, size_t r,
                        "finite; scale the embeddings down)", r);
   }
   return vbpr__error(VBPR_ERR_NUMERIC, func,
-                     "a gradient of row %zu overflows float (finite inputs; reduce "
-                     "the score range or raise c_pos / c_neg)", r);
+                     "a gradient or the loss of row %zu overflows float (finite "
+                     "inputs; reduce the score range or raise c_pos / c_neg)", r);
 }
 
 /* ---- forward and backward drivers --------------------------------------- */
@@ -331,16 +331,52 @@ static int threads_for(const vbpr_loss *loss, size_t batch, size_t dim)
   size_t M = loss->cfg.M, N = loss->cfg.N;
   /* inner products or gradients, plus ~20 units per score for exp/log */
   size_t per_row = (M + N + 1) * dim + 20 * (M + N);
-  if (loss->cfg.estimator == VBPR_EST_ELBO && loss->kind == VBPR_LOSS_VARIATIONAL)
-    per_row += 20 * M * N;
+  if (loss->cfg.estimator == VBPR_EST_ELBO) per_row += 20 * M * N;
   size_t work;
   if (!vbpr__mul_ok(batch, per_row, &work)) work = SIZE_MAX;
   int nt = vbpr__threads_for(work, MIN_WORK_PER_THREAD);
-  return nt > VBPR__LOSS_MAX_THREADS ? VBPR__LOSS_MAX_THREADS : nt;
+  if (nt > VBPR__LOSS_MAX_THREADS) nt = VBPR__LOSS_MAX_THREADS;
+  return (size_t)nt > batch ? (int)batch : nt; /* never more threads than rows */
 }
 
-/* Runs the forward, stores it, and gives the mean loss. Outputs the caller
- * owns are not touched here. */
+/* The first row with a non-finite input, else the first whose results
+ * overflow: each thread saw its chunk in order, so the minimum over the
+ * threads is the first row of the batch. */
+static vbpr_status first_failure(const vbpr_loss *loss, const fwd_args *a,
+                                 const vbpr__fwd_job *job, int nt, const char *func)
+{
+  size_t bad_in = SIZE_MAX, over = SIZE_MAX;
+  for (int t = 0; t < nt; t++) {
+    if (job->bad_input[t] < bad_in) bad_in = job->bad_input[t];
+    if (job->overflow[t] < over) over = job->overflow[t];
+  }
+  if (bad_in != SIZE_MAX) return diagnose(loss, a, bad_in, VBPR__ROW_BAD_INPUT, func);
+  if (over != SIZE_MAX) return diagnose(loss, a, over, VBPR__ROW_OVERFLOW, func);
+  return VBPR_OK;
+}
+
+/* The mean of the row losses, summed in a fixed serial order so that it does
+ * not depend on the thread split. */
+static vbpr_status mean_loss(const vbpr_loss *loss, size_t batch, float *mean,
+                             const char *func)
+{
+  double sum = 0.0;
+  for (size_t r = 0; r < batch; r++) {
+    if (loss->rows[r] > FLT_MAX)
+      return vbpr__error(VBPR_ERR_NUMERIC, func,
+                         "the loss of row %zu, %g, overflows float", r, loss->rows[r]);
+    sum += loss->rows[r];
+  }
+  float m = (float)(sum / (double)batch);
+  if (!isfinite(m))
+    return vbpr__error(VBPR_ERR_NUMERIC, func, "the mean loss %g overflows float",
+                       sum / (double)batch);
+  *mean = m;
+  return VBPR_OK;
+}
+
+/* Runs the forward, stores it, and gives the mean loss and the thread count
+ * it used. Outputs the caller owns are not touched here. */
 static vbpr_status run_forward(vbpr_loss *loss, const fwd_args *a, float *mean,
                                int *nthreads_out, const char *func)
 {
@@ -354,34 +390,17 @@ static vbpr_status run_forward(vbpr_loss *loss, const fwd_args *a, float *mean,
     .alpha = loss->alpha, .beta = loss->beta, .gp = loss->gp, .gn = loss->gn,
     .row_loss = loss->rows, .scratch = loss->scratch,
   };
+  for (int t = 0; t < nt; t++) job.bad_input[t] = job.overflow[t] = SIZE_MAX;
   vbpr__parallel_for(a->batch, nt, vbpr__loss_fwd_range, &job);
-  /* each thread saw its chunk in order: the minimum is the first bad row */
-  size_t bad_in = SIZE_MAX, over = SIZE_MAX;
-  for (int t = 0; t < nt; t++) {
-    if (job.bad_input[t] < bad_in) bad_in = job.bad_input[t];
-    if (job.overflow[t] < over) over = job.overflow[t];
-  }
-  if (bad_in != SIZE_MAX) return diagnose(loss, a, bad_in, VBPR__ROW_BAD_INPUT, func);
-  if (over != SIZE_MAX) return diagnose(loss, a, over, VBPR__ROW_OVERFLOW, func);
-  /* a fixed serial order, so the mean does not depend on the split */
-  double sum = 0.0;
-  for (size_t r = 0; r < a->batch; r++) {
-    if (loss->rows[r] > FLT_MAX)
-      return vbpr__error(VBPR_ERR_NUMERIC, func,
-                         "the loss of row %zu, %g, overflows float", r, loss->rows[r]);
-    sum += loss->rows[r];
-  }
-  float m = (float)(sum / (double)a->batch);
-  if (!isfinite(m))
-    return vbpr__error(VBPR_ERR_NUMERIC, func,
-                       "the mean loss %g overflows float", sum / (double)a->batch);
+  if ((st = first_failure(loss, a, &job, nt, func)) ||
+      (st = mean_loss(loss, a->batch, mean, func)))
+    return st;
   loss->stored = a->dim > 0 ? VBPR__STORED_EMBED : VBPR__STORED_SCORES;
   loss->batch = a->batch;
   loss->dim = a->dim;
   loss->user = a->user;
   loss->pos = a->pos;
   loss->neg = a->neg;
-  *mean = m;
   *nthreads_out = nt;
   return VBPR_OK;
 }

@@ -426,8 +426,9 @@ void vbpr__loss_fwd_range(void *job, size_t begin, size_t end, int tid)
     const float *lpp = j->lpp ? j->lpp + r0 * M : NULL;
     const float *lpn = j->lpn ? j->lpn + r0 * N : NULL;
     if (dim > 0) {
-      scores_block(B, dim, M, j->user + r0 * dim, j->pos + r0 * M * dim, j->ps_out + r0 * M);
-      scores_block(B, dim, N, j->user + r0 * dim, j->neg + r0 * N * dim, j->ns_out + r0 * N);
+      const float *u = j->user + r0 * dim;
+      scores_block(B, dim, M, u, j->pos + r0 * M * dim, j->ps_out + r0 * M);
+      scores_block(B, dim, N, u, j->neg + r0 * N * dim, j->ns_out + r0 * N);
     }
     size_t bad = first_bad_input(cfg, B, sp, sn, lpp, lpn);
     if (bad < B) {

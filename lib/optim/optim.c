@@ -180,15 +180,11 @@ vbpr_status vbpr_optim_slot_steps(const vbpr_optim *opt, int32_t slot, int64_t *
 static vbpr_status check_finite(const float *g, size_t n, size_t offset, int32_t slot,
                                 const char *func)
 {
-  float acc = 0.0f; /* x - x is NaN exactly when x is not finite */
-  for (size_t i = 0; i < n; i++) acc += g[i] - g[i];
-  if (VBPR_LIKELY(acc == 0.0f)) return VBPR_OK;
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(g[i]))
-      return vbpr__error(VBPR_ERR_NUMERIC, func,
-                         "slot %d: grad[%zu] = %g is not finite; nothing was updated",
-                         (int)slot, offset + i, (double)g[i]);
-  return VBPR_OK;
+  size_t i = vbpr__find_nonfinite(g, n);
+  if (VBPR_LIKELY(i == n)) return VBPR_OK;
+  return vbpr__error(VBPR_ERR_NUMERIC, func,
+                     "slot %d: grad[%zu] = %g is not finite; nothing was updated",
+                     (int)slot, offset + i, (double)g[i]);
 }
 
 static vbpr_status check_plan(const plan *p, const char *func)

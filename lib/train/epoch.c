@@ -55,8 +55,13 @@ static vbpr_status make_encoder(vbpr_trainer *tr)
     st = vbpr_encoder_create_mf(vbpr_dataset_num_users(tr->train),
                                 vbpr_dataset_num_items(tr->train), dim, seed, &tr->enc);
   if (st != VBPR_OK) return st;
-  return vbpr_encoder_init_params(tr->enc, (vbpr_init)tr->param[VBPR_TRAIN_INIT],
-                                  tr->param[VBPR_TRAIN_INIT_SCALE], seed);
+  /* Unless asked otherwise, keep each encoder's own default (that of its
+   * reference code: MF Normal(0, 0.01), LightGCN Xavier normal). */
+  if (!tr->param_set[VBPR_TRAIN_INIT] && !tr->param_set[VBPR_TRAIN_INIT_SCALE]) return VBPR_OK;
+  double scale = tr->param[VBPR_TRAIN_INIT_SCALE];
+  if (!tr->param_set[VBPR_TRAIN_INIT_SCALE] && (int)tr->param[VBPR_TRAIN_INIT] == VBPR_INIT_XAVIER_NORMAL)
+    scale = 1.0; /* Xavier's gain */
+  return vbpr_encoder_init_params(tr->enc, (vbpr_init)tr->param[VBPR_TRAIN_INIT], scale, seed);
 }
 
 static vbpr_status make_loss(vbpr_trainer *tr)

@@ -94,6 +94,7 @@ vbpr_status vbpr_trainer_set(vbpr_trainer *tr, vbpr_train_param p, double value)
     return VBPR_FAIL(VBPR_ERR_STATE, "cannot set %s after training has started",
                      sp->name);
   tr->param[p] = value;
+  tr->param_set[p] = true;
   return VBPR_OK;
 }
 

@@ -14,6 +14,7 @@
 struct vbpr_trainer {
   const vbpr_dataset *train, *test;
   double param[VBPR_TRAIN_NPARAMS];
+  bool param_set[VBPR_TRAIN_NPARAMS]; /* set explicitly by the caller */
   int32_t ks[VBPR_TRAIN_MAX_KS];
   size_t nks;
   vbpr_train_progress_fn progress;

@@ -68,11 +68,13 @@ START_TEST(create_checks_arguments)
 {
   vbpr_loss *l = (vbpr_loss *)&l; /* must stay untouched on failure */
   vbpr_loss *before = l;
-  ck_assert_status(vbpr_loss_create(VBPR_LOSS_VARIATIONAL, NULL), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_loss_create(VBPR_LOSS_VARIATIONAL, NULL),
+                   VBPR_ERR_INVALID_ARGUMENT);
   expect_message("vbpr_loss_create", "out");
   const int bad[] = {0, 3, -1, 1000};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    ck_assert_status(vbpr_loss_create((vbpr_loss_kind)bad[i], &l), VBPR_ERR_INVALID_ARGUMENT);
+    ck_assert_status(vbpr_loss_create((vbpr_loss_kind)bad[i], &l),
+                     VBPR_ERR_INVALID_ARGUMENT);
     ck_assert_ptr_eq(l, before);
     expect_message("kind", NULL);
   }
@@ -89,10 +91,15 @@ START_TEST(defaults)
   const struct {
     vbpr_loss_param p;
     double want;
-  } d[] = {{VBPR_LOSS_NUM_POS, 2}, {VBPR_LOSS_NUM_NEG, 4}, {VBPR_LOSS_C_POS, 4},
-           {VBPR_LOSS_C_NEG, 4}, {VBPR_LOSS_ESTIMATOR, VBPR_EST_PROTOTYPE},
-           {VBPR_LOSS_NEG_ATTENTION, VBPR_ATTEND_HARD}, {VBPR_LOSS_POS_HARDNESS, 0},
-           {VBPR_LOSS_NEG_HARDNESS, 0}, {VBPR_LOSS_HARDNESS_TAU, 0.5}};
+  } d[] = {{VBPR_LOSS_NUM_POS, 2},
+           {VBPR_LOSS_NUM_NEG, 4},
+           {VBPR_LOSS_C_POS, 4},
+           {VBPR_LOSS_C_NEG, 4},
+           {VBPR_LOSS_ESTIMATOR, VBPR_EST_PROTOTYPE},
+           {VBPR_LOSS_NEG_ATTENTION, VBPR_ATTEND_HARD},
+           {VBPR_LOSS_POS_HARDNESS, 0},
+           {VBPR_LOSS_NEG_HARDNESS, 0},
+           {VBPR_LOSS_HARDNESS_TAU, 0.5}};
   for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
     double x = -99;
     ck_assert_ok(vbpr_loss_get(v, d[i].p, &x));
@@ -117,20 +124,40 @@ START_TEST(set_rejects_bad_values_and_keeps_old_ones)
     vbpr_loss_param p;
     double v;
   } bad[] = {
-      {VBPR_LOSS_NUM_POS, 0},       {VBPR_LOSS_NUM_POS, -1},     {VBPR_LOSS_NUM_POS, 2.5},
-      {VBPR_LOSS_NUM_POS, NAN},     {VBPR_LOSS_NUM_POS, INFINITY},
+      {VBPR_LOSS_NUM_POS, 0},
+      {VBPR_LOSS_NUM_POS, -1},
+      {VBPR_LOSS_NUM_POS, 2.5},
+      {VBPR_LOSS_NUM_POS, NAN},
+      {VBPR_LOSS_NUM_POS, INFINITY},
       {VBPR_LOSS_NUM_POS, VBPR_LOSS_MAX_SAMPLES + 1.0},
-      {VBPR_LOSS_NUM_NEG, 0},       {VBPR_LOSS_NUM_NEG, 1e300},  {VBPR_LOSS_NUM_NEG, 0.5},
-      {VBPR_LOSS_C_POS, 0},         {VBPR_LOSS_C_POS, -1},       {VBPR_LOSS_C_POS, NAN},
-      {VBPR_LOSS_C_POS, INFINITY},  {VBPR_LOSS_C_POS, 1e-7},     {VBPR_LOSS_C_POS, 2e6},
-      {VBPR_LOSS_C_NEG, 0},         {VBPR_LOSS_C_NEG, -INFINITY}, {VBPR_LOSS_C_NEG, NAN},
-      {VBPR_LOSS_ESTIMATOR, 0},     {VBPR_LOSS_ESTIMATOR, 4},    {VBPR_LOSS_ESTIMATOR, 1.5},
-      {VBPR_LOSS_ESTIMATOR, NAN},   {VBPR_LOSS_NEG_ATTENTION, 0}, {VBPR_LOSS_NEG_ATTENTION, 2},
-      {VBPR_LOSS_NEG_ATTENTION, -0.5}, {VBPR_LOSS_NEG_ATTENTION, NAN},
-      {VBPR_LOSS_POS_HARDNESS, -1}, {VBPR_LOSS_POS_HARDNESS, NAN},
-      {VBPR_LOSS_POS_HARDNESS, INFINITY}, {VBPR_LOSS_NEG_HARDNESS, -1e-9},
-      {VBPR_LOSS_NEG_HARDNESS, 1e7}, {VBPR_LOSS_HARDNESS_TAU, 0},
-      {VBPR_LOSS_HARDNESS_TAU, -0.5}, {VBPR_LOSS_HARDNESS_TAU, NAN},
+      {VBPR_LOSS_NUM_NEG, 0},
+      {VBPR_LOSS_NUM_NEG, 1e300},
+      {VBPR_LOSS_NUM_NEG, 0.5},
+      {VBPR_LOSS_C_POS, 0},
+      {VBPR_LOSS_C_POS, -1},
+      {VBPR_LOSS_C_POS, NAN},
+      {VBPR_LOSS_C_POS, INFINITY},
+      {VBPR_LOSS_C_POS, 1e-7},
+      {VBPR_LOSS_C_POS, 2e6},
+      {VBPR_LOSS_C_NEG, 0},
+      {VBPR_LOSS_C_NEG, -INFINITY},
+      {VBPR_LOSS_C_NEG, NAN},
+      {VBPR_LOSS_ESTIMATOR, 0},
+      {VBPR_LOSS_ESTIMATOR, 4},
+      {VBPR_LOSS_ESTIMATOR, 1.5},
+      {VBPR_LOSS_ESTIMATOR, NAN},
+      {VBPR_LOSS_NEG_ATTENTION, 0},
+      {VBPR_LOSS_NEG_ATTENTION, 2},
+      {VBPR_LOSS_NEG_ATTENTION, -0.5},
+      {VBPR_LOSS_NEG_ATTENTION, NAN},
+      {VBPR_LOSS_POS_HARDNESS, -1},
+      {VBPR_LOSS_POS_HARDNESS, NAN},
+      {VBPR_LOSS_POS_HARDNESS, INFINITY},
+      {VBPR_LOSS_NEG_HARDNESS, -1e-9},
+      {VBPR_LOSS_NEG_HARDNESS, 1e7},
+      {VBPR_LOSS_HARDNESS_TAU, 0},
+      {VBPR_LOSS_HARDNESS_TAU, -0.5},
+      {VBPR_LOSS_HARDNESS_TAU, NAN},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     double before, after;
@@ -208,8 +235,8 @@ START_TEST(bpr_takes_only_one_pair)
   expect_message("NUM_POS", "BPR");
   ck_assert_status(vbpr_loss_set(l, VBPR_LOSS_NUM_NEG, 4), VBPR_ERR_INVALID_ARGUMENT);
   expect_message("NUM_NEG", "4");
-  const vbpr_loss_param var_only[] = {VBPR_LOSS_C_POS, VBPR_LOSS_C_NEG,
-                                      VBPR_LOSS_ESTIMATOR, VBPR_LOSS_NEG_ATTENTION,
+  const vbpr_loss_param var_only[] = {VBPR_LOSS_C_POS,        VBPR_LOSS_C_NEG,
+                                      VBPR_LOSS_ESTIMATOR,    VBPR_LOSS_NEG_ATTENTION,
                                       VBPR_LOSS_POS_HARDNESS, VBPR_LOSS_NEG_HARDNESS,
                                       VBPR_LOSS_HARDNESS_TAU};
   for (size_t i = 0; i < sizeof var_only / sizeof var_only[0]; i++) {
@@ -256,27 +283,36 @@ START_TEST(forward_checks_arguments)
   small s;
   small_init(&s);
   const vbpr_status E = VBPR_ERR_INVALID_ARGUMENT;
-  ck_assert_status(vbpr_loss_forward(NULL, 2, 3, s.user, s.pos, s.neg, NULL, NULL, &s.loss), E);
-  ck_assert_status(vbpr_loss_forward(l, 2, 3, NULL, s.pos, s.neg, NULL, NULL, &s.loss), E);
+  ck_assert_status(
+      vbpr_loss_forward(NULL, 2, 3, s.user, s.pos, s.neg, NULL, NULL, &s.loss), E);
+  ck_assert_status(vbpr_loss_forward(l, 2, 3, NULL, s.pos, s.neg, NULL, NULL, &s.loss),
+                   E);
   expect_message("vbpr_loss_forward", "user");
-  ck_assert_status(vbpr_loss_forward(l, 2, 3, s.user, NULL, s.neg, NULL, NULL, &s.loss), E);
+  ck_assert_status(vbpr_loss_forward(l, 2, 3, s.user, NULL, s.neg, NULL, NULL, &s.loss),
+                   E);
   expect_message("pos", NULL);
-  ck_assert_status(vbpr_loss_forward(l, 2, 3, s.user, s.pos, NULL, NULL, NULL, &s.loss), E);
+  ck_assert_status(vbpr_loss_forward(l, 2, 3, s.user, s.pos, NULL, NULL, NULL, &s.loss),
+                   E);
   expect_message("neg", NULL);
   ck_assert_status(vbpr_loss_forward(l, 2, 3, s.user, s.pos, s.neg, NULL, NULL, NULL), E);
   expect_message("loss_out", NULL);
-  ck_assert_status(vbpr_loss_forward(l, 0, 3, s.user, s.pos, s.neg, NULL, NULL, &s.loss), E);
+  ck_assert_status(vbpr_loss_forward(l, 0, 3, s.user, s.pos, s.neg, NULL, NULL, &s.loss),
+                   E);
   expect_message("batch", "0");
-  ck_assert_status(vbpr_loss_forward(l, 2, 0, s.user, s.pos, s.neg, NULL, NULL, &s.loss), E);
+  ck_assert_status(vbpr_loss_forward(l, 2, 0, s.user, s.pos, s.neg, NULL, NULL, &s.loss),
+                   E);
   expect_message("dim", "0");
   /* sizes whose product overflows size_t: refused before any read */
-  ck_assert_status(vbpr_loss_forward(l, SIZE_MAX / 2, 3, s.user, s.pos, s.neg, NULL, NULL,
-                                     &s.loss), E);
+  ck_assert_status(
+      vbpr_loss_forward(l, SIZE_MAX / 2, 3, s.user, s.pos, s.neg, NULL, NULL, &s.loss),
+      E);
   expect_message("overflows", NULL);
-  ck_assert_status(vbpr_loss_forward(l, 3, SIZE_MAX / 4, s.user, s.pos, s.neg, NULL, NULL,
-                                     &s.loss), E);
+  ck_assert_status(
+      vbpr_loss_forward(l, 3, SIZE_MAX / 4, s.user, s.pos, s.neg, NULL, NULL, &s.loss),
+      E);
   ck_assert_status(vbpr_loss_forward(l, (size_t)1 << 40, (size_t)1 << 30, s.user, s.pos,
-                                     s.neg, NULL, NULL, &s.loss), E);
+                                     s.neg, NULL, NULL, &s.loss),
+                   E);
   ck_assert(small_untouched(&s));
   vbpr_loss_destroy(l);
 }
@@ -296,11 +332,13 @@ START_TEST(forward_scores_checks_arguments)
   ck_assert_status(vbpr_loss_forward_scores(l, 2, s.ps, s.ns, NULL, NULL, NULL), E);
   ck_assert_status(vbpr_loss_forward_scores(l, 0, s.ps, s.ns, NULL, NULL, &s.loss), E);
   expect_message("batch", NULL);
-  ck_assert_status(vbpr_loss_forward_scores(l, SIZE_MAX / 3, s.ps, s.ns, NULL, NULL, &s.loss), E);
+  ck_assert_status(
+      vbpr_loss_forward_scores(l, SIZE_MAX / 3, s.ps, s.ns, NULL, NULL, &s.loss), E);
   expect_message("overflows", NULL);
   ck_assert_ok(vbpr_loss_set(l, VBPR_LOSS_NUM_NEG, VBPR_LOSS_MAX_SAMPLES));
-  ck_assert_status(vbpr_loss_forward_scores(l, SIZE_MAX / 1000000, s.ps, s.ns, NULL, NULL,
-                                            &s.loss), E);
+  ck_assert_status(
+      vbpr_loss_forward_scores(l, SIZE_MAX / 1000000, s.ps, s.ns, NULL, NULL, &s.loss),
+      E);
   ck_assert(small_untouched(&s));
   vbpr_loss_destroy(l);
 }
@@ -312,7 +350,7 @@ START_TEST(fused_checks_arguments)
   small s;
   small_init(&s);
   const vbpr_status E = VBPR_ERR_INVALID_ARGUMENT;
-#define FB(L, B, D, U, P, N, G, LO, GU, GP, GN) \
+#define FB(L, B, D, U, P, N, G, LO, GU, GP, GN)                                          \
   vbpr_loss_forward_backward(L, B, D, U, P, N, NULL, NULL, G, LO, GU, GP, GN)
   ck_assert_status(FB(NULL, 2, 3, s.user, s.pos, s.neg, 1, &s.loss, s.gu, s.gp, s.gn), E);
   ck_assert_status(FB(l, 2, 3, NULL, s.pos, s.neg, 1, &s.loss, s.gu, s.gp, s.gn), E);
@@ -325,27 +363,35 @@ START_TEST(fused_checks_arguments)
   ck_assert_status(FB(l, 2, 3, s.user, s.pos, s.neg, 1, &s.loss, s.gu, s.gp, NULL), E);
   ck_assert_status(FB(l, 0, 3, s.user, s.pos, s.neg, 1, &s.loss, s.gu, s.gp, s.gn), E);
   ck_assert_status(FB(l, 2, 0, s.user, s.pos, s.neg, 1, &s.loss, s.gu, s.gp, s.gn), E);
-  ck_assert_status(FB(l, SIZE_MAX / 8, 3, s.user, s.pos, s.neg, 1, &s.loss, s.gu, s.gp,
-                      s.gn), E);
+  ck_assert_status(
+      FB(l, SIZE_MAX / 8, 3, s.user, s.pos, s.neg, 1, &s.loss, s.gu, s.gp, s.gn), E);
   ck_assert_status(FB(l, 2, 3, s.user, s.pos, s.neg, NAN, &s.loss, s.gu, s.gp, s.gn),
                    VBPR_ERR_NUMERIC);
   expect_message("grad_output", "nan");
-  ck_assert_status(FB(l, 2, 3, s.user, s.pos, s.neg, -INFINITY, &s.loss, s.gu, s.gp, s.gn),
-                   VBPR_ERR_NUMERIC);
+  ck_assert_status(
+      FB(l, 2, 3, s.user, s.pos, s.neg, -INFINITY, &s.loss, s.gu, s.gp, s.gn),
+      VBPR_ERR_NUMERIC);
 #undef FB
   const vbpr_status st[] = {
-      vbpr_loss_forward_backward_scores(NULL, 2, s.ps, s.ns, NULL, NULL, 1, &s.loss, s.gps, s.gns),
-      vbpr_loss_forward_backward_scores(l, 2, NULL, s.ns, NULL, NULL, 1, &s.loss, s.gps, s.gns),
-      vbpr_loss_forward_backward_scores(l, 2, s.ps, NULL, NULL, NULL, 1, &s.loss, s.gps, s.gns),
-      vbpr_loss_forward_backward_scores(l, 2, s.ps, s.ns, NULL, NULL, 1, NULL, s.gps, s.gns),
-      vbpr_loss_forward_backward_scores(l, 2, s.ps, s.ns, NULL, NULL, 1, &s.loss, NULL, s.gns),
-      vbpr_loss_forward_backward_scores(l, 2, s.ps, s.ns, NULL, NULL, 1, &s.loss, s.gps, NULL),
-      vbpr_loss_forward_backward_scores(l, 0, s.ps, s.ns, NULL, NULL, 1, &s.loss, s.gps, s.gns),
+      vbpr_loss_forward_backward_scores(NULL, 2, s.ps, s.ns, NULL, NULL, 1, &s.loss,
+                                        s.gps, s.gns),
+      vbpr_loss_forward_backward_scores(l, 2, NULL, s.ns, NULL, NULL, 1, &s.loss, s.gps,
+                                        s.gns),
+      vbpr_loss_forward_backward_scores(l, 2, s.ps, NULL, NULL, NULL, 1, &s.loss, s.gps,
+                                        s.gns),
+      vbpr_loss_forward_backward_scores(l, 2, s.ps, s.ns, NULL, NULL, 1, NULL, s.gps,
+                                        s.gns),
+      vbpr_loss_forward_backward_scores(l, 2, s.ps, s.ns, NULL, NULL, 1, &s.loss, NULL,
+                                        s.gns),
+      vbpr_loss_forward_backward_scores(l, 2, s.ps, s.ns, NULL, NULL, 1, &s.loss, s.gps,
+                                        NULL),
+      vbpr_loss_forward_backward_scores(l, 0, s.ps, s.ns, NULL, NULL, 1, &s.loss, s.gps,
+                                        s.gns),
   };
   for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
     ck_assert_msg(st[i] == E, "case %zu gave %d", i, (int)st[i]);
-  ck_assert_status(vbpr_loss_forward_backward_scores(l, 2, s.ps, s.ns, NULL, NULL, INFINITY,
-                                                     &s.loss, s.gps, s.gns),
+  ck_assert_status(vbpr_loss_forward_backward_scores(l, 2, s.ps, s.ns, NULL, NULL,
+                                                     INFINITY, &s.loss, s.gps, s.gns),
                    VBPR_ERR_NUMERIC);
   ck_assert(small_untouched(&s));
   /* a failed fused call leaves no stored forward */
@@ -486,9 +532,10 @@ START_TEST(non_finite_inputs_are_located)
                                                        &s.loss, s.gps, s.gns)
                    : vbpr_loss_forward_scores(l, 2, s.ps, s.ns, s.lpp, s.lpn, &s.loss);
       else
-        st = fused ? vbpr_loss_forward_backward(l, 2, 3, s.user, s.pos, s.neg, s.lpp, s.lpn,
-                                                1, &s.loss, s.gu, s.gp, s.gn)
-                   : vbpr_loss_forward(l, 2, 3, s.user, s.pos, s.neg, s.lpp, s.lpn, &s.loss);
+        st = fused ? vbpr_loss_forward_backward(l, 2, 3, s.user, s.pos, s.neg, s.lpp,
+                                                s.lpn, 1, &s.loss, s.gu, s.gp, s.gn)
+                   : vbpr_loss_forward(l, 2, 3, s.user, s.pos, s.neg, s.lpp, s.lpn,
+                                       &s.loss);
       ck_assert_msg(st == VBPR_ERR_NUMERIC, "case %zu: status %d", c, (int)st);
       expect_message(cases[c].name, cases[c].row);
       expect_message(cases[c].where, isnan(bad) ? "nan" : "inf");
@@ -535,8 +582,8 @@ START_TEST(overflowing_inner_products_are_reported)
   small_init(&s);
   /* finite inputs whose inner product exceeds FLT_MAX */
   for (int k = 0; k < 3; k++) s.user[3 + k] = 1e30f, s.neg[4 * 3 + k] = 1e30f;
-  ck_assert_status(vbpr_loss_forward_backward(l, 2, 3, s.user, s.pos, s.neg, NULL, NULL, 1,
-                                              &s.loss, s.gu, s.gp, s.gn),
+  ck_assert_status(vbpr_loss_forward_backward(l, 2, 3, s.user, s.pos, s.neg, NULL, NULL,
+                                              1, &s.loss, s.gu, s.gp, s.gn),
                    VBPR_ERR_NUMERIC);
   expect_message("row 1", "overflows");
   ck_assert(small_untouched(&s));
@@ -558,13 +605,14 @@ START_TEST(overflowing_gradients_are_reported)
   const float ps[4] = {1.0f, 2.0f, 0x1p112f, -0x1p112f}, ns[2] = {0.0f, 0.0f};
   float loss = SENTINEL, gp[4], gn[2];
   fill(gp, 4, SENTINEL), fill(gn, 2, SENTINEL);
-  ck_assert_status(vbpr_loss_forward_backward_scores(l, 2, ps, ns, NULL, NULL, 1, &loss, gp,
-                                                     gn),
-                   VBPR_ERR_NUMERIC);
+  ck_assert_status(
+      vbpr_loss_forward_backward_scores(l, 2, ps, ns, NULL, NULL, 1, &loss, gp, gn),
+      VBPR_ERR_NUMERIC);
   expect_message("row 1", "overflows");
   ck_assert(loss == SENTINEL && untouched(gp, 4) && untouched(gn, 2));
   /* the forward alone fails too: its stored gradients would be unusable */
-  ck_assert_status(vbpr_loss_forward_scores(l, 2, ps, ns, NULL, NULL, &loss), VBPR_ERR_NUMERIC);
+  ck_assert_status(vbpr_loss_forward_scores(l, 2, ps, ns, NULL, NULL, &loss),
+                   VBPR_ERR_NUMERIC);
   ck_assert(loss == SENTINEL);
   vbpr_loss_destroy(l);
 }

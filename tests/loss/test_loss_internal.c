@@ -48,16 +48,17 @@ END_TEST
 
 START_TEST(softplus_and_sigmoid_are_stable)
 {
-  const double z[] = {-1e300, -1e4, -745, -40, -1, -1e-9, 0, 1e-9, 1, 40, 745, 1e4, 1e300};
+  const double z[] = {-1e300, -1e4, -745, -40, -1,  -1e-9, 0,
+                      1e-9,   1,    40,   745, 1e4, 1e300};
   for (size_t i = 0; i < sizeof z / sizeof z[0]; i++) {
     double sp = vbpr__softplus(z[i]), sg = vbpr__sigmoid(z[i]);
     double want_sp = z[i] > 0 ? z[i] + log1p(exp(-z[i])) : log1p(exp(z[i]));
     double want_sg = z[i] >= 0 ? 1 / (1 + exp(-z[i])) : exp(z[i]) / (1 + exp(z[i]));
     ck_assert_msg(isfinite(sp) && isfinite(sg), "z = %g", z[i]);
-    ck_assert_msg(fabs(sp - want_sp) <= 1e-14 * want_sp + 1e-300, "softplus(%g) = %.17g vs %.17g",
-                  z[i], sp, want_sp);
-    ck_assert_msg(fabs(sg - want_sg) <= 1e-14 * want_sg + 1e-300, "sigmoid(%g) = %.17g vs %.17g",
-                  z[i], sg, want_sg);
+    ck_assert_msg(fabs(sp - want_sp) <= 1e-14 * want_sp + 1e-300,
+                  "softplus(%g) = %.17g vs %.17g", z[i], sp, want_sp);
+    ck_assert_msg(fabs(sg - want_sg) <= 1e-14 * want_sg + 1e-300,
+                  "sigmoid(%g) = %.17g vs %.17g", z[i], sg, want_sg);
     ck_assert(sg >= 0.0 && sg <= 1.0);
   }
   ck_assert(fabs(vbpr__softplus(0.0) - log(2.0)) <= 1e-15);
@@ -111,7 +112,8 @@ START_TEST(no_allocation_after_first_call_of_a_shape)
     ck_assert_ok(vbpr_loss_forward(l, big.B, big.dim, big.user, big.pos, big.neg, NULL,
                                    NULL, &loss));
     ck_assert_ok(vbpr_loss_backward(l, 1.0f, big.gu, big.gp, big.gn));
-    ck_assert_ok(vbpr_loss_forward_scores(l, big.B, big.user, big.pos, NULL, NULL, &loss));
+    ck_assert_ok(
+        vbpr_loss_forward_scores(l, big.B, big.user, big.pos, NULL, NULL, &loss));
     float *gps = big.gu, *gns = big.gp;
     ck_assert_ok(vbpr_loss_backward_scores(l, 1.0f, gps, gns));
   }
@@ -179,7 +181,8 @@ static float *run_kernels(const vbpr__loss_cfg *cfg, size_t B, size_t dim, bool 
 {
   size_t M = cfg->M, N = cfg->N;
   unsigned seed = 99;
-  float *user = rand_array(B * dim, &seed, 1.0f), *pos = rand_array(B * M * dim, &seed, 1.0f);
+  float *user = rand_array(B * dim, &seed, 1.0f),
+        *pos = rand_array(B * M * dim, &seed, 1.0f);
   float *neg = rand_array(B * N * dim, &seed, 1.0f);
   float *lpp = priors ? rand_array(B * M, &seed, 2.0f) : NULL;
   float *lpn = priors ? rand_array(B * N, &seed, 2.0f) : NULL;
@@ -192,16 +195,40 @@ static float *run_kernels(const vbpr__loss_cfg *cfg, size_t B, size_t dim, bool 
   float *gp = beta + B * N, *gn = gp + B * M, *gu = gn + B * N;
   float *gpos = gu + B * dim, *gneg = gpos + B * M * dim, *gps = gneg + B * N * dim;
   float *gns = gps + B * M, *fl = gns + B * N;
-  vbpr__fwd_job fj = {.cfg = cfg, .dim = dim, .user = user, .pos = pos, .neg = neg,
-                      .ps = ps, .ns = ns, .ps_out = ps, .ns_out = ns, .lpp = lpp,
-                      .lpn = lpn, .alpha = alpha, .beta = beta, .gp = gp, .gn = gn,
-                      .row_loss = rows, .scratch = scratch};
+  vbpr__fwd_job fj = {.cfg = cfg,
+                      .dim = dim,
+                      .user = user,
+                      .pos = pos,
+                      .neg = neg,
+                      .ps = ps,
+                      .ns = ns,
+                      .ps_out = ps,
+                      .ns_out = ns,
+                      .lpp = lpp,
+                      .lpn = lpn,
+                      .alpha = alpha,
+                      .beta = beta,
+                      .gp = gp,
+                      .gn = gn,
+                      .row_loss = rows,
+                      .scratch = scratch};
   fwd(&fj, 0, B, 0);
   ck_assert_uint_eq(fj.bad_input[0], SIZE_MAX);
   ck_assert_uint_eq(fj.overflow[0], SIZE_MAX);
-  vbpr__bwd_job bj = {.M = M, .N = N, .dim = dim, .scale = 0.37, .gp = gp, .gn = gn,
-                      .user = user, .pos = pos, .neg = neg, .g_ps = gps, .g_ns = gns,
-                      .g_user = gu, .g_pos = gpos, .g_neg = gneg};
+  vbpr__bwd_job bj = {.M = M,
+                      .N = N,
+                      .dim = dim,
+                      .scale = 0.37,
+                      .gp = gp,
+                      .gn = gn,
+                      .user = user,
+                      .pos = pos,
+                      .neg = neg,
+                      .g_ps = gps,
+                      .g_ns = gns,
+                      .g_user = gu,
+                      .g_pos = gpos,
+                      .g_neg = gneg};
   bwd(&bj, 0, B, 0);
   for (size_t r = 0; r < B; r++) fl[r] = (float)rows[r];
   *len = n;
@@ -217,8 +244,9 @@ START_TEST(dispatched_kernels_match_baseline_bit_for_bit)
   for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
     for (int est = 1; est <= 3; est++)
       for (int hard = 0; hard < 2; hard++) {
-        vbpr__loss_cfg cfg = {shapes[sh].M, shapes[sh].N, 0.9, 1.7, hard ? 0.5 : 0.0,
-                              hard ? 0.8 : 0.0, 0.5, est, hard ? -1 : 1};
+        vbpr__loss_cfg cfg = {shapes[sh].M,     shapes[sh].N,     0.9, 1.7,
+                              hard ? 0.5 : 0.0, hard ? 0.8 : 0.0, 0.5, est,
+                              hard ? -1 : 1};
         size_t B = 77, n1, n2; /* not a multiple of the block size */
         float *a = run_kernels(&cfg, B, shapes[sh].dim, hard, vbpr__loss_fwd_range,
                                vbpr__loss_bwd_range, &n1);

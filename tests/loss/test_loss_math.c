@@ -90,9 +90,8 @@ static void expect_close(const char *what, const char *cfg, const float *got,
 
 static void describe(char *buf, size_t size, const ref_cfg *c, size_t dim, bool priors)
 {
-  snprintf(buf, size,
-           "est %d sign %+d M %d N %d dim %zu priors %d lam %g/%g c %g/%g", c->est,
-           c->sign, c->M, c->N, dim, priors, c->lam_pos, c->lam_neg, c->c_pos,
+  snprintf(buf, size, "est %d sign %+d M %d N %d dim %zu priors %d lam %g/%g c %g/%g",
+           c->est, c->sign, c->M, c->N, dim, priors, c->lam_pos, c->lam_neg, c->c_pos,
            c->c_neg);
 }
 
@@ -121,7 +120,8 @@ static void check_reference_analytic(const ref_cfg *c, const prob *p, const dpro
         double fd = (lp - lm) / (2 * h);
         ck_assert_msg(fabs(fd - g[k]) <= 1e-7 * fmax(1.0, fabs(fd)),
                       "reference analytic gradient [%s] row %zu %s %d: %.12g vs "
-                      "FD %.12g", desc, r, side ? "neg" : "pos", k, g[k], fd);
+                      "FD %.12g",
+                      desc, r, side ? "neg" : "pos", k, g[k], fd);
       }
     }
   }
@@ -129,8 +129,8 @@ static void check_reference_analytic(const ref_cfg *c, const prob *p, const dpro
 
 /* Library gradient of one input array against FD of the reference. */
 static void check_array(const ref_cfg *c, const prob *p, const dprob *d, double *x,
-                        size_t n, size_t per_row, const float *got, float g,
-                        double rtol, const char *what, const char *desc)
+                        size_t n, size_t per_row, const float *got, float g, double rtol,
+                        const char *what, const char *desc)
 {
   double *want = malloc(n * sizeof *want);
   ck_assert_ptr_nonnull(want);
@@ -205,7 +205,8 @@ static void check_case(const ref_cfg *c, size_t dim, bool priors, uint64_t seed)
 static const struct {
   int M, N;
   size_t dim;
-} shapes[] = {{1, 1, 1}, {2, 4, 3}, {3, 2, 8}, {1, 5, 1}, {4, 1, 17}, {2, 3, 1}, {5, 7, 2}};
+} shapes[] = {{1, 1, 1},  {2, 4, 3}, {3, 2, 8}, {1, 5, 1},
+              {4, 1, 17}, {2, 3, 1}, {5, 7, 2}};
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
 /* _i: estimator (1..3) x sign; inside: shapes, priors, hardness, level. */
@@ -217,8 +218,8 @@ START_TEST(gradients_match_finite_differences)
     for (int priors = 0; priors < 2; priors++)
       for (int hard = 0; hard < 2; hard++)
         for (int level = 0; level < 2; level++) {
-          ref_cfg c = {shapes[s].M, shapes[s].N, 0.8, 1.3, hard ? 0.7 : 0.0,
-                       hard ? 1.3 : 0.0, 0.6, est, sign};
+          ref_cfg c = {shapes[s].M,      shapes[s].N, 0.8, 1.3, hard ? 0.7 : 0.0,
+                       hard ? 1.3 : 0.0, 0.6,         est, sign};
           check_case(&c, level ? shapes[s].dim : 0, priors, seed++);
         }
 }
@@ -257,8 +258,15 @@ START_TEST(variational_with_one_pair_is_bpr)
   ck_assert_ok(vbpr_loss_forward(bpr, B, dim, p.user, p.pos, p.neg, NULL, NULL, &lb));
   ck_assert_ok(vbpr_loss_backward(bpr, 1.0f, gub, gpb, gnb));
   for (int variant = 0; variant < 4; variant++) {
-    ref_cfg c = {1, 1, variant & 1 ? 0.3 : 7.0, variant & 1 ? 5.0 : 0.01,
-                 variant & 2 ? 2.0 : 0.0, variant & 2 ? 3.0 : 0.0, 0.5, est, sign};
+    ref_cfg c = {1,
+                 1,
+                 variant & 1 ? 0.3 : 7.0,
+                 variant & 1 ? 5.0 : 0.01,
+                 variant & 2 ? 2.0 : 0.0,
+                 variant & 2 ? 3.0 : 0.0,
+                 0.5,
+                 est,
+                 sign};
     vbpr_loss *v = fx_loss(&c);
     float lv, gu[B * dim], gp[B * dim], gn[B * dim];
     /* priors shift a one-element softmax by a constant: no effect */
@@ -272,6 +280,11 @@ START_TEST(variational_with_one_pair_is_bpr)
       ck_assert_msg(rel_diff(gp[i], gpb[i]) <= 1e-6f, "grad_pos[%zu]", i);
       ck_assert_msg(rel_diff(gn[i], gnb[i]) <= 1e-6f, "grad_neg[%zu]", i);
     }
+    /* stronger than required: one-element softmaxes are exactly 1 and the
+     * correction terms exactly 0, so the very same bits come out */
+    ck_assert(memcmp(&lv, &lb, sizeof lv) == 0);
+    ck_assert(memcmp(gu, gub, sizeof gu) == 0 && memcmp(gp, gpb, sizeof gp) == 0 &&
+              memcmp(gn, gnb, sizeof gn) == 0);
     vbpr_loss_destroy(v);
   }
   vbpr_loss_destroy(bpr);
@@ -282,10 +295,10 @@ END_TEST
 START_TEST(bpr_equals_log_one_plus_exp_in_double)
 {
   /* margins from deep in the saturated regions to zero */
-  const float sp[] = {0.0f, 1.0f, -1.0f, 3.5f, 40.0f, -40.0f, 1e4f, -1e4f, 1e-3f, 88.0f,
-                      -0.25f};
-  const float sn[] = {0.0f, 0.0f, 2.0f, -1.5f, 0.0f, 0.0f, -1e4f, 1e4f, 0.0f, -20.0f,
-                      0.5f};
+  const float sp[] = {0.0f, 1.0f,  -1.0f, 3.5f,  40.0f, -40.0f,
+                      1e4f, -1e4f, 1e-3f, 88.0f, -0.25f};
+  const float sn[] = {0.0f,  0.0f, 2.0f, -1.5f,  0.0f, 0.0f,
+                      -1e4f, 1e4f, 0.0f, -20.0f, 0.5f};
   enum { B = sizeof sp / sizeof sp[0] };
   vbpr_loss *l = NULL;
   ck_assert_ok(vbpr_loss_create(VBPR_LOSS_BPR, &l));
@@ -306,7 +319,8 @@ START_TEST(bpr_equals_log_one_plus_exp_in_double)
                   "grad row %zu: %.9g vs %.9g", r, (double)gp[r], gwant);
     ck_assert_msg(gn[r] == -gp[r], "grad_neg row %zu is not -grad_pos", r);
   }
-  ck_assert_msg(fabs(loss - mean) <= 1e-6 * mean, "mean %.9g vs %.9g", (double)loss, mean);
+  ck_assert_msg(fabs(loss - mean) <= 1e-6 * mean, "mean %.9g vs %.9g", (double)loss,
+                mean);
   vbpr_loss_destroy(l);
 }
 END_TEST
@@ -429,7 +443,8 @@ static outs run_all(vbpr_loss *l, const prob *p)
 {
   outs o;
   size_t B = p->B, M = p->M, N = p->N, dim = p->dim;
-  o.gu = malloc(B * dim * 4), o.gp = malloc(B * M * dim * 4), o.gn = malloc(B * N * dim * 4);
+  o.gu = malloc(B * dim * 4), o.gp = malloc(B * M * dim * 4),
+  o.gn = malloc(B * N * dim * 4);
   o.rows = malloc(B * 4), o.alpha = malloc(B * M * 4), o.beta = malloc(B * N * 4);
   ck_assert(o.gu && o.gp && o.gn && o.rows && o.alpha && o.beta);
   ck_assert_ok(vbpr_loss_forward_backward(l, B, dim, p->user, p->pos, p->neg, p->lpp,
@@ -467,6 +482,24 @@ START_TEST(results_do_not_depend_on_thread_count)
   }
   ck_assert_ok(vbpr_set_num_threads(0));
   free_outs(&one);
+  vbpr_loss_destroy(l);
+  fx_free(&p);
+}
+END_TEST
+
+/* One row of a huge dimension: enough work for two threads but only one row
+ * to give them. */
+START_TEST(more_work_than_rows)
+{
+  enum { dim = 400000 };
+  ck_assert_ok(vbpr_set_num_threads(2));
+  ref_cfg c = {2, 4, 4.0, 4.0, 0, 0, 0.5, 1, 1};
+  prob p = fx_make(1, 2, 4, dim, false, 0.05, 3);
+  vbpr_loss *l = fx_loss(&c);
+  outs o = run_all(l, &p);
+  ck_assert(isfinite(o.loss));
+  free_outs(&o);
+  ck_assert_ok(vbpr_set_num_threads(0));
   vbpr_loss_destroy(l);
   fx_free(&p);
 }
@@ -530,8 +563,8 @@ START_TEST(score_level_fused_equals_separate)
   float l1, l2, gp1[27], gn1[36], gp2[27], gn2[36];
   ck_assert_ok(vbpr_loss_forward_scores(l, 9, p.ps, p.ns, p.lpp, p.lpn, &l1));
   ck_assert_ok(vbpr_loss_backward_scores(l, 0.5f, gp1, gn1));
-  ck_assert_ok(vbpr_loss_forward_backward_scores(l, 9, p.ps, p.ns, p.lpp, p.lpn, 0.5f, &l2,
-                                                 gp2, gn2));
+  ck_assert_ok(vbpr_loss_forward_backward_scores(l, 9, p.ps, p.ns, p.lpp, p.lpn, 0.5f,
+                                                 &l2, gp2, gn2));
   ck_assert(memcmp(&l1, &l2, 4) == 0 && memcmp(gp1, gp2, sizeof gp1) == 0 &&
             memcmp(gn1, gn2, sizeof gn1) == 0);
   vbpr_loss_destroy(l);
@@ -562,9 +595,10 @@ static void *work(void *arg)
   w->ok = gu && gp && gn;
   for (int rep = 0; rep < 20 && w->ok; rep++) {
     float loss;
-    w->ok = vbpr_loss_forward_backward(l, B, dim, w->p.user, w->p.pos, w->p.neg, NULL, NULL,
-                                       1.0f, &loss, gu, gp, gn) == VBPR_OK &&
-            memcmp(&loss, &w->want_loss, 4) == 0 && memcmp(gu, w->want_gu, B * dim * 4) == 0;
+    w->ok = vbpr_loss_forward_backward(l, B, dim, w->p.user, w->p.pos, w->p.neg, NULL,
+                                       NULL, 1.0f, &loss, gu, gp, gn) == VBPR_OK &&
+            memcmp(&loss, &w->want_loss, 4) == 0 &&
+            memcmp(gu, w->want_gu, B * dim * 4) == 0;
   }
   free(gu), free(gp), free(gn);
   vbpr_loss_destroy(l);
@@ -577,7 +611,8 @@ START_TEST(separate_objects_run_concurrently)
   pthread_t t[3];
   for (int i = 0; i < 3; i++) {
     w[i].cfg = (ref_cfg){2 + i, 3 + i, 4, 4, 0, 0, 0.5, 1 + i, 1};
-    w[i].p = fx_make(300, (size_t)w[i].cfg.M, (size_t)w[i].cfg.N, 24, false, 1.0, 50 + (uint64_t)i);
+    w[i].p = fx_make(300, (size_t)w[i].cfg.M, (size_t)w[i].cfg.N, 24, false, 1.0,
+                     50 + (uint64_t)i);
     vbpr_loss *l = fx_loss(&w[i].cfg);
     outs o = run_all(l, &w[i].p);
     w[i].want_loss = o.loss;
@@ -587,7 +622,8 @@ START_TEST(separate_objects_run_concurrently)
     free_outs(&o);
     vbpr_loss_destroy(l);
   }
-  for (int i = 0; i < 3; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, work, &w[i]), 0);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(pthread_create(&t[i], NULL, work, &w[i]), 0);
   for (int i = 0; i < 3; i++) ck_assert_int_eq(pthread_join(t[i], NULL), 0);
   for (int i = 0; i < 3; i++) {
     ck_assert_msg(w[i].ok, "worker %d saw a different result", i);
@@ -620,6 +656,7 @@ static Suite *loss_math_suite(void)
   tcase_set_timeout(t, 120);
   tcase_add_loop_test(t, results_do_not_depend_on_thread_count, 0, 3);
   tcase_add_test(t, backward_repeats_scales_and_overwrites);
+  tcase_add_test(t, more_work_than_rows);
   tcase_add_loop_test(t, score_level_fused_equals_separate, 0, 3);
   tcase_add_test(t, separate_objects_run_concurrently);
   suite_add_tcase(s, t);

@@ -154,9 +154,10 @@ class _CLossModule(torch.nn.Module):
         """The mean loss over the B rows: user [B, d], pos [B, M, d], neg
         [B, N, d] (with M = 1, pos may be [B, d]; likewise neg); log-priors
         [B, M] and [B, N] or None. Returns a 0-dim float32 tensor."""
-        if not isinstance(user, torch.Tensor) or user.dim() != 2:
-            raise ValueError("user must be a [B, d] tensor, got "
-                             f"{list(user.shape) if isinstance(user, torch.Tensor) else user!r}")
+        if not isinstance(user, torch.Tensor):
+            raise TypeError(f"user must be a torch.Tensor, got {type(user).__name__}")
+        if user.dim() != 2:
+            raise ValueError(f"user must have shape [B, d], got {list(user.shape)}")
         b, d = user.shape
         m, n = self.M, self.N
         items = lambda k: [(b, k, d)] + ([(b, d)] if k == 1 else [])  # noqa: E731
@@ -170,8 +171,12 @@ class _CLossModule(torch.nn.Module):
     def scores(self, pos_scores, neg_scores, log_prior_pos=None, log_prior_neg=None):
         """Score-level loss for a host's own similarity: pos_scores [B, M],
         neg_scores [B, N] (with M = 1 also [B]). Returns a 0-dim tensor."""
-        if not isinstance(pos_scores, torch.Tensor) or pos_scores.dim() not in (1, 2):
-            raise ValueError("pos_scores must be a [B, M] tensor")
+        if not isinstance(pos_scores, torch.Tensor):
+            raise TypeError("pos_scores must be a torch.Tensor, got "
+                            f"{type(pos_scores).__name__}")
+        if pos_scores.dim() not in (1, 2):
+            raise ValueError(f"pos_scores must have shape [B, M], got "
+                             f"{list(pos_scores.shape)}")
         b = pos_scores.shape[0]
         m, n = self.M, self.N
         sc = lambda k: [(b, k)] + ([(b,)] if k == 1 else [])  # noqa: E731
@@ -187,7 +192,7 @@ class _CLossModule(torch.nn.Module):
         return torch.from_numpy(a), torch.from_numpy(b)
 
     def extra_repr(self):
-        return ", ".join(f"{k}={v}" for k, v in self._params.items())
+        return ", ".join(f"{k}={getattr(v, 'name', v)}" for k, v in self._params.items())
 
 
 class VariationalBPRLoss(_CLossModule):
