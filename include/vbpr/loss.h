@@ -11,14 +11,18 @@
  *
  * Per batch row b, with M positive scores s+_m = <u, i_m> and N negative
  * scores s-_n = <u, j_n>, and log-priors lp+_m, lp-_n (0 when not given):
- *   alpha = softmax_m(s+_m / c_pos + lp+_m)
- *   beta  = softmax_n(g * s-_n / c_neg + lp-_n),   g = +1 (hard) or -1 (easy)
+ *   alpha = softmax_m(s+_m / c_pos + lp+_m [+ hardness prior])
+ *   beta  = softmax_n(g * s-_n / c_neg + lp-_n [+ hardness prior]),
+ *           g = +1 (hard) or -1 (easy)
  *   PROTOTYPE, PROTOTYPE_DETACHED:
  *     loss_b = softplus(-(sum_m alpha_m s+_m - sum_n beta_n s-_n))
  *   ELBO:
  *     loss_b = sum_m sum_n alpha_m beta_n softplus(-(s+_m - s-_n))
  *   BPR (M = N = 1): loss_b = softplus(-(s+ - s-))
- * The batch loss is the mean of loss_b over the rows.
+ * The batch loss is the mean of loss_b over the rows; a backward gives the
+ * gradients of grad_output times it. PROTOTYPE differentiates through alpha
+ * and beta; DETACHED and ELBO treat them as constants; the hardness prior is
+ * always a constant in backward.
  *
  * Buffers: every array is row-major float32, C-contiguous, and owned by the
  * caller. Output buffers are written, never read or accumulated into, and
@@ -39,8 +43,9 @@
  * splits its rows over up to vbpr_get_num_threads() threads; results do not
  * depend on the number of threads.
  *
- * Memory: after the first call with a given (batch, M, N) and thread count,
- * calls allocate nothing.
+ * Memory: workspaces are kept in the loss and only grow; once a call has
+ * run with a given batch, M, N and thread count, later calls with the same
+ * or a smaller batch (and the same M, N and thread count) allocate nothing.
  */
 #ifndef VBPR_LOSS_H
 #define VBPR_LOSS_H

@@ -187,11 +187,39 @@ START_TEST(priors_need_no_ratings_and_stay_finite)
 }
 END_TEST
 
+START_TEST(missing_module_is_unsupported)
+{
+  vbpr_dataset *train, *test;
+  make_data(&train, &test);
+  vbpr_trainer *tr = NULL;
+  if (!vbpr_has_module(VBPR_MODULE_MF)) {
+    ck_assert_ok(vbpr_trainer_create(train, test, &tr));
+    ck_assert_status(vbpr_trainer_epoch(tr, NULL), VBPR_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(vbpr_trainer_encoder(tr)); /* nothing half-built kept */
+    vbpr_trainer_destroy(tr);
+  }
+  if (!vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
+    ck_assert_ok(vbpr_trainer_create(train, test, &tr));
+    ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAIN_ENCODER, VBPR_ENCODER_LIGHTGCN));
+    ck_assert_status(vbpr_trainer_prepare(tr), VBPR_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(vbpr_trainer_encoder(tr));
+    vbpr_trainer_destroy(tr);
+  }
+  vbpr_dataset_destroy(train);
+  vbpr_dataset_destroy(test);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("train");
   TCase *tc = tcase_create("train");
   tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, missing_module_is_unsupported);
+  if (!vbpr_has_module(VBPR_MODULE_MF)) { /* the rest trains MF */
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+  }
   tcase_add_test(tc, parameters_are_validated);
   tcase_add_test(tc, training_learns_the_structure);
   tcase_add_test(tc, progress_can_stop_an_epoch);

@@ -52,3 +52,66 @@ def test_errors_are_per_thread():
     for t in threads:
         t.join()
     assert "-7" in seen[-7] and "99999" in seen[99999]
+
+
+# ---- finding the library and checking its version ---------------------------
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+PKG_DIR = os.path.dirname(os.path.abspath(vbpr.__file__))
+
+
+def run_import(pkg_parent, env_updates, code="import vbpr; print(vbpr.lib_path)"):
+    env = {k: v for k, v in os.environ.items() if k not in ("VBPR_LIBRARY", "PYTHONPATH")}
+    env.update(PYTHONPATH=str(pkg_parent), **env_updates)
+    return subprocess.run([sys.executable, "-W", "always", "-c", code], cwd=str(pkg_parent),
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def copy_package(tmp_path, version=None):
+    dst = tmp_path / "vbpr"
+    shutil.copytree(PKG_DIR, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    if version:
+        lib_py = dst / "_lib.py"
+        lib_py.write_text(lib_py.read_text().replace(
+            f'PACKAGE_VERSION = "{vbpr.__version__}"', f'PACKAGE_VERSION = "{version}"'))
+    return dst
+
+
+def test_library_path_is_reported():
+    assert os.path.isabs(vbpr.lib_path) and os.path.exists(vbpr.lib_path)
+    assert os.path.basename(vbpr.lib_path).startswith("libvbpr.so")
+
+
+def test_vbpr_library_is_used_alone(tmp_path):
+    out = run_import(os.path.dirname(PKG_DIR), {"VBPR_LIBRARY": str(tmp_path / "nope.so")})
+    assert out.returncode != 0
+    assert "cannot load libvbpr" in out.stderr and "nope.so (absent)" in out.stderr
+
+
+def test_library_next_to_the_package_is_found(tmp_path):
+    pkg = copy_package(tmp_path)
+    shutil.copy(vbpr.lib_path, pkg / "libvbpr.so.0")
+    out = run_import(tmp_path, {"PKG_CONFIG_PATH": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str((pkg / "libvbpr.so.0").resolve())
+
+
+def test_major_version_mismatch_is_refused(tmp_path):
+    copy_package(tmp_path, version="7.0.0")
+    out = run_import(tmp_path, {"VBPR_LIBRARY": vbpr.lib_path})
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and vbpr.lib_path in out.stderr
+    assert "major versions differ" in out.stderr
+
+
+def test_minor_version_difference_warns_with_the_file(tmp_path):
+    major = vbpr.__version__.split(".")[0]
+    copy_package(tmp_path, version=f"{major}.99.0")
+    out = run_import(tmp_path, {"VBPR_LIBRARY": vbpr.lib_path})
+    assert out.returncode == 0, out.stderr
+    assert "RuntimeWarning" in out.stderr and vbpr.lib_path in out.stderr
+    assert f"{major}.99.0" in out.stderr

@@ -79,6 +79,10 @@ class Handle:
         self.close()
         return False
 
+    def __reduce_ex__(self, protocol):
+        # A copy would share (or, deep, duplicate) the C handle: refuse both.
+        raise TypeError(f"vbpr.{type(self).__name__} objects cannot be pickled or copied")
+
     def __repr__(self):
         state = "closed" if self.closed else self._describe()
         return f"<vbpr.{type(self).__name__} {state}>"
