@@ -3,10 +3,12 @@
 
     bench/reproduce/reproduce.py VBPR_TRAIN DATA_DIR OUT_DIR TASK [--jobs 2]
 
-TASK is one of: ml100k-seeds, ml100k-grid-c, ml100k-grid-mn, gowalla.
+TASK is one of: ml100k-grid-c, ml100k-grid-mn, ml100k-seeds (uses the best
+grid point for the paper's estimator), gowalla.
 Each run writes OUT_DIR/<name>.json (vbpr-train --json); existing results
-are reused, so an interrupted task resumes. `summarize` prints Markdown
-tables of what OUT_DIR holds.
+are reused, so an interrupted task resumes. TASK `summarize` prints Markdown
+tables of what OUT_DIR holds; `heatmaps` writes the grids as PNG files into
+the folder given as DATA_DIR.
 """
 import argparse
 import concurrent.futures as cf
@@ -38,7 +40,7 @@ def paper_args(c_pos=4, c_neg=4, m=2, n=4):
             "--c-pos", str(c_pos), "--c-neg", str(c_neg), "-M", str(m), "-N", str(n)]
 
 
-def jobs_for(task, data, best_c=(4, 4)):
+def jobs_for(task, data, best_c=(4, 4), epochs=100):
     jobs = []
     if task == "ml100k-seeds":
         for enc in ("mf", "lightgcn"):
@@ -62,7 +64,7 @@ def jobs_for(task, data, best_c=(4, 4)):
     elif task == "gowalla":
         g = os.path.join(data, "gowalla")
         common = ["--train", f"{g}/train.txt", "--test", f"{g}/test.txt", "--dim", "128",
-                  "--lr", "1e-3", "--batch", "2048", "--epochs", "100", "--eval-every", "10",
+                  "--lr", "1e-3", "--batch", "2048", "--epochs", str(epochs), "--eval-every", "10",
                   "--k", "20", "--quiet", "--optimizer", "lazy-adam", "--seed", "1"]
         vb = ["--loss", "variational", "-M", "2", "-N", "16", "--c", "8"]
         for enc, l2 in (("mf", ["--encoder", "mf", "--l2", "1e-6"]),
@@ -157,6 +159,52 @@ def summarize(out):
         print("\n".join(gl))
 
 
+def write_png(path, grid, cell=48):
+    """A heat map of grid (rows of floats or None) as a PNG, stdlib only:
+    dark blue for the lowest value, yellow for the highest, grey if absent."""
+    import struct
+    import zlib
+    vals = [v for row in grid for v in row if v is not None]
+    lo, hi = min(vals), max(vals)
+
+    def colour(v):
+        if v is None:
+            return (128, 128, 128)
+        t = (v - lo) / (hi - lo) if hi > lo else 1.0
+        return (int(40 + 215 * t), int(30 + 190 * t), int(120 - 90 * t))
+
+    raw = bytearray()
+    for row in grid:
+        line = bytearray([0])
+        for v in row:
+            line += bytes(colour(v)) * cell
+        raw += bytes(line) * cell
+    h, w = len(grid) * cell, len(grid[0]) * cell
+
+    def chunk(kind, data):
+        c = struct.pack(">I", len(data)) + kind + data
+        return c + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(png)
+
+
+def heatmaps(out, dest):
+    for prefix, keys in (("ml100k-grid-c", GRID_C), ("ml100k-grid-mn", GRID_MN)):
+        grid = []
+        for a in keys:
+            row = []
+            for b in keys:
+                name = f"{prefix}-{a}-{b}"
+                p = os.path.join(out, name + ".json")
+                row.append(best(load(out, name)) if os.path.exists(p) else None)
+            grid.append(row)
+        if any(v is not None for r in grid for v in r):
+            write_png(os.path.join(dest, prefix + ".png"), grid)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -165,10 +213,15 @@ def main():
     ap.add_argument("task")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=100, help="gowalla only")
+    ap.add_argument("--only", default="", help="gowalla: comma-separated run names")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     if a.task == "summarize":
         summarize(a.out)
+        return 0
+    if a.task == "heatmaps":  # binary is ignored, data is the destination folder
+        heatmaps(a.out, a.data)
         return 0
     best_c = (4, 4)
     if a.task in ("ml100k-grid-mn", "ml100k-seeds"):
@@ -184,7 +237,10 @@ def main():
                      + args[args.index("-M") + 4:]) if "-paper-" in n else (n, args)
                     for n, args in jobs]
     else:
-        jobs = jobs_for(a.task, a.data, best_c)
+        jobs = jobs_for(a.task, a.data, best_c, a.epochs)
+    if a.only:
+        keep = set(a.only.split(","))
+        jobs = [j for j in jobs if j[0] in keep]
     failed = 0
     with cf.ThreadPoolExecutor(max_workers=a.jobs) as ex:
         for name, status in ex.map(lambda j: run(a.binary, a.out, j[0], j[1], a.threads), jobs):

@@ -29,6 +29,12 @@ def data_dir(name):
     return path
 
 
+needs_mf = pytest.mark.skipif(not vbpr.has_module(vbpr.Module.MF),
+                              reason="library built without the mf module")
+needs_lightgcn = pytest.mark.skipif(not vbpr.has_module(vbpr.Module.LIGHTGCN),
+                                    reason="library built without the lightgcn module")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -50,6 +50,8 @@ def state_error(tmp_path):
 
 
 def unsupported(tmp_path):
+    if not vbpr.has_module(vbpr.Module.MF):
+        vbpr.MF(3, 4, 2)     # a module that is not built in
     # a model file from a future format version (header checksum valid)
     enc = vbpr.MF(3, 4, 2)
     path = tmp_path / "model.vbpr"
@@ -82,7 +84,7 @@ CASES = [
     (parse_error, vbpr.ParseError, -4, ValueError, "three"),
     (out_of_range, vbpr.OutOfRangeError, -5, IndexError, "vbpr_dataset_user_items"),
     (state_error, vbpr.StateError, -6, RuntimeError, "vbpr_loss_backward"),
-    (unsupported, vbpr.UnsupportedError, -7, NotImplementedError, "vbpr_encoder_load"),
+    (unsupported, vbpr.UnsupportedError, -7, NotImplementedError, "vbpr_encoder_"),
     (numeric, vbpr.NumericError, -8, ArithmeticError, "inf"),
     (interrupted, vbpr.InterruptedError, -9, vbpr.Error, "vbpr_trainer_epoch"),
 ]
@@ -91,6 +93,8 @@ CASES = [
 @pytest.mark.parametrize("fail, cls, status, builtin, text", CASES,
                          ids=[c[1].__name__ for c in CASES])
 def test_each_status_raises_its_class(tmp_path, fail, cls, status, builtin, text):
+    if fail is interrupted and not vbpr.has_module(vbpr.Module.MF):
+        pytest.skip("the trainer needs the mf module")
     vbpr_clear = _lib.lib.vbpr_error_clear
     vbpr_clear()
     with pytest.raises(cls) as info:

@@ -12,7 +12,7 @@ import pytest
 
 import vbpr
 
-from conftest import data_dir, source_root
+from conftest import data_dir, needs_mf, source_root
 
 EXAMPLES = source_root() / "examples"
 
@@ -35,6 +35,7 @@ def vbpr_train_bin():
     return path
 
 
+@needs_mf
 def test_python_loop_equals_the_trainer():
     """On synthetic data, no download needed: identical losses and metrics."""
     ex = load_example("train_ml100k")
@@ -51,6 +52,7 @@ def test_python_loop_equals_the_trainer():
             assert ours[m] == theirs[m], (ours["epoch"], m)
 
 
+@needs_mf
 def test_ml100k_example_matches_vbpr_train(tmp_path):
     """Three epochs of MF + Variational BPR on MovieLens 100K, with the
     library's default settings: the Python loop and vbpr-train agree on
@@ -99,3 +101,11 @@ def test_legacy_swap_diff_is_current():
     out = subprocess.run(["sh", str(EXAMPLES / "legacy" / "check_swap_diff.sh")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_doc_shows_the_current_swap_diff():
+    doc = (source_root() / "doc" / "python.md").read_text()
+    shown = doc.split("```diff\n", 1)[1].split("```", 1)[0]
+    diff = (EXAMPLES / "legacy" / "swap.diff").read_text()
+    assert shown == "".join(diff.splitlines(True)[2:]), \
+        "doc/python.md shows an old examples/legacy/swap.diff"

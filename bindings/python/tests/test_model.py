@@ -9,7 +9,10 @@ import pytest
 import vbpr
 from vbpr import _lib
 
+from conftest import needs_lightgcn, needs_mf
 
+
+@needs_mf
 def test_mf_forward_reads_the_tables(rng):
     enc = vbpr.MF(5, 7, 4, seed=1)
     assert (enc.kind, enc.num_users, enc.num_items, enc.dim, enc.num_layers) == \
@@ -29,6 +32,7 @@ def test_mf_forward_reads_the_tables(rng):
     np.testing.assert_array_equal(ne, items_t[neg])
 
 
+@needs_mf
 def test_table_views_are_the_library_memory():
     enc = vbpr.MF(5, 7, 4)
     p, g = ctypes.c_void_p(), ctypes.c_void_p()
@@ -49,6 +53,7 @@ def test_table_views_are_the_library_memory():
     assert res() is None
 
 
+@needs_mf
 def test_backward_accumulates_and_zero_grad_clears(rng):
     enc = vbpr.MF(4, 6, 3)
     u = np.array([1, 2], np.int32)
@@ -71,6 +76,7 @@ def test_backward_accumulates_and_zero_grad_clears(rng):
     assert not grad.any() and enc.touched_rows(vbpr.Table.ITEMS).size == 0
 
 
+@needs_lightgcn
 def test_lightgcn_and_model_files(tmp_path, small_data):
     train, _ = small_data
     enc = vbpr.LightGCN(train, dim=8, num_layers=2, seed=4)
@@ -85,6 +91,13 @@ def test_lightgcn_and_model_files(tmp_path, small_data):
     np.testing.assert_array_equal(other.embeddings()[0], users)
     enc.export_npy(vbpr.Table.ITEMS, tmp_path / "items.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "items.npy"), items)
+
+
+def test_mf_without_the_module_is_unsupported():
+    if vbpr.has_module(vbpr.Module.MF):
+        pytest.skip("the mf module is built in")
+    with pytest.raises(vbpr.UnsupportedError):
+        vbpr.MF(3, 4, 2)
 
 
 def test_optimizer_updates_in_place():
@@ -109,10 +122,10 @@ def test_optimizer_updates_in_place():
     assert adam.slot_steps(0) == 0 and adam.lr == pytest.approx(0.1)
 
 
-def test_evaluator_and_recommend(small_data):
+def test_evaluator_and_recommend(small_data, rng):
     train, test = small_data
-    enc = vbpr.MF(train.num_users, train.num_items, 8, seed=2)
-    users, items = enc.embeddings()
+    users = rng.standard_normal((train.num_users, 8)).astype(np.float32)
+    items = rng.standard_normal((train.num_items, 8)).astype(np.float32)
     ev = vbpr.Evaluator(train, test, ks=[5, 10])
     res = ev.run(users, items)
     assert set(res) == {"precision", "recall", "ndcg", "f1", "hit_rate", "aplt"}
@@ -131,6 +144,7 @@ def test_evaluator_and_recommend(small_data):
         ev.metric("recall", 20)
 
 
+@needs_mf
 def test_trainer_end_to_end(small_data):
     train, test = small_data
     tr = vbpr.Trainer(train, test, ks=[10], dim=16, batch=128, lr=0.01, estimator="elbo",
@@ -160,6 +174,7 @@ def test_trainer_end_to_end(small_data):
     assert res() is None
 
 
+@needs_mf
 def test_trainer_interruption_and_callback_errors(small_data):
     train, test = small_data
     tr = vbpr.Trainer(train, batch=64)

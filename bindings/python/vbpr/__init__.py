@@ -65,7 +65,7 @@ def status_string(status):
 
 
 __all__ = [
-    "Error", "InvalidArgumentError", "OutOfMemoryError", "IOError",
+    "__version__", "Error", "InvalidArgumentError", "OutOfMemoryError", "IOError",
     "ParseError", "OutOfRangeError", "StateError", "UnsupportedError",
     "NumericError", "InterruptedError",
     "version", "version_number", "has_module", "set_num_threads", "get_num_threads",

@@ -2,7 +2,7 @@
 
 Ownership model
 ---------------
-Each C object is held by one `_Resource`, whose weakref.finalize calls the
+Each C object is held by one `Resource`, whose weakref.finalize calls the
 C destroy function exactly once: when close() is called and nothing else
 needs the object, or when the last Python reference goes. Whatever needs
 the C object alive (a Python wrapper, a numpy view of one of its buffers, a

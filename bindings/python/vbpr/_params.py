@@ -32,6 +32,7 @@ def with_params(enum, set_fn, get_fn, types=None):
             if isinstance(value, str) and kind not in (None, int):
                 value = kind[value.upper().replace("-", "_")]
             getattr(lib, set_fn)(self._ptr, int(p), as_param(value, p.name.lower()))
+            self._param_changed()
             return self
 
         def get(self, param):
@@ -55,6 +56,8 @@ def with_params(enum, set_fn, get_fn, types=None):
             return self
 
         cls.set = set_
+        if not hasattr(cls, "_param_changed"):
+            cls._param_changed = lambda self: None
         cls.get = get
         cls.set_params = set_params
         cls._param_enum = enum

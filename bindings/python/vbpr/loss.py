@@ -73,6 +73,11 @@ class Loss(Handle):
     def _describe(self):
         return f"{self.kind.name} M={self.num_pos} N={self.num_neg}"
 
+    def _param_changed(self):
+        # A successful set discards the library's stored forward: forget ours
+        # too, so that a following backward() fails in C with StateError.
+        self._stored = None
+
     @property
     def M(self):
         """Positives per row (num_pos)."""
@@ -235,17 +240,3 @@ class Loss(Handle):
         lib.vbpr_loss_row_losses(self._ptr, out)
         return out
 
-
-# A successful set() discards the C side's stored forward: forget ours too,
-# so that a following backward() reaches C and fails there with StateError.
-_with_params_set = Loss.set
-
-
-def _set(self, param, value):
-    _with_params_set(self, param, value)
-    self._stored = None
-    return self
-
-
-_set.__doc__ = _with_params_set.__doc__
-Loss.set = _set

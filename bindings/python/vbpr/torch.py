@@ -114,7 +114,7 @@ class _CLossModule(torch.nn.Module):
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        super().__setstate__(state)
         self.loss = Loss(self._kind, **self._params)
 
     @property
