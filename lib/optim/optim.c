@@ -279,46 +279,37 @@ static coeffs coeffs_for(const vbpr_optim *o, int64_t step)
  * moment update is torch.lerp(m, g, w), whose formula depends on |w| < 0.5:
  * `small` selects it once per span rather than per element.
  *
- * Without -fno-math-errno compilers will not vectorise sqrtf, and the
- * scalar sqrt and divisions bound the whole update; so x86-64 gets an SSE2
- * body. Each SSE operation is the IEEE-rounded scalar one in the same
- * order (no contraction in ISO C mode), so both paths give identical bits,
- * whatever elements fall into the tail; thread splits cannot change
- * results. */
+ * A plain loop: with -fno-math-errno (set for the library) sqrtf
+ * vectorises, and the AVX2 clone runs 8 lanes. Every operation is the
+ * IEEE-rounded scalar one in the same order (ISO C mode: no contraction),
+ * so each clone, and any split across threads, gives identical bits. */
 static inline void adam_kernel(const coeffs *c, float *restrict p, float *restrict m,
                                float *restrict v, const float *restrict g, size_t n,
                                bool small, bool has_grad)
 {
   const float wd = c->wd, w = c->w1, b2 = c->b2, omb2 = c->omb2;
   const float bc2 = c->bc2_sqrt, eps = c->eps, step = -c->step_size, omw = 1.0f - w;
-  size_t i = 0;
-#if defined(__SSE2__)
-  const __m128 vwd = _mm_set1_ps(wd), vw = _mm_set1_ps(w), vb2 = _mm_set1_ps(b2);
-  const __m128 vomb2 = _mm_set1_ps(omb2), vbc2 = _mm_set1_ps(bc2), veps = _mm_set1_ps(eps);
-  const __m128 vstep = _mm_set1_ps(step), vomw = _mm_set1_ps(omw);
-  for (; i + 4 <= n; i += 4) {
-    __m128 pi = _mm_loadu_ps(p + i), mi = _mm_loadu_ps(m + i), vi = _mm_loadu_ps(v + i);
-    __m128 gi = _mm_add_ps(has_grad ? _mm_loadu_ps(g + i) : _mm_setzero_ps(),
-                           _mm_mul_ps(vwd, pi));
-    __m128 d = _mm_sub_ps(gi, mi);
-    mi = small ? _mm_add_ps(mi, _mm_mul_ps(vw, d)) : _mm_sub_ps(gi, _mm_mul_ps(d, vomw));
-    vi = _mm_add_ps(_mm_mul_ps(vi, vb2), _mm_mul_ps(_mm_mul_ps(vomb2, gi), gi));
-    __m128 den = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), vbc2), veps);
-    pi = _mm_add_ps(pi, _mm_mul_ps(vstep, _mm_div_ps(mi, den)));
-    _mm_storeu_ps(m + i, mi);
-    _mm_storeu_ps(v + i, vi);
-    _mm_storeu_ps(p + i, pi);
-  }
-#endif
-  for (; i < n; i++) {
+  for (size_t i = 0; i < n; i++) {
     float gi = (has_grad ? g[i] : 0.0f) + wd * p[i];
-    m[i] = small ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * omw;
-    v[i] = v[i] * b2 + omb2 * gi * gi;
-    float den = sqrtf(v[i]) / bc2 + eps;
-    p[i] += step * (m[i] / den);
+    float mi = small ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * omw;
+    float vi = v[i] * b2 + omb2 * gi * gi;
+    float den = sqrtf(vi) / bc2 + eps;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] += step * (mi / den);
   }
 }
 
+#if defined(__has_attribute)
+#  if __has_attribute(target_clones) && defined(__x86_64__) && defined(__linux__)
+#    define VBPR_OPTIM_CLONES __attribute__((target_clones("avx2", "default")))
+#  endif
+#endif
+#ifndef VBPR_OPTIM_CLONES
+#  define VBPR_OPTIM_CLONES
+#endif
+
+VBPR_OPTIM_CLONES
 static void adam_span(const coeffs *c, float *p, float *m, float *v, const float *g, size_t n)
 {
   bool small = fabsf(c->w1) < 0.5f;
