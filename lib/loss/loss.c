@@ -231,12 +231,8 @@ static vbpr_status check_grad_output(float g, const char *func)
 
 static bool find_nonfinite(const float *x, size_t n, size_t *at)
 {
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(x[i])) {
-      *at = i;
-      return true;
-    }
-  return false;
+  *at = vbpr__find_nonfinite(x, n);
+  return *at < n;
 }
 
 /* Reports the first non-finite value among the embeddings of row r. */
