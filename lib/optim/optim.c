@@ -421,7 +421,9 @@ static void apply_plan(vbpr_optim *o, const plan *p)
       n_idx = p->rows;
     }
   }
-  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 15);
+  /* Starting a thread costs tens of microseconds: worth it only for
+   * spans that take longer than that (about 2^18 elements). */
+  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 18);
   vbpr__parallel_for(n_idx, nt, run_range, &r);
   for (size_t i = 0; i < k; i++) o->mark[o->uniq[i]] = 0;
 }
