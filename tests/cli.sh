@@ -1,0 +1,71 @@
+#!/bin/sh
+# vbpr-train as a user runs it: help, bad input, a short run with --json and
+# --save, a terminal progress bar, and Ctrl-C.
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() { # description, then the condition's exit status
+  if [ "$2" -eq 0 ]; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails + 1)); fi
+}
+
+"$bin" --help > "$tmp/help" 2>&1
+check "--help exits 0" $?
+grep -q -- "--estimator" "$tmp/help"
+check "--help lists the options" $?
+
+"$bin" --no-such-option > /dev/null 2>&1
+check "an unknown option exits 2" $([ $? -eq 2 ]; echo $?)
+"$bin" --k 0 > "$tmp/err" 2>&1
+check "--k 0 exits 2" $([ $? -eq 2 ]; echo $?)
+grep -q "k" "$tmp/err"
+check "--k 0 says why" $?
+"$bin" --lr -1 --epochs 1 > "$tmp/err" 2>&1
+check "a negative learning rate fails" $([ $? -ne 0 ]; echo $?)
+grep -q "lr must be" "$tmp/err"
+check "the message names lr" $?
+"$bin" --train "$tmp/absent.tsv" --test "$tmp/absent.tsv" > "$tmp/err" 2>&1
+check "a missing file exits 1" $([ $? -eq 1 ]; echo $?)
+grep -q "absent.tsv" "$tmp/err"
+check "the message names the file" $?
+printf 'user\titem\trating\n0\t1\t5\n1\tx\t4\n' > "$tmp/bad.tsv"
+"$bin" --train "$tmp/bad.tsv" --test "$tmp/bad.tsv" > "$tmp/err" 2>&1
+check "a malformed file exits 1" $([ $? -eq 1 ]; echo $?)
+grep -q "bad.tsv:3:3" "$tmp/err"
+check "the message gives file, line and column" $?
+
+"$bin" --epochs 2 --eval-every 1 --dim 16 --json "$tmp/r.json" --save "$tmp/m.vbpr" \
+  > "$tmp/out" 2>&1
+check "a short run exits 0" $?
+[ -s "$tmp/m.vbpr" ]
+check "--save wrote the model" $?
+python3 - "$tmp/r.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["runs"][0]
+assert r["epochs"] == 2 and len(r["history"]) == 2, r
+rec = r["best"]["recall"]["20"]["value"]
+assert 0 < rec <= 1, rec
+PY
+check "--json holds two evaluations with a recall in (0, 1]" $?
+
+if command -v script > /dev/null 2>&1; then
+  script -qec "$bin --epochs 1 --dim 8" "$tmp/tty" > /dev/null 2>&1
+  grep -q "tuples/s" "$tmp/tty"
+  check "on a terminal a progress bar shows tuples/s" $?
+fi
+
+"$bin" --epochs 100000 --dim 8 --json "$tmp/int.json" > "$tmp/int" 2>&1 &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+check "Ctrl-C exits 130" $([ $? -eq 130 ]; echo $?)
+grep -q "interrupted" "$tmp/int"
+check "Ctrl-C says it stopped" $?
+python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['runs'][0]['interrupted']" "$tmp/int.json"
+check "Ctrl-C still writes the results" $?
+
+[ $fails -eq 0 ] && echo "cli: all checks passed"
+exit $fails
