@@ -12,27 +12,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "../bench_util.h"
 #include "vbpr/dataset.h"
 #include "vbpr/error.h"
-
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* "VmRSS" or "VmHWM" in kB; getrusage's peak when /proc is missing. */
 static long status_kb(const char *key)
@@ -75,16 +57,16 @@ static int bench_file(const char *dir, const char *name, int runs, int report_me
   vbpr_dataset *ds = NULL;
   for (int r = 0; r < runs; r++) {
     vbpr_dataset_destroy(ds);
-    double t0 = now_s();
+    double t0 = bench_seconds();
     if (vbpr_dataset_load(path, NULL, &ds) != VBPR_OK) {
       fprintf(stderr, "bench_dataset: %s\n", vbpr_last_error());
       free(t);
       return 1;
     }
-    t[r] = now_s() - t0;
+    t[r] = bench_seconds() - t0;
     if (r == 0) peak = status_kb("VmHWM") - rss0;
   }
-  double ms = 1e3 * median(t, runs);
+  double ms = 1e3 * bench_median(t, runs);
   printf("%-20s users %6d items %6d interactions %7lld | load median %6.1f ms "
          "(%4.1f M interactions/s)",
          name, vbpr_dataset_num_users(ds), vbpr_dataset_num_items(ds),

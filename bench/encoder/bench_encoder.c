@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../bench_util.h"
 #include <vbpr/vbpr.h>
 #include <vbpr/dataset.h>
 #include <vbpr/encoder.h>
@@ -25,25 +26,6 @@ enum { REPS = 5, DIM = 64, BATCH = 2048, M = 2, N = 4 };
       exit(1);                                                                   \
     }                                                                            \
   } while (0)
-
-static double now_ms(void)
-{
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return v[n / 2];
-}
 
 static int32_t users[BATCH], pos[BATCH * M], neg[BATCH * N];
 static float ue[BATCH * DIM], pe[BATCH * M * DIM], ne[BATCH * N * DIM];
@@ -71,16 +53,16 @@ static double time_pass(vbpr_encoder *enc, int back)
 {
   double t[REPS];
   for (int r = 0; r < REPS; r++) {
-    double t0 = now_ms();
+    double t0 = (1e3 * bench_seconds());
     CHECK(vbpr_encoder_forward(enc, users, pos, neg, BATCH, M, N, ue, pe, ne));
-    double t1 = now_ms();
+    double t1 = (1e3 * bench_seconds());
     if (back) {
       CHECK(vbpr_encoder_zero_grad(enc));
       CHECK(vbpr_encoder_backward(enc, gu, gp, gn));
     }
-    t[r] = back ? now_ms() - t1 : t1 - t0;
+    t[r] = back ? (1e3 * bench_seconds()) - t1 : t1 - t0;
   }
-  return median(t, REPS);
+  return bench_median(t, REPS);
 }
 
 static double time_step(vbpr_optim_kind kind, vbpr_encoder *enc)
@@ -91,12 +73,12 @@ static double time_step(vbpr_optim_kind kind, vbpr_encoder *enc)
   double t[REPS];
   CHECK(vbpr_optim_step_encoder(opt, enc)); /* sizes the state */
   for (int r = 0; r < REPS; r++) {
-    double t0 = now_ms();
+    double t0 = (1e3 * bench_seconds());
     CHECK(vbpr_optim_step_encoder(opt, enc));
-    t[r] = now_ms() - t0;
+    t[r] = (1e3 * bench_seconds()) - t0;
   }
   vbpr_optim_destroy(opt);
-  return median(t, REPS);
+  return bench_median(t, REPS);
 }
 
 int main(int argc, char **argv)
@@ -113,19 +95,19 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/gowalla/train.txt", d);
   }
   vbpr_dataset *ds;
-  double t0 = now_ms();
+  double t0 = (1e3 * bench_seconds());
   CHECK(vbpr_dataset_load(path, NULL, &ds));
   int32_t nu = vbpr_dataset_num_users(ds), ni = vbpr_dataset_num_items(ds);
   printf("data: %s: %d users, %d items, %lld interactions (loaded in %.0f ms)\n", path,
-         (int)nu, (int)ni, (long long)vbpr_dataset_num_interactions(ds), now_ms() - t0);
+         (int)nu, (int)ni, (long long)vbpr_dataset_num_interactions(ds), (1e3 * bench_seconds()) - t0);
   printf("dim %d, batch %d x (1 + %d + %d), medians of %d runs\n", DIM, BATCH, M, N, REPS);
   make_batch(nu, ni);
 
   if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
     vbpr_encoder *lg;
-    t0 = now_ms();
+    t0 = (1e3 * bench_seconds());
     CHECK(vbpr_encoder_create_lightgcn(ds, DIM, 3, 1, &lg));
-    printf("lightgcn K=3: built in %.0f ms\n", now_ms() - t0);
+    printf("lightgcn K=3: built in %.0f ms\n", (1e3 * bench_seconds()) - t0);
     double fwd[2], bwd[2];
     for (int k = 0; k < 2; k++) {
       CHECK(vbpr_set_num_threads(k + 1));
@@ -152,3 +134,4 @@ int main(int argc, char **argv)
   vbpr_dataset_destroy(ds);
   return 0;
 }
+

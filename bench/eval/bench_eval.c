@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../bench_util.h"
 #include "vbpr/vbpr.h"
 #include "vbpr/dataset.h"
 #include "vbpr/eval.h"
@@ -34,25 +35,6 @@
 
 #define DIM 128
 #define MAX_RUNS 20
-
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof v[0], cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* The evaluator's blocking (lib/eval/rank.c): a 4 Mi-float score budget per
  * thread, at most 256 users, at least 16 blocks, at least 8 users. */
@@ -109,11 +91,11 @@ static double time_sgemm(const float *users, const float *items, size_t n_users,
                          malloc(rows * n_items * sizeof(float)), 0.0f};
     if (jobs[t].scores == NULL) return -1.0;
   }
-  double t0 = now();
+  double t0 = bench_seconds();
   for (int t = 1; t < nt; t++) pthread_create(&tid[t], NULL, gemm_blocks, &jobs[t]);
   gemm_blocks(&jobs[0]);
   for (int t = 1; t < nt; t++) pthread_join(tid[t], NULL);
-  double dt = now() - t0;
+  double dt = bench_seconds() - t0;
   for (int t = 0; t < nt; t++) free(jobs[t].scores);
   return dt;
 }
@@ -176,14 +158,14 @@ int main(int argc, char **argv)
     if (vbpr_set_num_threads(nt) != VBPR_OK) return fail("threads");
     if (vbpr_eval_run(ev, ue, ie, nu, ni, DIM) != VBPR_OK) return fail("warm-up run");
     for (int r = 0; r < runs; r++) {
-      double t0 = now();
+      double t0 = bench_seconds();
       if (vbpr_eval_run(ev, ue, ie, nu, ni, DIM) != VBPR_OK) return fail("run");
-      te_s[r] = now() - t0;
+      te_s[r] = bench_seconds() - t0;
       tg_s[r] = time_sgemm(gathered, ie, n_eval, (size_t)ni, nt);
       if (tg_s[r] < 0) return 1;
     }
     if (vbpr_eval_metric(ev, VBPR_METRIC_RECALL, 20, &recall) != VBPR_OK) return fail("metric");
-    double me = median(te_s, runs), mg = median(tg_s, runs);
+    double me = bench_median(te_s, runs), mg = bench_median(tg_s, runs);
     printf("%-8d %14.3f %14.3f %8.2f %12.5f\n", nt, me, mg, me / mg, recall);
   }
   free(gathered);

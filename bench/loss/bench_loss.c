@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../bench_util.h"
 #include "vbpr/error.h"
 #include "vbpr/loss.h"
 #include "vbpr/runtime.h"
@@ -20,25 +21,6 @@ typedef struct shape {
 typedef struct bufs {
   float *user, *pos, *neg, *gu, *gp, *gn;
 } bufs;
-
-static double now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static float *alloc_floats(size_t n)
 {
@@ -99,7 +81,7 @@ static double run_once(vbpr_loss *loss, const shape *s, bufs *b, enum mode mode,
   size_t nu = s->batch * s->dim * sizeof(float);
   size_t np = nu * s->M, nn = nu * s->N;
   float l = 0.0f;
-  double t0 = now_ns();
+  double t0 = (1e9 * bench_seconds());
   for (int it = 0; it < iters; it++) {
     switch (mode) {
     case FUSED:
@@ -122,7 +104,7 @@ static double run_once(vbpr_loss *loss, const shape *s, bufs *b, enum mode mode,
     /* keep the copy from being optimised away across iterations */
     __asm__ __volatile__("" : : "g"(b->gu), "g"(b->gp), "g"(b->gn) : "memory");
   }
-  double t = now_ns() - t0;
+  double t = (1e9 * bench_seconds()) - t0;
   (void)l;
   return t / ((double)iters * (double)s->batch);
 }
@@ -134,7 +116,7 @@ static double measure(vbpr_loss *loss, const shape *s, bufs *b, enum mode mode, 
   double v[64];
   if (runs > 64) runs = 64;
   for (int r = 0; r < runs; r++) v[r] = run_once(loss, s, b, mode, iters);
-  return median(v, runs);
+  return bench_median(v, runs);
 }
 
 static const char *est_name(int e)

@@ -8,31 +8,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "../bench_util.h"
 #include "vbpr/dataset.h"
 #include "vbpr/error.h"
 #include "vbpr/runtime.h"
 #include "vbpr/sampler.h"
 
 enum { BATCH = 4096 };
-
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int fail(const char *what)
 {
@@ -49,7 +31,7 @@ static int measure(vbpr_sampler *s, int M, int N, int runs, long rows, double *o
   int rc = 0;
   for (int r = 0; r < runs && rc == 0; r++) {
     long done = 0;
-    double t0 = now_s();
+    double t0 = bench_seconds();
     while (done < rows) {
       size_t got;
       if (vbpr_sampler_next(s, u, p, n, &got) != VBPR_OK) {
@@ -58,9 +40,9 @@ static int measure(vbpr_sampler *s, int M, int N, int runs, long rows, double *o
       }
       done += (long)got;
     }
-    rate[r] = (double)done / (now_s() - t0);
+    rate[r] = (double)done / (bench_seconds() - t0);
   }
-  if (rc == 0) *out = median(rate, runs);
+  if (rc == 0) *out = bench_median(rate, runs);
   free(u);
   free(p);
   free(n);

@@ -14,20 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../bench_util.h"
 #include "vbpr/vbpr.h"
-
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static void die(const char *what)
 {
@@ -59,13 +47,12 @@ static double epoch_time(const vbpr_dataset *train, const cfg *c, int threads, i
   double t[64];
   if (runs > 64) runs = 64;
   for (int r = -1; r < runs; r++) {
-    double t0 = now();
+    double t0 = bench_seconds();
     if (vbpr_trainer_epoch(tr, NULL) != VBPR_OK) die("epoch");
-    if (r >= 0) t[r] = now() - t0;
+    if (r >= 0) t[r] = bench_seconds() - t0;
   }
   vbpr_trainer_destroy(tr);
-  qsort(t, (size_t)runs, sizeof t[0], cmp);
-  return t[runs / 2];
+  return bench_median(t, runs);
 }
 
 static vbpr_dataset *load(const char *dir, const char *file)
