@@ -3,8 +3,10 @@
  * (sampler -> encoder -> loss -> optimizer, with periodic evaluation) so
  * that C, C++, Python and the vbpr-train program share one implementation.
  *
- * Ownership: vbpr_trainer_create() keeps pointers to the train and test
- * datasets; both must outlive the trainer. Everything else (sampler,
+ * Ownership: the trainer holds a reference to its train and test datasets
+ * (datasets are reference counted and immutable), so the caller may
+ * destroy its own handles at any time after vbpr_trainer_create(). Everything
+ * else (sampler,
  * encoder, loss, optimizer, evaluator) is owned by the trainer, built by
  * the first vbpr_trainer_epoch() (or vbpr_trainer_prepare()) from the
  * parameters set before it. Borrowed pointers it returns (the encoder) stay
@@ -63,9 +65,11 @@ typedef enum vbpr_train_param {
 } vbpr_train_param;
 
 /**
- * Creates a trainer over @p train (required) and @p test (may be NULL: no
- * evaluation). Both must stay alive and unchanged until the trainer is
- * destroyed. The test set must use the same universe as the train set.
+ * Creates a trainer over @p train (required, with >= 1 interaction) and
+ * @p test (may be NULL: no evaluation), taking a reference to each. The
+ * test set must not have more users or items than the train set (load both
+ * with one universe, e.g. vbpr_dataset_load_pair()).
+ * @param[out] out  the new trainer, the caller's to destroy; NULL on failure.
  */
 VBPR_API vbpr_status vbpr_trainer_create(const vbpr_dataset *train,
                                          const vbpr_dataset *test,

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "dataset/dataset_internal.h"
 #include "train/train_internal.h"
 #include "vbpr/train.h"
 
@@ -59,8 +60,8 @@ vbpr_status vbpr_trainer_create(const vbpr_dataset *train, const vbpr_dataset *t
                      (int)vbpr_dataset_num_users(train), (int)vbpr_dataset_num_items(train));
   vbpr_trainer *tr = vbpr__calloc(1, sizeof *tr);
   if (tr == NULL) return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate the trainer");
-  tr->train = train;
-  tr->test = test;
+  tr->train = vbpr__dataset_retain(train);
+  tr->test = test ? vbpr__dataset_retain(test) : NULL;
   for (int p = 1; p < VBPR_TRAIN_NPARAMS; p++) tr->param[p] = specs[p].def;
   tr->ks[0] = 20;
   tr->nks = 1;
@@ -72,6 +73,8 @@ void vbpr_trainer_destroy(vbpr_trainer *tr)
 {
   if (tr == NULL) return;
   vbpr__trainer_release(tr);
+  vbpr__dataset_release(tr->train);
+  if (tr->test != NULL) vbpr__dataset_release(tr->test);
   vbpr__free(tr);
 }
 

@@ -187,6 +187,24 @@ START_TEST(priors_need_no_ratings_and_stay_finite)
 }
 END_TEST
 
+START_TEST(trainer_keeps_its_datasets_alive)
+{
+  vbpr_dataset *train, *test;
+  make_data(&train, &test);
+  vbpr_trainer *tr = NULL;
+  ck_assert_ok(vbpr_trainer_create(train, test, &tr));
+  vbpr_dataset_destroy(train); /* the caller's handles only */
+  vbpr_dataset_destroy(test);
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAIN_DIM, 8));
+  ck_assert_ok(vbpr_trainer_epoch(tr, NULL));
+  ck_assert_ok(vbpr_trainer_evaluate(tr));
+  double recall = -1;
+  ck_assert_ok(vbpr_trainer_metric(tr, VBPR_METRIC_RECALL, 20, &recall));
+  ck_assert(recall >= 0 && recall <= 1);
+  vbpr_trainer_destroy(tr);
+}
+END_TEST
+
 START_TEST(missing_module_is_unsupported)
 {
   vbpr_dataset *train, *test;
@@ -221,6 +239,7 @@ int main(void)
     return test_run_suite(s);
   }
   tcase_add_test(tc, parameters_are_validated);
+  tcase_add_test(tc, trainer_keeps_its_datasets_alive);
   tcase_add_test(tc, training_learns_the_structure);
   tcase_add_test(tc, progress_can_stop_an_epoch);
   tcase_add_test(tc, divergence_is_reported_with_the_batch);
