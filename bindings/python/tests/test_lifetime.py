@@ -95,6 +95,7 @@ def one_cycle(train, u, p, n):
         tbl = enc.table(vbpr.Table.USERS)[0]
         opt.step_encoder(enc)
         enc.close()
+        assert tbl.shape == (40, 8)   # the view outlives close()
         del tbl
     else:
         opt.step(0, u.reshape(-1).copy(), u.reshape(-1))

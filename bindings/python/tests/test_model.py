@@ -164,7 +164,7 @@ def test_trainer_end_to_end(small_data):
         tr.lr = 0.1
     with pytest.raises(vbpr.StateError):
         enc.backward(np.zeros((1, 16), np.float32))
-    # the encoder keeps the trainer alive, the trainer its datasets
+    # the encoder keeps the trainer alive
     res = weakref.ref(tr._res)
     tr.close()
     gc.collect()
@@ -172,6 +172,18 @@ def test_trainer_end_to_end(small_data):
     del enc
     gc.collect()
     assert res() is None
+
+
+@needs_mf
+def test_trainer_keeps_its_datasets():
+    train, test = vbpr.synthetic(num_users=40, num_items=60, mean_preferences=10, seed=8)
+    tr = vbpr.Trainer(train, test, batch=64, dim=8)
+    train.close()
+    test.close()
+    del train, test
+    gc.collect()
+    tr.epoch()
+    assert 0 <= tr.evaluate()["recall"][20] <= 1
 
 
 @needs_mf

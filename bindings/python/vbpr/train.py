@@ -30,8 +30,8 @@ class Trainer(Handle):
     prior_bad, optimizer, lr, l2, batch, seed, neg_pop_alpha, init); enum
     values may be given by name ("lightgcn", "elbo", "lazy_adam"). C
     defaults: MF, dim 64, Variational BPR M=2 N=4 c=4, Adam lr 1e-3,
-    l2 1e-5, batch 1024, seed 42. The datasets are kept alive by the
-    trainer. The TrainParam ENCODER is read with get(TrainParam.ENCODER);
+    l2 1e-5, batch 1024, seed 42. The library keeps the datasets alive
+    (closing them first is safe). The TrainParam ENCODER is read with get(TrainParam.ENCODER);
     the attribute .encoder is the trainer's Encoder.
     """
 
@@ -41,7 +41,7 @@ class Trainer(Handle):
         ptr = _TrainerP()
         lib.vbpr_trainer_create(train._ptr, None if test is None else test._ptr,
                                 ctypes.byref(ptr))
-        super().__init__(ptr, lib.vbpr_trainer_destroy, parents=(train, test))
+        super().__init__(ptr, lib.vbpr_trainer_destroy)   # the library holds the datasets
         self._ks = (20,)
         self._callback = None
         self._callback_error = None
