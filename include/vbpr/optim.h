@@ -119,7 +119,9 @@ VBPR_API vbpr_status vbpr_optim_step_rows(vbpr_optim *opt, int32_t slot, float *
 
 /**
  * Steps both tables of @p enc from its accumulated gradients (slots 0 and
- * 1). LAZY_ADAM updates the touched rows only (vbpr_encoder_touched_rows()).
+ * 1). LAZY_ADAM updates the touched rows only (vbpr_encoder_touched_rows());
+ * SGD and ADAM update every row, reading the gradient of the touched rows
+ * only (the others are zero), which gives exactly the dense step.
  * Gradients are not cleared: call vbpr_encoder_zero_grad() before the next
  * backward. Both tables are checked before either is updated.
  */

@@ -67,18 +67,6 @@ vbpr_status vbpr__dataset_build(vbpr__pairs *p, int32_t num_users, int32_t num_i
 vbpr_status vbpr__dataset_copy_mapping(vbpr_dataset *ds, const vbpr_dataset *src,
                                        const char *func);
 
-/* Index of the first element > key in the sorted a[0..n). */
-static inline int64_t vbpr__upper_bound_i64(const int64_t *a, int64_t n, int64_t key)
-{
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (a[mid] <= key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /* 1 if key is in the sorted a[0..n). */
 static inline int vbpr__sorted_contains(const int32_t *a, int64_t n, int32_t key)
 {

@@ -489,13 +489,14 @@ vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
     plan *p = &plans[t];
     *p = (plan){t, param, grad, (size_t)rows * (size_t)dim, (size_t)rows, (size_t)dim,
                 NULL, 0, false};
-    if (opt->kind == VBPR_OPTIM_LAZY_ADAM) {
-      int32_t count;
-      st = vbpr_encoder_touched_rows(enc, (vbpr_table)t, &p->row_ids, &count);
-      if (st != VBPR_OK) return st;
-      p->count = (size_t)count;
-      p->sparse = true;
-    }
+    /* The gradient is zero outside the touched rows: every kind steps them
+     * as a row-sparse gradient, which for SGD and Adam is exactly the dense
+     * step, but reads (and checks) only the rows that hold a gradient. */
+    int32_t count;
+    st = vbpr_encoder_touched_rows(enc, (vbpr_table)t, &p->row_ids, &count);
+    if (st != VBPR_OK) return st;
+    p->count = (size_t)count;
+    p->sparse = true;
   }
   return run_plans(opt, plans, VBPR_ENCODER_NUM_TABLES, __func__);
 }

@@ -67,16 +67,24 @@ static drawn drawn_init(const vbpr_sampler *s, void *ws, const int32_t *row)
 
 /* ---- uniform negatives ------------------------------------------------- */
 
-/* The k-th item (0-based) that is not in the sorted positives p[0..d). */
+/* The k-th item (0-based) that is not in the sorted positives p[0..d):
+ * k plus the number of j with p[j] - j <= k (a non-decreasing sequence,
+ * since p is strictly increasing). The search is branch-free (a
+ * conditional move per step): the branches of a plain binary search on
+ * random keys mispredict about half the time. */
 static int32_t kth_free(const int32_t *p, int64_t d, uint32_t k)
 {
-  int64_t lo = 0, hi = d; /* count of j with p[j] - j <= k */
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if ((int64_t)p[mid] - mid <= (int64_t)k) lo = mid + 1;
-    else hi = mid;
+  if (d == 0) return (int32_t)k;
+  const int32_t *base = p;
+  int64_t len = d;
+  while (len > 1) {
+    int64_t half = len / 2;
+    int64_t j = (base - p) + half;
+    base = (int64_t)base[half] - j <= (int64_t)k ? base + half : base;
+    len -= half;
   }
-  return (int32_t)((int64_t)k + lo);
+  int64_t j = base - p;
+  return (int32_t)((int64_t)k + j + ((int64_t)*base - j <= (int64_t)k));
 }
 
 /* N distinct ranks in [0, c) into out, in uniformly random order. */
@@ -205,7 +213,7 @@ void vbpr__sampler_fill(void *job, size_t begin, size_t end, int tid)
     int32_t u, i1;
     if (s->mode == VBPR_SAMPLER_MODE_INTERACTIONS) {
       int64_t idx = s->perm[row];
-      u = (int32_t)(vbpr__upper_bound_i64(ds->offsets, (int64_t)ds->num_users + 1, idx) - 1);
+      u = s->owner[idx];
       i1 = ds->items[idx];
     } else {
       u = s->elig_users[below64(&r, s->n_elig)];

@@ -175,7 +175,11 @@ vbpr_status vbpr_sampler_create(const vbpr_dataset *ds, vbpr_sampler **out)
   s->num_pos = s->num_neg = 1;
   s->elig_users = vbpr__malloc_array((size_t)ds->num_users, sizeof *s->elig_users);
   s->perm = vbpr__malloc_array((size_t)ds->nnz, sizeof *s->perm);
-  vbpr_status st = s->elig_users && s->perm
+  s->owner = vbpr__malloc_array((size_t)ds->nnz, sizeof *s->owner);
+  if (s->owner != NULL)
+    for (int32_t u = 0; u < ds->num_users; u++)
+      for (int64_t j = ds->offsets[u]; j < ds->offsets[u + 1]; j++) s->owner[j] = u;
+  vbpr_status st = s->elig_users && s->perm && s->owner
                        ? find_eligible(s, 1, __func__)
                        : VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate a sampler for %lld "
                                    "interactions", (long long)ds->nnz);
@@ -196,6 +200,7 @@ void vbpr_sampler_destroy(vbpr_sampler *s)
   pop_free(&t);
   vbpr__free(s->elig_users);
   vbpr__free(s->perm);
+  vbpr__free(s->owner);
   vbpr__free(s->ws);
   vbpr__dataset_release(s->ds);
   vbpr__free(s);

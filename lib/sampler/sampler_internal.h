@@ -26,6 +26,7 @@ struct vbpr_sampler {
    * perm_epoch == epoch) */
   uint32_t *perm;
   int64_t perm_epoch;
+  int32_t *owner; /* [nnz] the user of each interaction: no search per row */
 
   /* popularity-weighted negatives (pop_exponent > 0) */
   double *weights;    /* [num_items], (count + 1)^a */
