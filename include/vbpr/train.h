@@ -58,7 +58,7 @@ typedef enum vbpr_train_param {
   VBPR_TRAIN_L2 = 21,           /**< weight decay, default 1e-5 */
   VBPR_TRAIN_BATCH = 22,        /**< rows per batch, default 1024 */
   VBPR_TRAIN_SEED = 23,         /**< seed of initialisation and sampling, default 42 */
-  VBPR_TRAIN_NEG_POP_ALPHA = 24,/**< negatives ~ pop^alpha; default 0 (uniform) */
+  VBPR_TRAIN_NEG_POP_ALPHA = 24,/**< negatives ~ (count + 1)^alpha, alpha in [0, 16]; default 0 (uniform) */
   VBPR_TRAIN_INIT = 25          /**< a vbpr_init. Unless INIT or INIT_SCALE is set, each
                                      encoder keeps its default: MF Normal(0, 0.01),
                                      LightGCN Xavier normal */
@@ -82,7 +82,8 @@ VBPR_API vbpr_status vbpr_trainer_set(vbpr_trainer *tr, vbpr_train_param p,
 VBPR_API vbpr_status vbpr_trainer_get(const vbpr_trainer *tr,
                                       vbpr_train_param p, double *value);
 
-/** The cut-offs K evaluated, copied (default {20}); 1 <= n <= 16, each K >= 1. */
+/** The cut-offs K evaluated, copied (default {20}); 1 <= n <= VBPR_EVAL_MAX_KS,
+ * each K in [1, VBPR_EVAL_MAX_K]. */
 VBPR_API vbpr_status vbpr_trainer_set_ks(vbpr_trainer *tr, const int32_t *ks,
                                          size_t n);
 

@@ -37,7 +37,7 @@ static const param_spec specs[VBPR_TRAIN_NPARAMS] = {
   [VBPR_TRAIN_L2] = {"l2", 1e-5, 0, 1e3, false},
   [VBPR_TRAIN_BATCH] = {"batch", 1024, 1, 1 << 22, true},
   [VBPR_TRAIN_SEED] = {"seed", 42, 0, 9007199254740992.0, true},
-  [VBPR_TRAIN_NEG_POP_ALPHA] = {"neg_pop_alpha", 0, -10, 10, false},
+  [VBPR_TRAIN_NEG_POP_ALPHA] = {"neg_pop_alpha", 0, 0, 16, false},
   [VBPR_TRAIN_INIT] = {"init", VBPR_INIT_NORMAL, 1, 2, true},
 };
 
@@ -119,9 +119,9 @@ vbpr_status vbpr_trainer_set_ks(vbpr_trainer *tr, const int32_t *ks, size_t n)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "n must be in [1, %d], got %zu",
                      VBPR_TRAIN_MAX_KS, n);
   for (size_t i = 0; i < n; i++)
-    if (ks[i] < 1)
-      return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] must be >= 1, got %d", i,
-                       (int)ks[i]);
+    if (ks[i] < 1 || ks[i] > VBPR_EVAL_MAX_K)
+      return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] must be in [1, %d], got %d", i,
+                       VBPR_EVAL_MAX_K, (int)ks[i]);
   if (tr->ev != NULL) {
     vbpr_status st = vbpr_eval_set_ks(tr->ev, ks, n);
     if (st != VBPR_OK) return st;

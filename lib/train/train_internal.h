@@ -9,7 +9,7 @@
 #include "vbpr/sampler.h"
 
 #define VBPR_TRAIN_NPARAMS 26 /* one past the largest vbpr_train_param */
-#define VBPR_TRAIN_MAX_KS 16
+#define VBPR_TRAIN_MAX_KS VBPR_EVAL_MAX_KS
 
 struct vbpr_trainer {
   const vbpr_dataset *train, *test;

@@ -58,7 +58,7 @@ class Trainer(Handle):
         return self._ks
 
     def set_ks(self, ks):
-        """Cut-offs K evaluated (at most 16, each >= 1)."""
+        """Cut-offs K evaluated (at most 64 values, each in [1, 65536])."""
         if isinstance(ks, (int, np.integer)):
             ks = [ks]
         arr = np.array([int(k) for k in ks], dtype=np.int32)
