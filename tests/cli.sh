@@ -3,6 +3,7 @@
 # --save, a terminal progress bar, and Ctrl-C.
 set -u
 bin=$1
+have_mf=${2:-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -34,6 +35,15 @@ printf 'user\titem\trating\n0\t1\t5\n1\tx\t4\n' > "$tmp/bad.tsv"
 check "a malformed file exits 1" $([ $? -eq 1 ]; echo $?)
 grep -q "bad.tsv:3:3" "$tmp/err"
 check "the message gives file, line and column" $?
+
+if [ "$have_mf" = 0 ]; then # a build without the MF module says so
+  "$bin" --epochs 1 > "$tmp/err" 2>&1
+  check "without the mf module training exits 1" $([ $? -eq 1 ]; echo $?)
+  grep -q "mf" "$tmp/err"
+  check "and names the missing module" $?
+  [ $fails -eq 0 ] && echo "cli: all checks passed"
+  exit $fails
+fi
 
 "$bin" --epochs 2 --eval-every 1 --dim 16 --json "$tmp/r.json" --save "$tmp/m.vbpr" \
   > "$tmp/out" 2>&1

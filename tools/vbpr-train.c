@@ -175,8 +175,10 @@ int main(int argc, char **argv)
     ok = train_one(&cfg, &data, &runs[n++], compare ? VBPR_LOSS_VARIATIONAL : 0, epochs,
                    eval_every);
   }
+  bool trained = false;
+  for (size_t r = 0; r < n; r++) trained |= runs[r].epochs > 0;
   for (size_t r = 0; r < n && !cfg.quiet; r++) report_table(stdout, &cfg, &runs[r]);
-  if (n > 0) report_compare(stdout, &cfg, runs, n);
+  if (trained) report_compare(stdout, &cfg, runs, n);
   if (cfg.json_path && !report_json(cfg.json_path, &cfg, runs, n)) ok = false;
   for (size_t r = 0; r < n; r++) free(runs[r].history);
   data_free(&data);

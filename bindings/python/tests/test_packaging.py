@@ -66,7 +66,10 @@ def test_install_puts_the_package_where_python3_finds_it(tmp_path):
                               capture_output=True, text=True, check=True).stdout.split()
         assert real_dir in path, f"{real_dir} is not on {sys.executable}'s path {path}"
     env = {k: v for k, v in os.environ.items() if k not in ("VBPR_LIBRARY", "PYTHONPATH")}
-    env.update(PYTHONPATH=str(pkg_dir), LD_LIBRARY_PATH=str(libs[0].parent))
+    # No pkg-config look-up: a libvbpr installed system-wide must not be
+    # found before the one just installed into dest.
+    env.update(PYTHONPATH=str(pkg_dir), LD_LIBRARY_PATH=str(libs[0].parent),
+               PKG_CONFIG_LIBDIR=str(tmp_path / "no-pkgconfig"), PKG_CONFIG_PATH="")
     out = subprocess.run([sys.executable, "-c", "import vbpr; print(vbpr.version()); "
                           "print(vbpr.lib_path)"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
