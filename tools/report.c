@@ -57,7 +57,7 @@ void report_compare(FILE *f, const cli_config *cfg, const cli_run *runs, size_t 
   }
 }
 
-static void json_eval(FILE *f, const cli_config *cfg, const cli_eval *e, const char *indent)
+static void json_eval(FILE *f, const cli_config *cfg, const cli_eval *e)
 {
   fprintf(f, "{\"epoch\": %d", e->epoch);
   for (int m = 0; m < CLI_NMETRICS; m++) {
@@ -67,7 +67,6 @@ static void json_eval(FILE *f, const cli_config *cfg, const cli_eval *e, const c
     fputc('}', f);
   }
   fputc('}', f);
-  (void)indent;
 }
 
 static void json_string(FILE *f, const char *s)
@@ -91,7 +90,7 @@ static void json_run(FILE *f, const cli_config *cfg, const cli_run *r)
   fprintf(f, "     \"history\": [");
   for (size_t i = 0; i < r->nhistory; i++) {
     fprintf(f, "%s\n       ", i ? "," : "");
-    json_eval(f, cfg, &r->history[i], "");
+    json_eval(f, cfg, &r->history[i]);
   }
   fprintf(f, "],\n     \"best\": {");
   for (int m = 0; m < CLI_NMETRICS && r->has_eval; m++) {
@@ -104,7 +103,7 @@ static void json_run(FILE *f, const cli_config *cfg, const cli_run *r)
   fprintf(f, "}");
   if (r->has_eval) {
     fprintf(f, ",\n     \"last\": ");
-    json_eval(f, cfg, &r->last, "");
+    json_eval(f, cfg, &r->last);
   }
   fprintf(f, "}");
 }

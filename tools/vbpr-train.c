@@ -147,7 +147,10 @@ int main(int argc, char **argv)
   bool exit_now;
   if (!cli_parse(argc, argv, &cfg, &exit_now)) return 2;
   if (exit_now) return 0;
-  if (cfg.threads >= 0 && vbpr_set_num_threads(cfg.threads) != VBPR_OK) return fail("threads"), 2;
+  if (cfg.threads >= 0 && vbpr_set_num_threads(cfg.threads) != VBPR_OK) {
+    fail("threads");
+    return 2;
+  }
   bool synthetic = cfg.train_path == NULL;
   data_pair data = {0};
   if (!data_load(&cfg, &data)) return 1;

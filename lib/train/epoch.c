@@ -186,10 +186,16 @@ vbpr_status vbpr_trainer_epoch(vbpr_trainer *tr, double *mean_loss)
   int32_t epoch = tr->epochs_done;
   double sum = 0;
   int64_t b = 0;
+  bool boundary_seen = false;
   for (;;) {
     size_t rows = 0;
     st = vbpr_sampler_next(tr->sampler, tr->users, tr->pos, tr->neg, &rows);
     if (st != VBPR_OK) return st;
+    if (rows == 0 && b == 0 && !boundary_seen) {
+      /* an epoch stopped after its last batch: this 0 ends it and starts ours */
+      boundary_seen = true;
+      continue;
+    }
     if (rows == 0) break;
     float loss = 0;
     st = train_batch(tr, rows, &loss);

@@ -138,8 +138,47 @@ START_TEST(progress_can_stop_an_epoch)
   ck_assert_int_eq(calls, 2);
   ck_assert(isfinite(loss) && loss > 0);
   ck_assert_int_eq(vbpr_trainer_epochs_done(tr), 0);
+  /* the rest of the interrupted epoch, then a whole one */
+  ck_assert_ok(vbpr_trainer_set_progress(tr, NULL, NULL));
+  ck_assert_ok(vbpr_trainer_epoch(tr, &loss));
+  ck_assert_ok(vbpr_trainer_epoch(tr, &loss));
+  ck_assert_int_eq(vbpr_trainer_epochs_done(tr), 2);
   /* without a test set there is nothing to evaluate */
   ck_assert_status(vbpr_trainer_evaluate(tr), VBPR_ERR_STATE);
+  vbpr_trainer_destroy(tr);
+  vbpr_dataset_destroy(train);
+  vbpr_dataset_destroy(test);
+}
+END_TEST
+
+static int stop_at_last(void *p, int32_t epoch, int64_t batch, int64_t n, double loss)
+{
+  (void)p, (void)epoch, (void)loss;
+  return batch == n;
+}
+
+static int count_batches(void *p, int32_t epoch, int64_t batch, int64_t n, double loss)
+{
+  (void)epoch, (void)n, (void)loss;
+  *(int64_t *)p = batch;
+  return 0;
+}
+
+START_TEST(a_stop_after_the_last_batch_does_not_skip_an_epoch)
+{
+  vbpr_dataset *train, *test;
+  make_data(&train, &test);
+  vbpr_trainer *tr = NULL;
+  ck_assert_ok(vbpr_trainer_create(train, NULL, &tr));
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAIN_BATCH, 100));
+  ck_assert_ok(vbpr_trainer_set_progress(tr, stop_at_last, NULL));
+  ck_assert_status(vbpr_trainer_epoch(tr, NULL), VBPR_ERR_INTERRUPTED);
+  int64_t batches = 0;
+  ck_assert_ok(vbpr_trainer_set_progress(tr, count_batches, &batches));
+  double loss = 0;
+  ck_assert_ok(vbpr_trainer_epoch(tr, &loss));
+  ck_assert_int_gt(batches, 1); /* a whole epoch, not an empty one */
+  ck_assert(loss > 0);
   vbpr_trainer_destroy(tr);
   vbpr_dataset_destroy(train);
   vbpr_dataset_destroy(test);
@@ -242,6 +281,7 @@ int main(void)
   tcase_add_test(tc, trainer_keeps_its_datasets_alive);
   tcase_add_test(tc, training_learns_the_structure);
   tcase_add_test(tc, progress_can_stop_an_epoch);
+  tcase_add_test(tc, a_stop_after_the_last_batch_does_not_skip_an_epoch);
   tcase_add_test(tc, divergence_is_reported_with_the_batch);
   tcase_add_test(tc, priors_need_no_ratings_and_stay_finite);
   suite_add_tcase(s, tc);
