@@ -4,13 +4,16 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-# Debian packages the build, the tests and the bindings need.
-VBPR_PACKAGES="meson ninja-build pkg-config gcc g++ libblis-dev check \
-python3 python3-numpy python3-pytest python3-torch binutils"
+# Debian packages: what the build and the main job need, and what the
+# tests add (pytest and PyTorch for the Python bindings' suite).
+VBPR_BUILD_PACKAGES="meson ninja-build pkg-config gcc g++ libblis-dev check \
+python3 python3-numpy binutils"
+VBPR_TEST_PACKAGES="python3-pytest python3-torch"
 
+# install_missing [extra packages...]
 install_missing() {
   missing=""
-  for p in $VBPR_PACKAGES; do
+  for p in $VBPR_BUILD_PACKAGES "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
       missing="$missing $p"
   done

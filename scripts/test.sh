@@ -3,7 +3,7 @@
 # test: the full suite in a release build, again under AddressSanitizer and
 # UndefinedBehaviorSanitizer, and in a build with the optional modules off.
 . "$(dirname "$0")/common.sh"
-install_missing
+install_missing $VBPR_TEST_PACKAGES
 
 if [ -n "$VBPR_DATA_DIR" ]; then
   echo "== real data: $VBPR_DATA_DIR"
