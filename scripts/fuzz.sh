@@ -43,7 +43,10 @@ build_target dataset_lists -DFUZZ_FORMAT=2 fuzz/fuzz_dataset.c
 build_target encoder_load fuzz/fuzz_encoder_load.c
 build_target loss fuzz/fuzz_loss.c
 
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
+# Allocations above 64 MB fail (NULL) instead of ending the run: a data
+# file with a large id legitimately asks for a large universe, and the
+# library must then report VBPR_ERR_OUT_OF_MEMORY cleanly.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:max_allocation_size_mb=64
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # Replays the saved reproducers of bugs that were fixed.

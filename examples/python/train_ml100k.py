@@ -56,9 +56,9 @@ def make_loss(cfg):
 def train(train_set, test_set, cfg, epochs, eval_every, ks, report=None):
     """Trains MF as configured; returns [{"epoch", "loss", metric: {k: value}}]
     with the metrics filled in at evaluated epochs."""
-    if any(cfg[p] for p in ("prior_rarity", "prior_good", "prior_popularity",
-                            "prior_bad")):
-        raise SystemExit("item priors are not part of this example")
+    weights = [cfg[p] for p in ("prior_rarity", "prior_good", "prior_popularity", "prior_bad")]
+    # Per-item log-priors, computed once; gathered per sampled item below.
+    item_lp = train_set.item_log_priors(*weights) if any(weights) else None
     bpr = int(cfg["loss"]) == vbpr.LossKind.BPR
     B = int(cfg["batch"])
     M, N = (1, 1) if bpr else (int(cfg["num_pos"]), int(cfg["num_neg"]))
@@ -86,7 +86,10 @@ def train(train_set, test_set, cfg, epochs, eval_every, ks, report=None):
             r = users.shape[0]
             encoder.zero_grad()
             u, p, n = encoder.forward(users, pos, neg, out=tuple(e[:r] for e in emb))
-            value, gu, gp, gn = loss.forward_backward(u, p, n,
+            lpp = lpn = None
+            if item_lp is not None:
+                lpp, lpn = item_lp[0][pos], item_lp[1][neg]
+            value, gu, gp, gn = loss.forward_backward(u, p, n, lpp, lpn,
                                                       out=tuple(g[:r] for g in grad))
             encoder.backward(gu, gp, gn)
             optimizer.step_encoder(encoder)
@@ -117,6 +120,10 @@ def parse_args(argv):
     ap.add_argument("-M", "--num-pos", type=int)
     ap.add_argument("-N", "--num-neg", type=int)
     ap.add_argument("--c", type=float, help="c_pos and c_neg")
+    ap.add_argument("--neg-attention", choices=["hard", "easy"])
+    ap.add_argument("--neg-hardness", type=float)
+    ap.add_argument("--prior-good", type=float)
+    ap.add_argument("--prior-bad", type=float)
     ap.add_argument("--dim", type=int)
     ap.add_argument("--lr", type=float)
     ap.add_argument("--l2", type=float)
@@ -138,6 +145,11 @@ def config_from(args):
         cfg["loss"] = vbpr.LossKind[args.loss.upper()]
     if args.c is not None:
         cfg["c_pos"] = cfg["c_neg"] = args.c
+    if args.neg_attention:
+        cfg["neg_attention"] = vbpr.Attention[args.neg_attention.upper()]
+    for name in ("neg_hardness", "prior_good", "prior_bad"):
+        if getattr(args, name) is not None:
+            cfg[name] = getattr(args, name)
     return cfg
 
 

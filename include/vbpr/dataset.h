@@ -229,6 +229,27 @@ VBPR_API vbpr_status vbpr_dataset_item_mean_ratings(const vbpr_dataset *ds, doub
                                                     double *means, size_t len);
 
 /**
+ * Per-item log-priors for the Variational BPR loss, as the later reference
+ * code defines them, from this (training) dataset:
+ *   pop = count + 1, popularity = log1p(pop) / log1p(max pop),
+ *   rarity = 1 - popularity, quality = rating sum / pop,
+ *   good = sigmoid((quality - mean quality over all items) / 0.2),
+ *   bad = 1 - good, each factor clamped at 1e-12 before its log;
+ *   lp_pos[i] = a1 log rarity + a2 log good,
+ *   lp_neg[i] = b1 log popularity + b2 log bad.
+ * Gather them per sampled item into the loss's log_prior_pos/neg arrays.
+ * Without ratings every item's quality is 0, so good and bad are constant.
+ *
+ * @param a1, a2, b1, b2  finite weights >= 0
+ * @param[out] lp_pos, lp_neg  [len] each, len >= num_items; entries from
+ *                             num_items on are left alone. Nothing is
+ *                             written on error.
+ */
+VBPR_API vbpr_status vbpr_dataset_item_log_priors(const vbpr_dataset *ds, double a1, double a2,
+                                                  double b1, double b2, float *lp_pos,
+                                                  float *lp_neg, size_t len);
+
+/**
  * Raw ids of a dataset loaded with REMAP_IDS, borrowed: raw[num_users]
  * (resp. [num_items]) gives each dense id's id in the file, -1 for ids in
  * the universe that no file used. *raw is NULL when the ids were not

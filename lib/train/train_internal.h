@@ -42,7 +42,8 @@ struct vbpr_trainer {
 /* Frees everything prepare built; the trainer can be prepared again. */
 void vbpr__trainer_release(vbpr_trainer *tr);
 
-/* Fills the per-item priors (see vbpr_train_param PRIOR_*). */
+/* Fills the per-item priors (see vbpr_train_param PRIOR_*, and
+ * vbpr_dataset_item_log_priors()). */
 vbpr_status vbpr__trainer_priors(vbpr_trainer *tr);
 
 #endif

@@ -172,3 +172,22 @@ def test_sampler_keeps_its_dataset_alive(small_data):
     assert s.dataset.closed      # the wrapper is closed, the C data lives on
     with pytest.raises(vbpr.StateError, match="closed"):
         s.dataset.num_users
+
+
+def test_item_log_priors():
+    ds = vbpr.Dataset(np.array([0, 1, 2, 0, 1, 2], np.int32), np.array([0, 0, 0, 1, 3, 3], np.int32),
+                      np.array([5, 4, 3, 1, 2, 4], np.float32), num_users=3, num_items=4)
+    lp, ln = ds.item_log_priors(a1=0.7, a2=1.0, b1=0.3, b2=0.5)
+    assert lp.shape == (4,) and ln.shape == (4,) and lp.dtype == np.float32
+    count = np.array([3, 1, 0, 2.0])
+    sums = np.array([12, 1, 0, 6.0])
+    pop = count + 1
+    popularity = np.log1p(pop) / np.log1p(pop.max())
+    q = sums / pop
+    good = 1 / (1 + np.exp(-(q - q.mean()) / 0.2))
+    want_p = 0.7 * np.log(np.maximum(1 - popularity, 1e-12)) + np.log(good)
+    want_n = 0.3 * np.log(popularity) + 0.5 * np.log(1 - good)
+    np.testing.assert_allclose(lp, want_p, rtol=1e-5)
+    np.testing.assert_allclose(ln, want_n, rtol=1e-5)
+    with pytest.raises(vbpr.InvalidArgumentError):
+        ds.item_log_priors(a1=-1)

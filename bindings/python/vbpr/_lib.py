@@ -210,6 +210,8 @@ PROTOTYPES = {
     "vbpr_dataset_item_counts": (c_status, [Dataset, pvoid], S),
     "vbpr_dataset_item_rating_sums": (c_status, [Dataset, pvoid], S),
     "vbpr_dataset_item_mean_ratings": (c_status, [Dataset, dbl, F64_OUT, c_size], S),
+    "vbpr_dataset_item_log_priors": (c_status, [Dataset, dbl, dbl, dbl, dbl, F32_OUT, F32_OUT,
+                                                c_size], S),
     "vbpr_dataset_raw_user_ids": (c_status, [Dataset, pvoid], S),
     "vbpr_dataset_raw_item_ids": (c_status, [Dataset, pvoid], S),
     "vbpr_dataset_find_user": (c_status, [Dataset, i64, out_i32], S),

@@ -226,6 +226,19 @@ class Dataset(Handle):
         lib.vbpr_dataset_item_mean_ratings(self._ptr, float(empty_value), out, n)
         return out
 
+    def item_log_priors(self, a1=0.0, a2=0.0, b1=0.0, b2=0.0):
+        """Per-item log-priors (lp_pos, lp_neg), float32 [num_items] each:
+        lp_pos = a1 log rarity + a2 log good, lp_neg = b1 log popularity +
+        b2 log bad, as the trainer uses them (see vbpr_dataset_item_log_priors
+        and doc/train.md). Index them with sampled item ids to get the loss's
+        log_prior_pos [B, M] and log_prior_neg [B, N]."""
+        n = self.num_items
+        lp_pos = np.empty(n, np.float32)
+        lp_neg = np.empty(n, np.float32)
+        lib.vbpr_dataset_item_log_priors(self._ptr, float(a1), float(a2), float(b1), float(b2),
+                                         lp_pos, lp_neg, n)
+        return lp_pos, lp_neg
+
     def _raw(self, fn, n):
         p = ctypes.c_void_p()
         fn(self._ptr, ctypes.byref(p))
