@@ -49,11 +49,12 @@ build_target loss fuzz/fuzz_loss.c
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:max_allocation_size_mb=64
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-# Replays the saved reproducers of bugs that were fixed.
+# Replays the saved reproducers of fixed bugs (fuzz/regressions/<target>/*;
+# those of bugs not fixed yet wait in a pending/ subfolder, not replayed).
 status=0
 for t in $TARGETS; do
   dir=fuzz/regressions/$t
-  files=$(find "$dir" -type f ! -name '*.md' 2>/dev/null | sort)
+  files=$(find "$dir" -maxdepth 1 -type f ! -name '*.md' 2>/dev/null | sort)
   [ -n "$files" ] || continue
   # shellcheck disable=SC2086
   if ! "$BUILD/fuzz_$t" $files >"$BUILD/fuzz-$t-regressions.log" 2>&1; then

@@ -2,23 +2,27 @@
 """Sums the results of several Meson test runs and prints one closing line,
 'N passed, N failed, N skipped'. Exits non-zero when anything failed or when
 a build ran no test at all."""
+import glob
 import json
 import os
 import sys
 
 
 def results(build):
-    path = os.path.join(build, "meson-logs", "testlog.json")
-    if not os.path.exists(path):
-        return None
+    """(name, result) of every test in the build's logs: testlog.json and
+    the logs of test setups (testlog-valgrind.json, ...)."""
+    logs = sorted(glob.glob(os.path.join(build, "meson-logs", "testlog*.json")))
     out = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                rec = json.loads(line)
-                out.append((rec["name"], rec["result"]))
-    return out
+    for path in logs:
+        setup = os.path.basename(path)[len("testlog"):-len(".json")].lstrip("-")
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    rec = json.loads(line)
+                    name = f"{rec['name']} [{setup}]" if setup else rec["name"]
+                    out.append((name, rec["result"]))
+    return out or None
 
 
 def main(builds):

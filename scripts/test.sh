@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what is missing, builds with warnings as errors, and runs every
 # test: the full suite in a release build, again under AddressSanitizer and
-# UndefinedBehaviorSanitizer, and in a build with the optional modules off.
+# UndefinedBehaviorSanitizer, and in a build with the optional modules off;
+# the robustness suite under ThreadSanitizer; the unit suite under valgrind.
 . "$(dirname "$0")/common.sh"
 install_missing $VBPR_TEST_PACKAGES
 
@@ -22,6 +23,19 @@ run_suite() {
     "--timeout-multiplier=${VBPR_TIMEOUT_MULTIPLIER:-1}" | tail -n 8 || true
 }
 
+# run_suite_only NAME DIR SUITE [meson options...]: run_suite for one suite.
+run_suite_only() {
+  name=$1
+  dir=$2
+  suite=$3
+  shift 3
+  echo "== [$name] configure and build ($dir)"
+  configure_build "$dir" "$@"
+  echo "== [$name] test (suite $suite)"
+  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 \
+    --suite "$suite" "--timeout-multiplier=${VBPR_TIMEOUT_MULTIPLIER:-1}" | tail -n 8 || true
+}
+
 run_suite release build
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
@@ -30,4 +44,16 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
     -Dbuildtype=debugoptimized -Dbench=false
 run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dbench=false
 
-python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod
+# Threaded paths under ThreadSanitizer, with two library threads.
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 VBPR_NUM_THREADS=2 \
+  VBPR_TIMEOUT_MULTIPLIER=4 \
+  run_suite_only tsan build-tsan robust -Db_sanitize=thread -Db_lundef=false \
+    -Dbuildtype=debugoptimized -Dbench=false -Dexamples=false
+
+# The unit tests under valgrind's memcheck (the kill-a-saving-child test is
+# left to the sanitizer builds: it takes minutes under valgrind).
+echo "== [valgrind] unit suite under memcheck (build)"
+meson test -C build --no-rebuild --print-errorlogs --num-processes 2 \
+  --setup valgrind --suite unit --no-suite crash-safety | tail -n 8 || true
+
+python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod build-tsan

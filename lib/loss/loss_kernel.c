@@ -28,8 +28,10 @@
  * The clones compute exactly the same thing: each lane does the same
  * operations in the same order, no FMA contraction is enabled (ISO C mode),
  * and every reduction order is written out. */
+/* Not under ThreadSanitizer: gcc instruments the ifunc resolvers, which run
+ * during relocation, before the TSan runtime exists. */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute) && \
-    !defined(VBPR_LOSS_NO_CLONES)
+    !defined(VBPR_LOSS_NO_CLONES) && !defined(__SANITIZE_THREAD__)
 #  if __has_attribute(target_clones)
 #    define VBPR_LOSS_CLONES __attribute__((target_clones("avx2", "default")))
 #  endif

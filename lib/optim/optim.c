@@ -300,7 +300,9 @@ static inline void adam_kernel(const coeffs *c, float *restrict p, float *restri
   }
 }
 
-#if defined(__has_attribute)
+/* Not under ThreadSanitizer: gcc instruments the ifunc resolvers, which run
+ * during relocation, before the TSan runtime exists. */
+#if defined(__has_attribute) && !defined(__SANITIZE_THREAD__)
 #  if __has_attribute(target_clones) && defined(__x86_64__) && defined(__linux__)
 #    define VBPR_OPTIM_CLONES __attribute__((target_clones("avx2", "default")))
 #  endif

@@ -210,6 +210,10 @@ END_TEST
 
 int main(void)
 {
+  if (!vbpr_has_module(VBPR_MODULE_MF)) {
+    fprintf(stderr, "SKIP: the mf module is not built\n");
+    return 77; /* Meson's skip code */
+  }
   Suite *s = suite_create("robust_threads");
   TCase *tc = tcase_create("threads");
   tcase_set_timeout(tc, 600);
