@@ -44,6 +44,10 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
     -Dbuildtype=debugoptimized -Dbench=false
 run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dbench=false
 
+echo "== [fuzz] libFuzzer targets, ${VBPR_FUZZ_SECONDS:-20} s each"
+fuzz_status=0
+sh "$ROOT/scripts/fuzz.sh" "${VBPR_FUZZ_SECONDS:-20}" || fuzz_status=$?
+
 # Threaded paths under ThreadSanitizer, with two library threads.
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 VBPR_NUM_THREADS=2 \
   VBPR_TIMEOUT_MULTIPLIER=4 \
@@ -56,4 +60,5 @@ echo "== [valgrind] unit suite under memcheck (build)"
 meson test -C build --no-rebuild --print-errorlogs --num-processes 2 \
   --setup valgrind --suite unit --no-suite crash-safety | tail -n 8 || true
 
-python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod build-tsan
+python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod build-tsan \
+  "fuzz=$fuzz_status"

@@ -412,8 +412,9 @@ static size_t block_math(const vbpr__loss_cfg *cfg, const float *sp, const float
   return store_block(cfg, w, loss, alpha, beta, gp, gn);
 }
 
-static void scores_block(size_t B, size_t dim, size_t cnt, const float *user,
-                         const float *items, float *out);
+VBPR_LOSS_CLONES static void scores_block(size_t B, size_t dim, size_t cnt,
+                                          const float *user, const float *items,
+                                          float *out);
 
 void vbpr__loss_fwd_range(void *job, size_t begin, size_t end, int tid)
 {
