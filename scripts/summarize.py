@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sums the results of several Meson test runs (and of checks run outside
-Meson) and prints one closing line, 'N passed, N failed, N skipped'. Exits non-zero when anything failed or when
-a build ran no test at all."""
+Meson) and prints one closing line, 'N passed, N failed, N skipped'. Exits
+non-zero when anything failed or when a build ran no test at all."""
 import glob
 import json
 import os
