@@ -41,4 +41,9 @@ struct vbpr_evaluator {
   vbpr__rank_pool pool;
 };
 
+/* INVALID_ARGUMENT when a [num_users x dim] or [num_items x dim] float
+ * table would not fit in size_t; shared by evaluation and recommendation. */
+vbpr_status vbpr__check_table_sizes(int32_t num_users, int32_t num_items, size_t dim,
+                                    const char *func);
+
 #endif

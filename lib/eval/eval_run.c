@@ -55,17 +55,6 @@ static vbpr_status build_tail(vbpr_evaluator *ev, int32_t num_items, const char 
 
 /* ---- per-user counts ----------------------------------------------------- */
 
-static int sorted_has(const int32_t *a, int64_t n, int32_t key)
-{
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (a[mid] < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < n && a[lo] == key;
-}
-
 /* Walks the list once, recording the counts at every K (the list may be
  * shorter than some K: those get the counts of the whole list). */
 static void eval_emit(void *vctx, size_t idx, int32_t user, const vbpr__scored *top,
@@ -77,7 +66,7 @@ static void eval_emit(void *vctx, size_t idx, int32_t user, const vbpr__scored *
   vbpr__user_rec *rec = ev->recs + idx * ev->nk, acc = {0.0, 0, 0};
   size_t j = 0;
   for (int32_t r = 0; r < len; r++) {
-    if (sorted_has(t, n, top[r].item)) {
+    if (vbpr__sorted_contains(t, n, top[r].item)) {
       acc.hits++;
       acc.dcg += ev->disc[r];
     }
@@ -133,7 +122,6 @@ static vbpr_status check_sizes(const vbpr_evaluator *ev, int32_t num_users,
     need_items = vbpr_dataset_num_items(ev->test);
     item_src = "test";
   }
-  size_t cells;
   if (dim < 1)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "dim must be >= 1, got %zu", dim);
   if (num_users < 1 || num_users < need_users)
@@ -144,13 +132,7 @@ static vbpr_status check_sizes(const vbpr_evaluator *ev, int32_t num_users,
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
                        "num_items must be >= the %s set's %d items, got %d", item_src,
                        (int)need_items, (int)num_items);
-  if (!vbpr__mul_ok((size_t)num_users, dim, &cells) ||
-      !vbpr__mul_ok((size_t)num_items, dim, &cells) ||
-      !vbpr__mul_ok(cells, sizeof(float), &cells))
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "table size overflows: %d or %d rows x dim %zu", (int)num_users,
-                       (int)num_items, dim);
-  return VBPR_OK;
+  return vbpr__check_table_sizes(num_users, num_items, dim, func);
 }
 
 vbpr_status vbpr_eval_run(vbpr_evaluator *ev, const float *user_emb, const float *item_emb,
@@ -236,5 +218,18 @@ vbpr_status vbpr_eval_user_metric(const vbpr_evaluator *ev, vbpr_metric metric, 
   for (int32_t i = 0; i < ev->n_users; i++)
     values[ev->users[i]] = user_value(ev, metric, j, ev->recs + (size_t)i * ev->nk + j,
                                       test_count(ev, ev->users[i]));
+  return VBPR_OK;
+}
+
+vbpr_status vbpr__check_table_sizes(int32_t num_users, int32_t num_items, size_t dim,
+                                    const char *func)
+{
+  size_t cells;
+  if (!vbpr__mul_ok((size_t)num_users, dim, &cells) ||
+      !vbpr__mul_ok((size_t)num_items, dim, &cells) ||
+      !vbpr__mul_ok(cells, sizeof(float), &cells))
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "table size overflows: %d or %d rows x dim %zu", (int)num_users,
+                       (int)num_items, dim);
   return VBPR_OK;
 }

@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "core/core.h"
+#include "eval/eval_internal.h"
 #include "eval/rank.h"
 #include "vbpr/eval.h"
 
@@ -24,7 +25,6 @@ static vbpr_status check_args(const vbpr_dataset *train, int32_t num_users,
                               int32_t num_items, size_t dim, const int32_t *users,
                               size_t n_users, int32_t k, const char *func)
 {
-  size_t cells;
   if (num_users < 1)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "num_users must be >= 1, got %d",
                        (int)num_users);
@@ -34,17 +34,14 @@ static vbpr_status check_args(const vbpr_dataset *train, int32_t num_users,
                        (int)vbpr_dataset_num_items(train), (int)num_items);
   if (dim < 1)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "dim must be >= 1, got %zu", dim);
-  if (!vbpr__mul_ok((size_t)num_users, dim, &cells) ||
-      !vbpr__mul_ok((size_t)num_items, dim, &cells) ||
-      !vbpr__mul_ok(cells, sizeof(float), &cells))
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "table size overflows: %d or %d rows x dim %zu", (int)num_users,
-                       (int)num_items, dim);
+  vbpr_status st = vbpr__check_table_sizes(num_users, num_items, dim, func);
+  if (st != VBPR_OK) return st;
   if (n_users < 1)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "n_users must be >= 1, got 0");
   if (k < 1 || k > VBPR_EVAL_MAX_K)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "k must be in [1, %d], got %d",
                        VBPR_EVAL_MAX_K, (int)k);
+  size_t cells;
   if (!vbpr__mul_ok(n_users, (size_t)k, &cells) ||
       !vbpr__mul_ok(cells, sizeof(vbpr__scored), &cells))
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
