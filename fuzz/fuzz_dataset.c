@@ -16,9 +16,9 @@
  * forced format with remapped ids and other duplicate policies, and AUTO. */
 static const double option_sets[][5] = {
   /* format,      header, duplicates,           remap, num_users */
-  {FUZZ_FORMAT,   -1,     VBPR_DATASET_DUP_MAX,  0,    -1},
-  {FUZZ_FORMAT,    1,     VBPR_DATASET_DUP_MEAN, 1,    -1},
-  {VBPR_DATASET_FORMAT_AUTO, 0, VBPR_DATASET_DUP_SUM, 0, 5},
+  {FUZZ_FORMAT,   -1,     VBPR_DATASET_DUPLICATES_MAX,  0,    -1},
+  {FUZZ_FORMAT,    1,     VBPR_DATASET_DUPLICATES_MEAN, 1,    -1},
+  {VBPR_DATASET_FORMAT_AUTO, 0, VBPR_DATASET_DUPLICATES_SUM, 0, 5},
 };
 
 static void check_dataset(const vbpr_dataset *ds)
@@ -70,9 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   for (size_t s = 0; s < sizeof option_sets / sizeof option_sets[0]; s++) {
     vbpr_dataset_options *opts = NULL;
     FUZZ_REQUIRE(vbpr_dataset_options_create(&opts) == VBPR_OK);
-    static const vbpr_dataset_option keys[5] = {
-      VBPR_DATASET_OPT_FORMAT, VBPR_DATASET_OPT_HEADER, VBPR_DATASET_OPT_DUPLICATES,
-      VBPR_DATASET_OPT_REMAP_IDS, VBPR_DATASET_OPT_NUM_USERS};
+    static const vbpr_dataset_options_param keys[5] = {
+      VBPR_DATASET_OPTIONS_FORMAT, VBPR_DATASET_OPTIONS_HEADER, VBPR_DATASET_OPTIONS_DUPLICATES,
+      VBPR_DATASET_OPTIONS_REMAP_IDS, VBPR_DATASET_OPTIONS_NUM_USERS};
     for (int k = 0; k < 5; k++)
       FUZZ_REQUIRE(vbpr_dataset_options_set(opts, keys[k], option_sets[s][k]) == VBPR_OK);
     vbpr_dataset *ds = NULL;

@@ -33,7 +33,7 @@ static vbpr_encoder *make_lightgcn(void)
   static const int32_t items[] = {0, 3, 1, 2, 4};
   vbpr_dataset *ds = NULL;
   vbpr_encoder *enc = NULL;
-  if (vbpr_dataset_create(FUZZ_USERS, FUZZ_ITEMS, users, items, NULL, 5, NULL, &ds) !=
+  if (vbpr_dataset_create(FUZZ_USERS, FUZZ_ITEMS, 5, users, items, NULL, NULL, &ds) !=
       VBPR_OK)
     abort();
   if (vbpr_encoder_create_lightgcn(ds, FUZZ_DIM, 2, 7, &enc) != VBPR_OK) enc = NULL;

@@ -1,4 +1,5 @@
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,16 +63,113 @@ static const struct option longopts[] = {
   {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
 };
 
-static bool number(const char *opt, const char *s, double *out)
+void cli_error(const char *what)
 {
-  char *end = NULL;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0') {
-    fprintf(stderr, "vbpr-train: --%s expects a number, got '%s'\n", opt, s);
+  /* The library's messages start with the function's name, which means
+   * nothing on a command line. */
+  const char *msg = vbpr_last_error(), *sep = strstr(msg, ": ");
+  if (sep != NULL && strncmp(msg, "vbpr_", 5) == 0) msg = sep + 2;
+  fprintf(stderr, "vbpr-train: %s: %s\n", what, msg);
+}
+
+/* ---- parameters by name, of whichever object a flag configures ---------- */
+
+static vbpr_status lookup(cli_object obj, const char *name, int *p)
+{
+  vbpr_status st = VBPR_ERR_INVALID_ARGUMENT;
+  switch (obj) {
+  case CLI_TRAINER: { vbpr_trainer_param v; st = vbpr_trainer_param_from_name(name, &v); *p = (int)v; break; }
+  case CLI_LOSS: { vbpr_loss_param v; st = vbpr_loss_param_from_name(name, &v); *p = (int)v; break; }
+  case CLI_SAMPLER: { vbpr_sampler_param v; st = vbpr_sampler_param_from_name(name, &v); *p = (int)v; break; }
+  case CLI_OPTIM: { vbpr_optim_param v; st = vbpr_optim_param_from_name(name, &v); *p = (int)v; break; }
+  }
+  return st;
+}
+
+static vbpr_status parse_value(cli_object obj, int p, const char *text, double *v)
+{
+  switch (obj) {
+  case CLI_TRAINER: return vbpr_trainer_param_parse((vbpr_trainer_param)p, text, v);
+  case CLI_LOSS: return vbpr_loss_param_parse((vbpr_loss_param)p, text, v);
+  case CLI_SAMPLER: return vbpr_sampler_param_parse((vbpr_sampler_param)p, text, v);
+  case CLI_OPTIM: return vbpr_optim_param_parse((vbpr_optim_param)p, text, v);
+  }
+  return VBPR_ERR_INVALID_ARGUMENT;
+}
+
+/* Options that set one parameter of one object, named as the library names
+ * it: its range, default and value names come from the library. */
+typedef struct param_opt {
+  int code;
+  cli_object obj;
+  const char *param;
+} param_opt;
+
+static const param_opt param_opts[] = {
+  {O_ENCODER, CLI_TRAINER, "encoder"}, {O_LAYERS, CLI_TRAINER, "layers"},
+  {O_DIM, CLI_TRAINER, "dim"}, {O_INIT, CLI_TRAINER, "init"},
+  {O_INIT_SCALE, CLI_TRAINER, "init_scale"}, {O_LOSS, CLI_TRAINER, "loss"},
+  {O_OPTIM, CLI_TRAINER, "optimizer"}, {O_SEED, CLI_TRAINER, "seed"},
+  {O_PRIOR_RARITY, CLI_TRAINER, "prior_rarity"}, {O_PRIOR_GOOD, CLI_TRAINER, "prior_good"},
+  {O_PRIOR_POP, CLI_TRAINER, "prior_popularity"}, {O_PRIOR_BAD, CLI_TRAINER, "prior_bad"},
+  {O_ESTIMATOR, CLI_LOSS, "estimator"}, {'M', CLI_LOSS, "num_pos"},
+  {'N', CLI_LOSS, "num_neg"}, {O_C_POS, CLI_LOSS, "c_pos"}, {O_C_NEG, CLI_LOSS, "c_neg"},
+  {O_NEG_ATT, CLI_LOSS, "neg_attention"}, {O_POS_HARD, CLI_LOSS, "pos_hardness"},
+  {O_NEG_HARD, CLI_LOSS, "neg_hardness"}, {O_TAU, CLI_LOSS, "hardness_tau"},
+  {O_NEG_POP, CLI_SAMPLER, "neg_pop_exponent"}, {O_BATCH, CLI_SAMPLER, "batch_size"},
+  {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"}, {0, 0, NULL},
+};
+
+static bool add_setting(cli_config *cfg, cli_object obj, const char *param, const char *flag,
+                        const char *arg)
+{
+  int p = 0;
+  double v = 0;
+  char what[64];
+  snprintf(what, sizeof what, "--%s", flag);
+  if (lookup(obj, param, &p) != VBPR_OK || parse_value(obj, p, arg, &v) != VBPR_OK) {
+    cli_error(what);
     return false;
   }
-  *out = v;
+  if (cfg->nsettings == CLI_MAX_SETTINGS) {
+    fprintf(stderr, "vbpr-train: too many options\n");
+    return false;
+  }
+  cfg->settings[cfg->nsettings++] = (cli_setting){obj, p, v, flag};
   return true;
+}
+
+/* A value of a dataset-options or synthetic-data parameter. */
+static bool data_value(const char *flag, const char *arg, bool synthetic, const char *param,
+                       double *out)
+{
+  vbpr_status st;
+  if (synthetic) {
+    vbpr_synthetic_param p;
+    st = vbpr_synthetic_param_from_name(param, &p);
+    if (st == VBPR_OK) st = vbpr_synthetic_param_parse(p, arg, out);
+  } else {
+    vbpr_dataset_options_param p;
+    st = vbpr_dataset_options_param_from_name(param, &p);
+    if (st == VBPR_OK) st = vbpr_dataset_options_param_parse(p, arg, out);
+  }
+  if (st == VBPR_OK) return true;
+  char what[64];
+  snprintf(what, sizeof what, "--%s", flag);
+  cli_error(what);
+  return false;
+}
+
+static bool trainer_value(const char *flag, const char *arg, const char *param, double *out)
+{
+  vbpr_trainer_param p;
+  if (vbpr_trainer_param_from_name(param, &p) == VBPR_OK &&
+      vbpr_trainer_param_parse(p, arg, out) == VBPR_OK)
+    return true;
+  char what[64];
+  snprintf(what, sizeof what, "--%s", flag);
+  cli_error(what);
+  return false;
 }
 
 static bool integer(const char *opt, const char *s, long lo, long hi, long *out)
@@ -87,67 +185,6 @@ static bool integer(const char *opt, const char *s, long lo, long hi, long *out)
   return true;
 }
 
-/* name=value choices for enum-like options */
-typedef struct choice {
-  const char *name;
-  double value;
-} choice;
-
-static bool pick(const char *opt, const char *s, const choice *c, double *out)
-{
-  for (; c->name; c++)
-    if (strcmp(c->name, s) == 0) {
-      *out = c->value;
-      return true;
-    }
-  fprintf(stderr, "vbpr-train: --%s: unknown value '%s'\n", opt, s);
-  return false;
-}
-
-static const choice encoders[] = {{"mf", VBPR_ENCODER_MF}, {"lightgcn", VBPR_ENCODER_LIGHTGCN}, {0, 0}};
-static const choice inits[] = {{"normal", VBPR_INIT_NORMAL}, {"xavier", VBPR_INIT_XAVIER_NORMAL}, {0, 0}};
-static const choice losses[] = {{"bpr", VBPR_LOSS_BPR}, {"variational", VBPR_LOSS_VARIATIONAL}, {0, 0}};
-static const choice estimators[] = {{"prototype", VBPR_EST_PROTOTYPE},
-  {"detached", VBPR_EST_PROTOTYPE_DETACHED}, {"elbo", VBPR_EST_ELBO}, {0, 0}};
-static const choice attentions[] = {{"hard", VBPR_ATTEND_HARD}, {"easy", VBPR_ATTEND_EASY}, {0, 0}};
-static const choice optims[] = {{"adam", VBPR_OPTIM_ADAM}, {"lazy-adam", VBPR_OPTIM_LAZY_ADAM},
-  {"sgd", VBPR_OPTIM_SGD}, {0, 0}};
-static const choice formats[] = {{"auto", VBPR_DATASET_FORMAT_AUTO},
-  {"table", VBPR_DATASET_FORMAT_TABLE}, {"lists", VBPR_DATASET_FORMAT_USER_LISTS}, {0, 0}};
-
-/* Options that map straight onto one trainer parameter. */
-typedef struct param_opt {
-  int code;
-  vbpr_train_param param;
-  const choice *choices; /* NULL: a number */
-} param_opt;
-
-static const param_opt param_opts[] = {
-  {O_ENCODER, VBPR_TRAIN_ENCODER, encoders}, {O_LAYERS, VBPR_TRAIN_LAYERS, NULL},
-  {O_DIM, VBPR_TRAIN_DIM, NULL}, {O_INIT, VBPR_TRAIN_INIT, inits},
-  {O_INIT_SCALE, VBPR_TRAIN_INIT_SCALE, NULL}, {O_LOSS, VBPR_TRAIN_LOSS, losses},
-  {O_ESTIMATOR, VBPR_TRAIN_ESTIMATOR, estimators}, {'M', VBPR_TRAIN_NUM_POS, NULL},
-  {'N', VBPR_TRAIN_NUM_NEG, NULL}, {O_C_POS, VBPR_TRAIN_C_POS, NULL},
-  {O_C_NEG, VBPR_TRAIN_C_NEG, NULL}, {O_NEG_ATT, VBPR_TRAIN_NEG_ATTENTION, attentions},
-  {O_POS_HARD, VBPR_TRAIN_POS_HARDNESS, NULL}, {O_NEG_HARD, VBPR_TRAIN_NEG_HARDNESS, NULL},
-  {O_TAU, VBPR_TRAIN_HARDNESS_TAU, NULL}, {O_PRIOR_RARITY, VBPR_TRAIN_PRIOR_RARITY, NULL},
-  {O_PRIOR_GOOD, VBPR_TRAIN_PRIOR_GOOD, NULL}, {O_PRIOR_POP, VBPR_TRAIN_PRIOR_POPULARITY, NULL},
-  {O_PRIOR_BAD, VBPR_TRAIN_PRIOR_BAD, NULL}, {O_NEG_POP, VBPR_TRAIN_NEG_POP_ALPHA, NULL},
-  {O_OPTIM, VBPR_TRAIN_OPTIMIZER, optims}, {O_LR, VBPR_TRAIN_LR, NULL},
-  {O_L2, VBPR_TRAIN_L2, NULL}, {O_BATCH, VBPR_TRAIN_BATCH, NULL},
-  {O_SEED, VBPR_TRAIN_SEED, NULL}, {0, 0, NULL},
-};
-
-static bool add_setting(cli_config *cfg, vbpr_train_param p, double v)
-{
-  if (cfg->nsettings == CLI_MAX_SETTINGS) {
-    fprintf(stderr, "vbpr-train: too many options\n");
-    return false;
-  }
-  cfg->settings[cfg->nsettings++] = (cli_setting){p, v};
-  return true;
-}
-
 static bool parse_ks(const char *s, cli_config *cfg)
 {
   cfg->nks = 0;
@@ -155,12 +192,13 @@ static bool parse_ks(const char *s, cli_config *cfg)
   while (*p) {
     char *end = NULL;
     long k = strtol(p, &end, 10);
-    if (end == p || k < 1 || k > 100000 || cfg->nks == CLI_MAX_KS || (*end && *end != ',')) {
-      fprintf(stderr, "vbpr-train: --k expects up to %d comma-separated positive "
-              "integers, got '%s'\n", CLI_MAX_KS, s);
+    if (end == p || k < 1 || k > VBPR_EVALUATOR_MAX_K || cfg->nks == CLI_MAX_KS ||
+        (*end && *end != ',')) {
+      fprintf(stderr, "vbpr-train: --k expects up to %d comma-separated integers in "
+              "[1, %d], got '%s'\n", CLI_MAX_KS, VBPR_EVALUATOR_MAX_K, s);
       return false;
     }
-    cfg->ks[cfg->nks++] = (int32_t)k;
+    cfg->ks[cfg->nks++] = (size_t)k;
     p = *end ? end + 1 : end;
   }
   if (cfg->nks == 0) {
@@ -173,12 +211,10 @@ static bool parse_ks(const char *s, cli_config *cfg)
 static bool handle_param(int code, const char *name, const char *arg, cli_config *cfg,
                          bool *handled)
 {
-  for (const param_opt *po = param_opts; po->code; po++) {
+  for (const param_opt *po = param_opts; po->param; po++) {
     if (po->code != code) continue;
     *handled = true;
-    double v;
-    bool ok = po->choices ? pick(name, arg, po->choices, &v) : number(name, arg, &v);
-    return ok && add_setting(cfg, po->param, v);
+    return add_setting(cfg, po->obj, po->param, name, arg);
   }
   *handled = false;
   return true;
@@ -187,28 +223,19 @@ static bool handle_param(int code, const char *name, const char *arg, cli_config
 static bool handle_other(int code, const char *name, const char *arg, cli_config *cfg,
                          bool *exit_now)
 {
-  long v;
-  double d;
   switch (code) {
   case O_TRAIN: cfg->train_path = arg; return true;
   case O_TEST: cfg->test_path = arg; return true;
   case O_ITEMS_FROM: cfg->items_from = arg; return true;
-  case O_FORMAT: if (!pick(name, arg, formats, &d)) return false; cfg->format = (int)d; return true;
-  case O_NUM_ITEMS: if (!integer(name, arg, 1, 2147483646L, &v)) return false; cfg->num_items = v; return true;
-  case O_SYNTH_SEED: if (!integer(name, arg, 0, 2147483647L, &v)) return false; cfg->synth_seed = v; return true;
-  case O_SYNTH_NOISE:
-    if (!number(name, arg, &d) || d < 0 || d > 0.9) {
-      fprintf(stderr, "vbpr-train: --%s expects a share in [0, 0.9], got '%s'\n", name, arg);
-      return false;
-    }
-    cfg->synth_noise = d;
-    return true;
-  case O_C:
-    if (!number(name, arg, &d)) return false;
-    return add_setting(cfg, VBPR_TRAIN_C_POS, d) && add_setting(cfg, VBPR_TRAIN_C_NEG, d);
-  case O_EPOCHS: if (!integer(name, arg, 0, 1000000, &v)) return false; cfg->epochs = (int)v; return true;
-  case O_EVAL_EVERY: if (!integer(name, arg, 0, 1000000, &v)) return false; cfg->eval_every = (int)v; return true;
-  case O_THREADS: if (!integer(name, arg, 0, 4096, &v)) return false; cfg->threads = (int)v; return true;
+  case O_FORMAT: return data_value(name, arg, false, "format", &cfg->format);
+  case O_NUM_ITEMS: return data_value(name, arg, false, "num_items", &cfg->num_items);
+  case O_SYNTH_SEED: return data_value(name, arg, true, "seed", &cfg->synth_seed);
+  case O_SYNTH_NOISE: return data_value(name, arg, true, "false_positives", &cfg->synth_noise);
+  case O_C: return add_setting(cfg, CLI_LOSS, "c_pos", name, arg) &&
+                   add_setting(cfg, CLI_LOSS, "c_neg", name, arg);
+  case O_EPOCHS: return trainer_value(name, arg, "epochs", &cfg->epochs);
+  case O_EVAL_EVERY: return trainer_value(name, arg, "eval_every", &cfg->eval_every);
+  case O_THREADS: return integer(name, arg, 0, VBPR_MAX_THREADS, &cfg->threads);
   case O_K: return parse_ks(arg, cfg);
   case O_COMPARE: cfg->compare = true; return true;
   case O_SAVE: cfg->save_path = arg; return true;
@@ -253,15 +280,52 @@ bool cli_parse(int argc, char **argv, cli_config *cfg, bool *exit_now)
   return true;
 }
 
-bool cli_apply(const cli_config *cfg, vbpr_trainer *tr)
+static vbpr_status apply_one(vbpr_trainer *tr, const cli_setting *c)
 {
-  for (size_t i = 0; i < cfg->nsettings; i++)
-    if (vbpr_trainer_set(tr, cfg->settings[i].param, cfg->settings[i].value) != VBPR_OK) {
-      fprintf(stderr, "vbpr-train: %s\n", vbpr_last_error());
+  switch (c->obj) {
+  case CLI_TRAINER: return vbpr_trainer_set(tr, (vbpr_trainer_param)c->param, c->value);
+  case CLI_LOSS: return vbpr_loss_set(vbpr_trainer_loss(tr), (vbpr_loss_param)c->param, c->value);
+  case CLI_SAMPLER:
+    return vbpr_sampler_set(vbpr_trainer_sampler(tr), (vbpr_sampler_param)c->param, c->value);
+  case CLI_OPTIM: return vbpr_optim_set(vbpr_trainer_optim(tr), (vbpr_optim_param)c->param, c->value);
+  }
+  return VBPR_ERR_INVALID_ARGUMENT;
+}
+
+/* A loss setting that does not apply to this loss kind (any setting but
+ * M = N = 1 on BPR): skipped, so that --compare trains BPR with the flags of
+ * the Variational run. */
+static bool applies(vbpr_trainer *tr, const cli_setting *c)
+{
+  if (c->obj != CLI_LOSS) return true;
+  vbpr_param_bounds b;
+  vbpr_loss_kind kind = vbpr_loss_get_kind(vbpr_trainer_loss(tr));
+  return vbpr_loss_param_bounds(kind, (vbpr_loss_param)c->param, &b) == VBPR_OK &&
+         c->value >= b.min && c->value <= b.max;
+}
+
+bool cli_apply(const cli_config *cfg, vbpr_trainer *tr, const cli_setting *extra,
+               size_t nextra)
+{
+  char what[64];
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1 && vbpr_trainer_prepare(tr) != VBPR_OK) {
+      cli_error("preparing the trainer");
       return false;
     }
-  if (vbpr_trainer_set_ks(tr, cfg->ks, cfg->nks) != VBPR_OK) {
-    fprintf(stderr, "vbpr-train: %s\n", vbpr_last_error());
+    for (size_t i = 0; i < cfg->nsettings + nextra; i++) {
+      const cli_setting *c = i < cfg->nsettings ? &cfg->settings[i]
+                                                : &extra[i - cfg->nsettings];
+      if ((c->obj == CLI_TRAINER) != (pass == 0) || (pass == 1 && !applies(tr, c))) continue;
+      if (apply_one(tr, c) != VBPR_OK) {
+        snprintf(what, sizeof what, "--%s", c->flag);
+        cli_error(what);
+        return false;
+      }
+    }
+  }
+  if (vbpr_trainer_set_ks(tr, cfg->nks, cfg->ks) != VBPR_OK) {
+    cli_error("--k");
     return false;
   }
   return true;

@@ -10,23 +10,30 @@
 #define CLI_MAX_SETTINGS 64
 #define CLI_MAX_KS 16
 
+/* The object a flag configures: the trainer itself, or one of the parts it
+ * lends after vbpr_trainer_prepare(). */
+typedef enum cli_object { CLI_TRAINER, CLI_LOSS, CLI_SAMPLER, CLI_OPTIM } cli_object;
+
 typedef struct cli_setting {
-  vbpr_train_param param;
+  cli_object obj;
+  int param;          /* that object's parameter enum */
   double value;
+  const char *flag;   /* for messages */
 } cli_setting;
 
 typedef struct cli_config {
   const char *train_path, *test_path, *items_from;
-  int format;          /* vbpr_dataset_format */
-  long num_items;      /* -1: infer */
-  int epochs, eval_every, threads;
-  int32_t ks[CLI_MAX_KS];
+  double format;       /* vbpr_dataset_format */
+  double num_items;    /* -1: infer */
+  double epochs, eval_every; /* -1: the default for the data */
+  long threads;
+  size_t ks[CLI_MAX_KS];
   size_t nks;
   cli_setting settings[CLI_MAX_SETTINGS];
   size_t nsettings;
   const char *save_path, *json_path;
   bool quiet, compare;
-  long synth_seed;
+  double synth_seed;
   double synth_noise;  /* share of injected false positives */
 } cli_config;
 
@@ -34,13 +41,21 @@ typedef struct cli_config {
  * Sets *exit_now when --help or --version was handled. */
 bool cli_parse(int argc, char **argv, cli_config *cfg, bool *exit_now);
 
-/* Applies the settings to a trainer; prints and returns false on error. */
-bool cli_apply(const cli_config *cfg, vbpr_trainer *tr);
+/* Applies the trainer's own settings (the flags', then `extra`), prepares
+ * it, then applies the settings of its loss, sampler and optimizer; prints
+ * and returns false on error. Loss settings are skipped for a loss kind
+ * they do not apply to (BPR in a --compare run). */
+bool cli_apply(const cli_config *cfg, vbpr_trainer *tr, const cli_setting *extra,
+               size_t nextra);
+
+/* Prints the library's last error after "vbpr-train: <what>: ", without
+ * the name of the library function. */
+void cli_error(const char *what);
 
 /* One evaluation of every metric at every K. */
 #define CLI_NMETRICS 6
 typedef struct cli_eval {
-  int epoch;
+  long epoch;
   double value[CLI_NMETRICS][CLI_MAX_KS];
 } cli_eval;
 
@@ -51,7 +66,7 @@ extern const char *const cli_metric_names[CLI_NMETRICS];
 typedef struct cli_run {
   const char *label;
   cli_eval best, last;          /* best: per metric and K, the max over evals */
-  int best_epoch[CLI_NMETRICS][CLI_MAX_KS];
+  long best_epoch[CLI_NMETRICS][CLI_MAX_KS];
   int evals, epochs;
   double seconds, train_seconds, last_loss;
   bool interrupted, has_eval;

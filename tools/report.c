@@ -15,7 +15,7 @@ const char *const cli_metric_names[CLI_NMETRICS] = {
 
 void report_eval_line(FILE *f, const cli_config *cfg, const cli_eval *e, double loss)
 {
-  fprintf(f, "epoch %4d  loss %.5f", e->epoch, loss);
+  fprintf(f, "epoch %4ld  loss %.5f", e->epoch, loss);
   for (size_t k = 0; k < cfg->nks; k++)
     fprintf(f, "  recall@%d %.4f  ndcg@%d %.4f", (int)cfg->ks[k], e->value[0][k],
             (int)cfg->ks[k], e->value[1][k]);
@@ -25,12 +25,12 @@ void report_eval_line(FILE *f, const cli_config *cfg, const cli_eval *e, double 
 void report_table(FILE *f, const cli_config *cfg, const cli_run *run)
 {
   if (!run->has_eval) return;
-  fprintf(f, "\n%s: best over %d evaluations (epoch of the best), and last (epoch %d)\n",
+  fprintf(f, "\n%s: best over %d evaluations (epoch of the best), and last (epoch %ld)\n",
           run->label, run->evals, run->last.epoch);
   fprintf(f, "  %-10s %5s %16s %10s\n", "metric", "K", "best (epoch)", "last");
   for (int m = 0; m < CLI_NMETRICS; m++)
     for (size_t k = 0; k < cfg->nks; k++)
-      fprintf(f, "  %-10s %5d %9.4f (%4d) %10.4f\n", cli_metric_names[m], (int)cfg->ks[k],
+      fprintf(f, "  %-10s %5d %9.4f (%4ld) %10.4f\n", cli_metric_names[m], (int)cfg->ks[k],
               run->best.value[m][k], run->best_epoch[m][k], run->last.value[m][k]);
 }
 
@@ -59,7 +59,7 @@ void report_compare(FILE *f, const cli_config *cfg, const cli_run *runs, size_t 
 
 static void json_eval(FILE *f, const cli_config *cfg, const cli_eval *e)
 {
-  fprintf(f, "{\"epoch\": %d", e->epoch);
+  fprintf(f, "{\"epoch\": %ld", e->epoch);
   for (int m = 0; m < CLI_NMETRICS; m++) {
     fprintf(f, ", \"%s\": {", cli_metric_names[m]);
     for (size_t k = 0; k < cfg->nks; k++)
@@ -96,7 +96,7 @@ static void json_run(FILE *f, const cli_config *cfg, const cli_run *r)
   for (int m = 0; m < CLI_NMETRICS && r->has_eval; m++) {
     fprintf(f, "%s\"%s\": {", m ? ", " : "", cli_metric_names[m]);
     for (size_t k = 0; k < cfg->nks; k++)
-      fprintf(f, "%s\"%d\": {\"value\": %.6f, \"epoch\": %d}", k ? ", " : "",
+      fprintf(f, "%s\"%d\": {\"value\": %.6f, \"epoch\": %ld}", k ? ", " : "",
               (int)cfg->ks[k], r->best.value[m][k], r->best_epoch[m][k]);
     fputc('}', f);
   }

@@ -4,7 +4,7 @@ bool data_synthetic(const cli_config *cfg, data_pair *out)
 {
   vbpr_synthetic *syn = NULL;
   vbpr_status st = vbpr_synthetic_create(&syn);
-  if (st == VBPR_OK) st = vbpr_synthetic_set(syn, VBPR_SYNTHETIC_SEED, (double)cfg->synth_seed);
+  if (st == VBPR_OK) st = vbpr_synthetic_set(syn, VBPR_SYNTHETIC_SEED, cfg->synth_seed);
   if (st == VBPR_OK && cfg->synth_noise >= 0)
     st = vbpr_synthetic_set(syn, VBPR_SYNTHETIC_FALSE_POSITIVES, cfg->synth_noise);
   if (st == VBPR_OK) st = vbpr_synthetic_generate(syn, &out->train, &out->test);
@@ -14,7 +14,7 @@ bool data_synthetic(const cli_config *cfg, data_pair *out)
     return false;
   }
   if (!cfg->quiet)
-    printf("data: built-in synthetic (seed %ld, %.0f%% false positives): %d users, %d items, "
+    printf("data: built-in synthetic (seed %.0f, %.0f%% false positives): %d users, %d items, "
            "%lld train and %lld test interactions\n",
            cfg->synth_seed, 100.0 * (cfg->synth_noise >= 0 ? cfg->synth_noise : 0),
            (int)vbpr_dataset_num_users(out->train), (int)vbpr_dataset_num_items(out->train),

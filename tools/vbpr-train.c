@@ -27,111 +27,128 @@ static double now(void)
 }
 
 typedef struct progress {
-  bool tty, quiet;
-  int epochs;
-  double start;
-  int64_t batch_rows;
+  bool tty, quiet, evaluating;
+  long epochs;
+  double epoch_start;
+  double batch_rows;
+  cli_run *run;
+  const cli_config *cfg;
+  vbpr_trainer *tr;
 } progress;
 
-static int on_batch(void *p, int32_t epoch, int64_t batch, int64_t nbatches, double loss)
+static void progress_bar(const progress *pr, int64_t epoch, size_t batch, size_t nbatches,
+                         double loss)
+{
+  double el = now() - pr->epoch_start;
+  double rate = el > 0 ? (double)batch * pr->batch_rows / el : 0;
+  double eta = batch > 0 ? el * (double)(nbatches - batch) / (double)batch : 0;
+  int width = 24, done = nbatches > 0 ? (int)((size_t)width * batch / nbatches) : width;
+  fprintf(stderr, "\repoch %lld/%ld [%.*s%*s] %zu/%zu loss %.4f %.0fk tuples/s ETA %.1fs ",
+          (long long)epoch, pr->epochs, done, "########################", width - done, "",
+          batch, nbatches, loss, rate / 1000, eta);
+}
+
+static cli_eval last_eval(const cli_config *cfg, vbpr_trainer *tr, size_t index)
+{
+  cli_eval e = {0};
+  int64_t epoch = 0;
+  for (int m = 0; m < CLI_NMETRICS; m++)
+    for (size_t k = 0; k < cfg->nks; k++)
+      if (vbpr_trainer_evaluation(tr, index, cli_metrics[m], cfg->ks[k], &epoch,
+                                  &e.value[m][k]) != VBPR_OK)
+        e.value[m][k] = NAN;
+  e.epoch = (long)epoch;
+  return e;
+}
+
+static int on_event(void *p, vbpr_trainer_event ev, int64_t epoch, size_t batch,
+                    size_t nbatches, double loss)
 {
   progress *pr = p;
-  if (pr->tty && !pr->quiet && (batch % 8 == 0 || batch == nbatches)) {
-    double el = now() - pr->start;
-    double rate = el > 0 ? (double)(batch * pr->batch_rows) / el : 0;
-    double eta = batch > 0 ? el * (double)(nbatches - batch) / (double)batch : 0;
-    int width = 24, done = nbatches > 0 ? (int)(width * batch / nbatches) : width;
-    fprintf(stderr, "\repoch %d/%d [%.*s%*s] %lld/%lld loss %.4f %.0fk tuples/s ETA %.1fs ",
-            epoch + 1, pr->epochs, done, "########################", width - done, "",
-            (long long)batch, (long long)nbatches, loss, rate / 1000, eta);
+  if (ev == VBPR_TRAINER_EVENT_BATCH) {
+    if (pr->tty && !pr->quiet && (batch % 8 == 0 || batch == nbatches))
+      progress_bar(pr, epoch, batch, nbatches, loss);
+  } else if (ev == VBPR_TRAINER_EVENT_EPOCH) {
+    pr->run->train_seconds += now() - pr->epoch_start;
+    pr->run->epochs = (int)epoch;
+    pr->run->last_loss = loss;
+    if (pr->tty && !pr->quiet) fputc('\r', stderr);
+    bool eval = pr->evaluating && pr->cfg->eval_every > 0 &&
+                (epoch % (int64_t)pr->cfg->eval_every == 0 || epoch == pr->epochs);
+    if (!eval && !pr->quiet && !pr->tty)
+      printf("epoch %4lld  loss %.5f  %.3fs\n", (long long)epoch, loss,
+             now() - pr->epoch_start);
+  } else if (ev == VBPR_TRAINER_EVENT_EVALUATION && !pr->quiet) {
+    size_t n = vbpr_trainer_evaluation_count(pr->tr);
+    cli_eval e = last_eval(pr->cfg, pr->tr, n - 1);
+    report_eval_line(stdout, pr->cfg, &e, loss);
+  }
+  if (ev != VBPR_TRAINER_EVENT_BATCH) {
+    fflush(stdout);
+    pr->epoch_start = now();
   }
   return stop_requested != 0;
 }
 
-static void record(cli_run *run, const cli_config *cfg, vbpr_trainer *tr, int epoch)
+/* Best and last of every metric over the trainer's evaluations. */
+static void collect(cli_run *run, const cli_config *cfg, vbpr_trainer *tr)
 {
-  cli_eval e = {.epoch = epoch};
-  for (int m = 0; m < CLI_NMETRICS; m++)
-    for (size_t k = 0; k < cfg->nks; k++)
-      if (vbpr_trainer_metric(tr, cli_metrics[m], cfg->ks[k], &e.value[m][k]) != VBPR_OK)
-        e.value[m][k] = NAN;
-  for (int m = 0; m < CLI_NMETRICS; m++)
-    for (size_t k = 0; k < cfg->nks; k++)
-      if (!run->has_eval || e.value[m][k] > run->best.value[m][k]) {
-        run->best.value[m][k] = e.value[m][k];
-        run->best_epoch[m][k] = epoch;
-      }
-  run->last = e;
-  run->has_eval = true;
-  run->evals++;
-  cli_eval *h = realloc(run->history, (run->nhistory + 1) * sizeof *h);
-  if (h != NULL) {
-    run->history = h;
+  size_t n = vbpr_trainer_evaluation_count(tr);
+  run->history = n ? calloc(n, sizeof *run->history) : NULL;
+  for (size_t i = 0; i < n && run->history; i++) {
+    cli_eval e = last_eval(cfg, tr, i);
+    for (int m = 0; m < CLI_NMETRICS; m++)
+      for (size_t k = 0; k < cfg->nks; k++)
+        if (!run->has_eval || e.value[m][k] > run->best.value[m][k]) {
+          run->best.value[m][k] = e.value[m][k];
+          run->best_epoch[m][k] = e.epoch;
+        }
+    run->last = e;
+    run->has_eval = true;
     run->history[run->nhistory++] = e;
   }
+  run->evals = (int)run->nhistory;
 }
 
 static bool fail(const char *what)
 {
-  fprintf(stderr, "\nvbpr-train: %s: %s\n", what, vbpr_last_error());
+  fputc('\n', stderr);
+  cli_error(what);
   return false;
 }
 
 /* Trains one configuration; fills run. Returns false on error. */
 static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run,
-                      double loss_override, int epochs, int eval_every)
+                      double loss_override, double epochs, double eval_every)
 {
   vbpr_trainer *tr = NULL;
   if (vbpr_trainer_create(data->train, data->test, &tr) != VBPR_OK) return fail("trainer");
-  bool ok = cli_apply(cfg, tr);
-  if (ok && loss_override > 0 &&
-      vbpr_trainer_set(tr, VBPR_TRAIN_LOSS, loss_override) != VBPR_OK)
-    ok = fail("loss");
+  /* the flags first, then the schedule and the loss of a --compare run */
+  cli_setting extra[3] = {{CLI_TRAINER, VBPR_TRAINER_EPOCHS, epochs, "epochs"},
+                          {CLI_TRAINER, VBPR_TRAINER_EVAL_EVERY, eval_every, "eval-every"},
+                          {CLI_TRAINER, VBPR_TRAINER_LOSS, loss_override, "loss"}};
+  bool ok = cli_apply(cfg, tr, extra, loss_override > 0 ? 3 : 2);
   double batch = 0;
-  vbpr_trainer_get(tr, VBPR_TRAIN_BATCH, &batch);
-  progress pr = {isatty(STDERR_FILENO) != 0, cfg->quiet, epochs, 0, (int64_t)batch};
-  vbpr_trainer_set_progress(tr, on_batch, &pr);
-  if (ok && vbpr_trainer_prepare(tr) != VBPR_OK) ok = fail("prepare");
+  if (ok) vbpr_sampler_get(vbpr_trainer_sampler(tr), VBPR_SAMPLER_BATCH_SIZE, &batch);
+  cli_config shown = *cfg;
+  shown.eval_every = eval_every;
+  progress pr = {isatty(STDERR_FILENO) != 0, cfg->quiet, data->test != NULL, (long)epochs,
+                 now(), batch, run, &shown, tr};
+  vbpr_trainer_set_progress(tr, on_event, &pr);
   double t0 = now();
-  int last_eval = -1;
-  for (int e = 0; ok && e < epochs && !stop_requested; e++) {
-    pr.start = now();
-    double loss = 0;
-    vbpr_status st = vbpr_trainer_epoch(tr, &loss);
-    run->train_seconds += now() - pr.start;
-    run->last_loss = loss;
-    if (st == VBPR_ERR_INTERRUPTED) {
-      run->interrupted = true;
-      if (pr.tty && !cfg->quiet) fputc('\n', stderr);
-      fprintf(stderr, "vbpr-train: interrupted during epoch %d; evaluating and saving\n", e + 1);
-      break;
-    }
-    if (st != VBPR_OK) {
-      ok = fail("training stopped");
-      break;
-    }
-    run->epochs = e + 1;
-    if (pr.tty && !cfg->quiet) fputc('\r', stderr);
-    bool eval_now = data->test && eval_every > 0 && ((e + 1) % eval_every == 0 || e + 1 == epochs);
-    if (eval_now) {
-      if (vbpr_trainer_evaluate(tr) != VBPR_OK) {
-        ok = fail("evaluation");
-        break;
-      }
-      record(run, cfg, tr, e + 1);
-      last_eval = e + 1;
-      if (!cfg->quiet) report_eval_line(stdout, cfg, &run->last, loss);
-    } else if (!cfg->quiet && !pr.tty) {
-      printf("epoch %4d  loss %.5f  %.3fs\n", e + 1, loss, now() - pr.start);
-    }
-    fflush(stdout);
-  }
-  if (ok && data->test && last_eval != run->epochs && eval_every > 0) {
-    if (vbpr_trainer_evaluate(tr) == VBPR_OK)
-      record(run, cfg, tr, run->epochs);
-    else
+  vbpr_status st = ok ? vbpr_trainer_fit(tr) : VBPR_OK;
+  if (ok && st == VBPR_ERR_INTERRUPTED) {
+    run->interrupted = true;
+    if (pr.tty && !cfg->quiet) fputc('\n', stderr);
+    fprintf(stderr, "vbpr-train: interrupted during epoch %lld; evaluating and saving\n",
+            (long long)vbpr_trainer_epochs_done(tr) + 1);
+    if (data->test && eval_every > 0 && vbpr_trainer_evaluate(tr) != VBPR_OK)
       ok = fail("evaluation");
+  } else if (ok && st != VBPR_OK) {
+    ok = fail("training stopped");
   }
+  run->epochs = (int)vbpr_trainer_epochs_done(tr);
+  collect(run, cfg, tr);
   if (ok && cfg->save_path && vbpr_encoder_save(vbpr_trainer_encoder(tr), cfg->save_path) != VBPR_OK)
     ok = fail("saving the model");
   else if (ok && cfg->save_path && !cfg->quiet)
@@ -147,15 +164,15 @@ int main(int argc, char **argv)
   bool exit_now;
   if (!cli_parse(argc, argv, &cfg, &exit_now)) return 2;
   if (exit_now) return 0;
-  if (cfg.threads >= 0 && vbpr_set_num_threads(cfg.threads) != VBPR_OK) {
-    fail("threads");
+  if (cfg.threads >= 0 && vbpr_set_num_threads((int)cfg.threads) != VBPR_OK) {
+    fail("--threads");
     return 2;
   }
   bool synthetic = cfg.train_path == NULL;
   data_pair data = {0};
   if (!data_load(&cfg, &data)) return 1;
-  int epochs = cfg.epochs >= 0 ? cfg.epochs : (synthetic ? 20 : 100);
-  int eval_every = cfg.eval_every >= 0 ? cfg.eval_every : (synthetic ? 10 : 5);
+  double epochs = cfg.epochs >= 0 ? cfg.epochs : (synthetic ? 20 : 100);
+  double eval_every = cfg.eval_every >= 0 ? cfg.eval_every : (synthetic ? 10 : 5);
   bool compare = cfg.compare || argc == 1;
 
   struct sigaction sa;

@@ -67,7 +67,7 @@ static int bench_file(const char *dir, const char *name, int runs, int report_me
     if (r == 0) peak = status_kb("VmHWM") - rss0;
   }
   double ms = 1e3 * bench_median(t, runs);
-  printf("%-20s users %6d items %6d interactions %7lld | load median %6.1f ms "
+  printf("%-20s users %6zu items %6zu interactions %7lld | load median %6.1f ms "
          "(%4.1f M interactions/s)",
          name, vbpr_dataset_num_users(ds), vbpr_dataset_num_items(ds),
          (long long)vbpr_dataset_num_interactions(ds), ms,

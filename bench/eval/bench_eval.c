@@ -136,17 +136,17 @@ int main(int argc, char **argv)
   float *ue = random_table((size_t)nu, 1), *ie = random_table((size_t)ni, 2);
   vbpr_evaluator *ev = NULL;
   if (ue == NULL || ie == NULL) return 1;
-  if (vbpr_eval_create(train, test, &ev) != VBPR_OK) return fail("create");
-  const int32_t ks[] = {20};
-  if (vbpr_eval_set_ks(ev, ks, 1) != VBPR_OK) return fail("set_ks");
-  size_t n_eval = (size_t)vbpr_eval_num_users_evaluated(ev);
+  if (vbpr_evaluator_create(train, test, &ev) != VBPR_OK) return fail("create");
+  const size_t ks[] = {20};
+  if (vbpr_evaluator_set_ks(ev, 1, ks) != VBPR_OK) return fail("set_ks");
+  size_t n_eval = (size_t)vbpr_evaluator_num_users_evaluated(ev);
 
   /* The baseline multiplies the evaluated users' rows, gathered once. */
   float *gathered = malloc(n_eval * DIM * sizeof(float));
   if (gathered == NULL) return 1;
   const int64_t *off = NULL;
   if (vbpr_dataset_csr(test, &off, NULL, NULL) != VBPR_OK) return fail("csr");
-  for (int32_t u = 0, e = 0; u < vbpr_dataset_num_users(test); u++)
+  for (int32_t u = 0, e = 0; (size_t)u < vbpr_dataset_num_users(test); u++)
     if (off[u + 1] > off[u]) memcpy(gathered + (size_t)e++ * DIM, ue + (size_t)u * DIM, DIM * sizeof(float));
 
   printf("gowalla: %zu users evaluated x %d items, d = %d, K = 20, blocks of %zu users, "
@@ -156,22 +156,22 @@ int main(int argc, char **argv)
   for (int nt = 1; nt <= 2; nt++) {
     double te_s[MAX_RUNS], tg_s[MAX_RUNS], recall = 0;
     if (vbpr_set_num_threads(nt) != VBPR_OK) return fail("threads");
-    if (vbpr_eval_run(ev, ue, ie, nu, ni, DIM) != VBPR_OK) return fail("warm-up run");
+    if (vbpr_evaluator_run(ev, nu, ni, DIM, ue, ie) != VBPR_OK) return fail("warm-up run");
     for (int r = 0; r < runs; r++) {
       double t0 = bench_seconds();
-      if (vbpr_eval_run(ev, ue, ie, nu, ni, DIM) != VBPR_OK) return fail("run");
+      if (vbpr_evaluator_run(ev, nu, ni, DIM, ue, ie) != VBPR_OK) return fail("run");
       te_s[r] = bench_seconds() - t0;
       tg_s[r] = time_sgemm(gathered, ie, n_eval, (size_t)ni, nt);
       if (tg_s[r] < 0) return 1;
     }
-    if (vbpr_eval_metric(ev, VBPR_METRIC_RECALL, 20, &recall) != VBPR_OK) return fail("metric");
+    if (vbpr_evaluator_metric(ev, VBPR_METRIC_RECALL, 20, &recall) != VBPR_OK) return fail("metric");
     double me = bench_median(te_s, runs), mg = bench_median(tg_s, runs);
     printf("%-8d %14.3f %14.3f %8.2f %12.5f\n", nt, me, mg, me / mg, recall);
   }
   free(gathered);
   free(ue);
   free(ie);
-  vbpr_eval_destroy(ev);
+  vbpr_evaluator_destroy(ev);
   vbpr_dataset_destroy(train);
   vbpr_dataset_destroy(test);
   return 0;

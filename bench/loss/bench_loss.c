@@ -121,8 +121,8 @@ static double measure(vbpr_loss *loss, const shape *s, bufs *b, enum mode mode, 
 
 static const char *est_name(int e)
 {
-  return e == VBPR_EST_ELBO                 ? "elbo"
-         : e == VBPR_EST_PROTOTYPE_DETACHED ? "detached"
+  return e == VBPR_ESTIMATOR_ELBO                 ? "elbo"
+         : e == VBPR_ESTIMATOR_PROTOTYPE_DETACHED ? "detached"
                                             : "prototype";
 }
 
@@ -161,12 +161,12 @@ int main(int argc, char **argv)
     check(vbpr_set_num_threads(pass == 0 ? threads : 1), "vbpr_set_num_threads");
     if (pass == 1 && threads == 1) break;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-      bench_shape(&shapes[i], VBPR_EST_PROTOTYPE, runs);
+      bench_shape(&shapes[i], VBPR_ESTIMATOR_PROTOTYPE, runs);
   }
   check(vbpr_set_num_threads(threads), "vbpr_set_num_threads");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-    bench_shape(&shapes[i], VBPR_EST_PROTOTYPE_DETACHED, runs);
-    bench_shape(&shapes[i], VBPR_EST_ELBO, runs);
+    bench_shape(&shapes[i], VBPR_ESTIMATOR_PROTOTYPE_DETACHED, runs);
+    bench_shape(&shapes[i], VBPR_ESTIMATOR_ELBO, runs);
   }
   return 0;
 }

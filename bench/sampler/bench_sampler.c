@@ -63,7 +63,7 @@ int main(int argc, char **argv)
   snprintf(path, sizeof path, "%s/gowalla/train.txt", dir);
   vbpr_dataset *ds;
   if (vbpr_dataset_load(path, NULL, &ds) != VBPR_OK) return fail("load");
-  printf("gowalla train: %d users, %d items, %lld interactions; batches of %d, %ld rows x %d "
+  printf("gowalla train: %zu users, %zu items, %lld interactions; batches of %d, %ld rows x %d "
          "runs (medians)\n",
          vbpr_dataset_num_users(ds), vbpr_dataset_num_items(ds),
          (long long)vbpr_dataset_num_interactions(ds), BATCH, rows, runs);

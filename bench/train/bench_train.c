@@ -35,15 +35,23 @@ static double epoch_time(const vbpr_dataset *train, const cfg *c, int threads, i
   if (vbpr_set_num_threads(threads) != VBPR_OK) die("threads");
   vbpr_trainer *tr;
   if (vbpr_trainer_create(train, NULL, &tr) != VBPR_OK) die("trainer");
-  struct { vbpr_train_param p; double v; } set[] = {
-    {VBPR_TRAIN_ENCODER, c->encoder}, {VBPR_TRAIN_LAYERS, c->layers},
-    {VBPR_TRAIN_DIM, c->dim}, {VBPR_TRAIN_LOSS, c->loss},
-    {VBPR_TRAIN_NUM_POS, c->m}, {VBPR_TRAIN_NUM_NEG, c->n},
-    {VBPR_TRAIN_C_POS, c->c}, {VBPR_TRAIN_C_NEG, c->c},
-    {VBPR_TRAIN_OPTIMIZER, c->optim}, {VBPR_TRAIN_BATCH, c->batch},
+  struct { vbpr_trainer_param p; double v; } set[] = {
+    {VBPR_TRAINER_ENCODER, c->encoder}, {VBPR_TRAINER_LAYERS, c->layers},
+    {VBPR_TRAINER_DIM, c->dim}, {VBPR_TRAINER_LOSS, c->loss},
+    {VBPR_TRAINER_OPTIMIZER, c->optim},
   };
   for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
     if (vbpr_trainer_set(tr, set[i].p, set[i].v) != VBPR_OK) die("set");
+  if (vbpr_trainer_prepare(tr) != VBPR_OK) die("prepare");
+  vbpr_loss *loss = vbpr_trainer_loss(tr);
+  if (c->loss == VBPR_LOSS_VARIATIONAL &&
+      (vbpr_loss_set(loss, VBPR_LOSS_NUM_POS, c->m) != VBPR_OK ||
+       vbpr_loss_set(loss, VBPR_LOSS_NUM_NEG, c->n) != VBPR_OK ||
+       vbpr_loss_set(loss, VBPR_LOSS_C_POS, c->c) != VBPR_OK ||
+       vbpr_loss_set(loss, VBPR_LOSS_C_NEG, c->c) != VBPR_OK))
+    die("loss");
+  if (vbpr_sampler_set(vbpr_trainer_sampler(tr), VBPR_SAMPLER_BATCH_SIZE, c->batch) != VBPR_OK)
+    die("batch");
   double t[64];
   if (runs > 64) runs = 64;
   for (int r = -1; r < runs; r++) {

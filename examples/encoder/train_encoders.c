@@ -91,9 +91,9 @@ static double recall20(vbpr_encoder *enc, vbpr_evaluator *ev)
   const float *ue, *ie;
   double r;
   CHECK(vbpr_encoder_embeddings(enc, &ue, &ie));
-  CHECK(vbpr_eval_run(ev, ue, ie, vbpr_encoder_num_users(enc), vbpr_encoder_num_items(enc),
-                      DIM));
-  CHECK(vbpr_eval_metric(ev, VBPR_METRIC_RECALL, 20, &r));
+  CHECK(vbpr_evaluator_run(ev, vbpr_encoder_num_users(enc), vbpr_encoder_num_items(enc), DIM, ue,
+                      ie));
+  CHECK(vbpr_evaluator_metric(ev, VBPR_METRIC_RECALL, 20, &r));
   return r;
 }
 
@@ -145,7 +145,7 @@ int main(int argc, char **argv)
   CHECK(vbpr_synthetic_set(cfg, VBPR_SYNTHETIC_SEED, 2024));
   CHECK(vbpr_synthetic_generate(cfg, &train_set, &test_set));
   vbpr_synthetic_destroy(cfg);
-  CHECK(vbpr_eval_create(train_set, test_set, &ev));
+  CHECK(vbpr_evaluator_create(train_set, test_set, &ev));
   int32_t nu = vbpr_dataset_num_users(train_set), ni = vbpr_dataset_num_items(train_set);
 
   int ran = 0, ok = 1;
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
   } else {
     printf("lightgcn: %s\n", vbpr_last_error());
   }
-  vbpr_eval_destroy(ev);
+  vbpr_evaluator_destroy(ev);
   vbpr_dataset_destroy(train_set);
   vbpr_dataset_destroy(test_set);
   if (ran == 0) return 77;

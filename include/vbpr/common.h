@@ -60,6 +60,30 @@ typedef enum vbpr_status {
 /** Lowest status value currently defined (for bindings that map codes). */
 #define VBPR_STATUS_MIN (-9)
 
+/** Flags of vbpr_param_bounds. */
+#define VBPR_PARAM_INTEGRAL 1u      /**< only integral values are valid */
+#define VBPR_PARAM_MIN_EXCLUSIVE 2u /**< the value must be > min (not >=) */
+#define VBPR_PARAM_MAX_EXCLUSIVE 4u /**< the value must be < max (not <=) */
+/** Only the parameter's named values are valid (an enum such as
+ * vbpr_estimator); vbpr_<object>_param_parse() turns a name into its value,
+ * and min, max bound the set. */
+#define VBPR_PARAM_NAMED 8u
+
+/**
+ * What a parameter of an object configured through vbpr_<object>_set()
+ * accepts, filled by vbpr_<object>_param_bounds() so that hosts, command
+ * lines and bindings read ranges from the library instead of copying them
+ * (as zstd's ZSTD_cParam_getBounds). Every value passed to a setter must
+ * also be finite. The layout of this struct is fixed: new information comes
+ * as new flags or new functions, never new fields.
+ */
+typedef struct vbpr_param_bounds {
+  double min;      /**< smallest valid value (see VBPR_PARAM_MIN_EXCLUSIVE) */
+  double max;      /**< largest valid value (see VBPR_PARAM_MAX_EXCLUSIVE) */
+  double def;      /**< the value of a newly created object */
+  unsigned flags;  /**< VBPR_PARAM_* bits */
+} vbpr_param_bounds;
+
 VBPR_END_DECLS
 
 #endif /* VBPR_COMMON_H */

@@ -22,11 +22,11 @@
 
 VBPR_BEGIN_DECLS
 
-/** Largest K accepted by vbpr_eval_set_ks() and vbpr_recommend(). */
-#define VBPR_EVAL_MAX_K 65536
+/** Largest K accepted by vbpr_evaluator_set_ks() and vbpr_recommend(). */
+#define VBPR_EVALUATOR_MAX_K 65536
 
 /** Largest number of K values one evaluator computes in one pass. */
-#define VBPR_EVAL_MAX_KS 64
+#define VBPR_EVALUATOR_MAX_KS 64
 
 /** Evaluator handle: opaque. */
 typedef struct vbpr_evaluator vbpr_evaluator;
@@ -53,13 +53,13 @@ typedef enum vbpr_metric {
  *
  * The evaluator keeps a reference to each dataset (datasets are reference
  * counted and immutable): the caller may destroy its own handles at any
- * time after this call; the data lives until vbpr_eval_destroy(). One
+ * time after this call; the data lives until vbpr_evaluator_destroy(). One
  * evaluator must not be used by two threads at once; evaluators sharing
  * datasets may run concurrently.
  *
  * Users of @p test without test items are skipped; @p test must have at
  * least one user with items. @p train and @p test need not have the same
- * universe sizes: vbpr_eval_run() requires tables covering both. A
+ * universe sizes: vbpr_evaluator_run() requires tables covering both. A
  * (user, item) pair present in both sets is excluded from the ranking but
  * still counts in the user's n.
  *
@@ -67,16 +67,16 @@ typedef enum vbpr_metric {
  *
  * @param[in]  train  training interactions (mask and popularity); not NULL
  * @param[in]  test   held-out interactions; not NULL
- * @param[out] out    the new evaluator, to free with vbpr_eval_destroy();
- *                    untouched on failure
+ * @param[out] out    the new evaluator, to free with vbpr_evaluator_destroy();
+ *                    set to NULL on entry
  * @return VBPR_OK, VBPR_ERR_INVALID_ARGUMENT (NULL, test without any user
  *         with items) or VBPR_ERR_OUT_OF_MEMORY.
  */
-VBPR_API vbpr_status vbpr_eval_create(const vbpr_dataset *train, const vbpr_dataset *test,
+VBPR_API vbpr_status vbpr_evaluator_create(const vbpr_dataset *train, const vbpr_dataset *test,
                                       vbpr_evaluator **out);
 
 /** Frees the evaluator and its workspaces (not the datasets). NULL is a no-op. */
-VBPR_API void vbpr_eval_destroy(vbpr_evaluator *ev);
+VBPR_API void vbpr_evaluator_destroy(vbpr_evaluator *ev);
 
 /**
  * Sets the list sizes at which metrics are computed, all in one pass (the
@@ -84,12 +84,12 @@ VBPR_API void vbpr_eval_destroy(vbpr_evaluator *ev);
  * the results of the previous run.
  *
  * @param ev  the evaluator
- * @param ks  @p n distinct values in [1, VBPR_EVAL_MAX_K], any order; copied
- * @param n   in [1, VBPR_EVAL_MAX_KS]
+ * @param n   in [1, VBPR_EVALUATOR_MAX_KS]
+ * @param ks  @p n distinct values in [1, VBPR_EVALUATOR_MAX_K], any order; copied
  * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT (NULL, n out of range, a K
  *         out of range or repeated); on error the previous K set is kept.
  */
-VBPR_API vbpr_status vbpr_eval_set_ks(vbpr_evaluator *ev, const int32_t *ks, size_t n);
+VBPR_API vbpr_status vbpr_evaluator_set_ks(vbpr_evaluator *ev, size_t n, const size_t *ks);
 
 /**
  * Sets the share of the item universe that counts as long tail for APLT:
@@ -99,7 +99,7 @@ VBPR_API vbpr_status vbpr_eval_set_ks(vbpr_evaluator *ev, const int32_t *ks, siz
  * @param share  in (0, 1]; default 0.85
  * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT.
  */
-VBPR_API vbpr_status vbpr_eval_set_long_tail_share(vbpr_evaluator *ev, double share);
+VBPR_API vbpr_status vbpr_evaluator_set_long_tail_share(vbpr_evaluator *ev, double share);
 
 /**
  * Ranks all items for every test user and computes every metric at every K.
@@ -114,20 +114,20 @@ VBPR_API vbpr_status vbpr_eval_set_long_tail_share(vbpr_evaluator *ev, double sh
  * vbpr_get_num_threads(); the results are the same for any thread count.
  *
  * @param ev        the evaluator
+ * @param num_users rows of @p user_emb, in [1, 2^31-1]
+ * @param num_items rows of @p item_emb (the ranking universe), in [1, 2^31-1]
+ * @param dim       columns of both tables, >= 1
  * @param user_emb  [num_users x dim] row-major
  * @param item_emb  [num_items x dim] row-major
- * @param num_users rows of @p user_emb, >= 1
- * @param num_items rows of @p item_emb (the ranking universe), >= 1
- * @param dim       columns of both tables, >= 1
  * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL, sizes too small or
  *         overflowing); VBPR_ERR_NUMERIC (a non-finite embedding value, or a
  *         NaN score from overflowing products; the message names the user
  *         and item); VBPR_ERR_OUT_OF_MEMORY. After an error the evaluator
  *         has no results (metric getters return VBPR_ERR_STATE).
  */
-VBPR_API vbpr_status vbpr_eval_run(vbpr_evaluator *ev, const float *user_emb,
-                                   const float *item_emb, int32_t num_users,
-                                   int32_t num_items, size_t dim);
+VBPR_API vbpr_status vbpr_evaluator_run(vbpr_evaluator *ev, size_t num_users,
+                                        size_t num_items, size_t dim,
+                                        const float *user_emb, const float *item_emb);
 
 /**
  * The average of @p metric at @p k over the evaluated users of the last
@@ -138,27 +138,27 @@ VBPR_API vbpr_status vbpr_eval_run(vbpr_evaluator *ev, const float *user_emb,
  *         the K set); VBPR_ERR_STATE (no successful run since creation or
  *         since the settings changed).
  */
-VBPR_API vbpr_status vbpr_eval_metric(const vbpr_evaluator *ev, vbpr_metric metric,
-                                      int32_t k, double *value);
+VBPR_API vbpr_status vbpr_evaluator_metric(const vbpr_evaluator *ev, vbpr_metric metric,
+                                           size_t k, double *value);
 
 /**
  * Per-user values of @p metric at @p k from the last successful run.
  * values[u] is user u's value, or NaN for a user that was not evaluated (no
  * test items). Writes exactly the num_users entries of that run.
  *
- * @param[out] values  [len]; untouched on failure
  * @param len          capacity of @p values, >= the run's num_users
- * @return as vbpr_eval_metric(), plus VBPR_ERR_INVALID_ARGUMENT when @p len
+ * @param[out] values  [len]; untouched on failure
+ * @return as vbpr_evaluator_metric(), plus VBPR_ERR_INVALID_ARGUMENT when @p len
  *         is too small.
  */
-VBPR_API vbpr_status vbpr_eval_user_metric(const vbpr_evaluator *ev, vbpr_metric metric,
-                                           int32_t k, double *values, size_t len);
+VBPR_API vbpr_status vbpr_evaluator_user_metric(const vbpr_evaluator *ev, vbpr_metric metric,
+                                                size_t k, size_t len, double *values);
 
 /**
  * Number of users with at least one test item (the users averaged over);
  * fixed at creation. 0 if @p ev is NULL.
  */
-VBPR_API int32_t vbpr_eval_num_users_evaluated(const vbpr_evaluator *ev);
+VBPR_API size_t vbpr_evaluator_num_users_evaluated(const vbpr_evaluator *ev);
 
 /**
  * Top-@p k items with their scores for each of @p n_users users, best first
@@ -170,25 +170,26 @@ VBPR_API int32_t vbpr_eval_num_users_evaluated(const vbpr_evaluator *ev);
  * Reentrant and thread-safe (no handle); allocates its workspace per call.
  *
  * @param[in]  train      training data to exclude, or NULL
+ * @param      num_users  rows of @p user_emb, in [1, 2^31-1]
+ * @param      num_items  rows of @p item_emb, in [1, 2^31-1] and >= train's
+ *                        item count
+ * @param      dim        >= 1
  * @param[in]  user_emb   [num_users x dim] row-major; the requested rows
  *                        must be finite
  * @param[in]  item_emb   [num_items x dim] row-major; must be finite
- * @param      num_users  rows of @p user_emb, >= 1
- * @param      num_items  rows of @p item_emb, >= 1 and >= train's item count
- * @param      dim        >= 1
- * @param[in]  users      [n_users] ids in [0, num_users); repeats allowed
  * @param      n_users    >= 1
- * @param      k          in [1, VBPR_EVAL_MAX_K]
+ * @param[in]  users      [n_users] ids in [0, num_users); repeats allowed
+ * @param      k          in [1, VBPR_EVALUATOR_MAX_K]
  * @param[out] items_out  [n_users * k]: row b holds users[b]'s items
  * @param[out] scores_out [n_users * k] matching scores, or NULL
  * @return VBPR_OK, VBPR_ERR_INVALID_ARGUMENT, VBPR_ERR_OUT_OF_RANGE (a user
  *         id), VBPR_ERR_NUMERIC (non-finite values, NaN score) or
  *         VBPR_ERR_OUT_OF_MEMORY. On error nothing is written.
  */
-VBPR_API vbpr_status vbpr_recommend(const vbpr_dataset *train, const float *user_emb,
-                                    const float *item_emb, int32_t num_users,
-                                    int32_t num_items, size_t dim, const int32_t *users,
-                                    size_t n_users, int32_t k, int32_t *items_out,
+VBPR_API vbpr_status vbpr_recommend(const vbpr_dataset *train, size_t num_users,
+                                    size_t num_items, size_t dim, const float *user_emb,
+                                    const float *item_emb, size_t n_users,
+                                    const int32_t *users, size_t k, int32_t *items_out,
                                     float *scores_out);
 
 VBPR_END_DECLS

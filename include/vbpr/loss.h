@@ -64,36 +64,43 @@ typedef enum vbpr_loss_kind {
 } vbpr_loss_kind;
 
 /**
- * Parameters, set with vbpr_loss_set() and read with vbpr_loss_get().
- * Values are part of the ABI and never renumbered. Every value is passed as
- * a double; integral parameters must hold an integral value. Ranges are
- * enforced: a value outside its range, NaN or Inf is
- * VBPR_ERR_INVALID_ARGUMENT.
+ * Parameters, set with vbpr_loss_set() and read with vbpr_loss_get(). Values
+ * are part of the ABI and never renumbered. Every value is passed as a
+ * double and validated against the parameter's bounds, which
+ * vbpr_loss_param_bounds() reports (ranges, defaults, integral or not); a
+ * value outside them, NaN or Inf is VBPR_ERR_INVALID_ARGUMENT. Names (as in
+ * messages and vbpr_loss_param_from_name()) are in parentheses.
  *
- * A BPR loss accepts only VBPR_LOSS_NUM_POS and VBPR_LOSS_NUM_NEG, and only
- * the value 1 for them; every other parameter is VARIATIONAL-only and is
+ * A BPR loss accepts only NUM_POS and NUM_NEG, and only the value 1 for
+ * them; every other parameter is VARIATIONAL-only and is
  * VBPR_ERR_INVALID_ARGUMENT on a BPR loss (for set and get).
  */
 typedef enum vbpr_loss_param {
-  /** M, positives per row: integral, 1..VBPR_LOSS_MAX_SAMPLES; default 2 (BPR: 1) */
+  /** M, positives per row ("num_pos"): integral, 1..VBPR_LOSS_MAX_SAMPLES;
+   * default 2 (BPR: 1) */
   VBPR_LOSS_NUM_POS = 1,
-  /** N, negatives per row: integral, 1..VBPR_LOSS_MAX_SAMPLES; default 4 (BPR: 1) */
+  /** N, negatives per row ("num_neg"): integral, 1..VBPR_LOSS_MAX_SAMPLES;
+   * default 4 (BPR: 1) */
   VBPR_LOSS_NUM_NEG = 2,
-  /** c_pos, positive attention temperature: in [1e-6, 1e6]; default 4 */
+  /** c_pos, positive attention temperature ("c_pos"): in [1e-6, 1e6];
+   * default 4 */
   VBPR_LOSS_C_POS = 3,
-  /** c_neg, negative attention temperature: in [1e-6, 1e6]; default 4 */
+  /** c_neg, negative attention temperature ("c_neg"): in [1e-6, 1e6];
+   * default 4 */
   VBPR_LOSS_C_NEG = 4,
-  /** a vbpr_estimator value; default VBPR_EST_PROTOTYPE */
+  /** a vbpr_estimator value ("estimator"); default VBPR_ESTIMATOR_PROTOTYPE */
   VBPR_LOSS_ESTIMATOR = 5,
-  /** a vbpr_attention value (1 or -1); default VBPR_ATTEND_HARD */
+  /** a vbpr_attention value ("neg_attention", 1 or -1); default
+   * VBPR_ATTENTION_HARD */
   VBPR_LOSS_NEG_ATTENTION = 6,
-  /** lambda_pos, weight of the built-in positive hardness prior: in [0, 1e6];
-   * default 0 (off) */
+  /** lambda_pos, weight of the built-in positive hardness prior
+   * ("pos_hardness"): in [0, 1e6]; default 0 (off) */
   VBPR_LOSS_POS_HARDNESS = 7,
-  /** lambda_neg, weight of the built-in negative hardness prior: in [0, 1e6];
-   * default 0 (off) */
+  /** lambda_neg, weight of the built-in negative hardness prior
+   * ("neg_hardness"): in [0, 1e6]; default 0 (off) */
   VBPR_LOSS_NEG_HARDNESS = 8,
-  /** tau, temperature of the hardness priors: in [1e-6, 1e6]; default 0.5 */
+  /** tau, temperature of the hardness priors ("hardness_tau"): in
+   * [1e-6, 1e6]; default 0.5 */
   VBPR_LOSS_HARDNESS_TAU = 9
 } vbpr_loss_param;
 
@@ -102,44 +109,84 @@ typedef enum vbpr_loss_param {
 
 /**
  * How the Variational loss is estimated and differentiated. Values are part
- * of the ABI and never renumbered.
+ * of the ABI and never renumbered. Value names for vbpr_loss_param_parse()
+ * are in parentheses.
  */
 typedef enum vbpr_estimator {
-  /** The paper's prototype loss softplus(-(<u,c+> - <u,c->)); gradients flow
-   * through alpha and beta, which depend on the scores. */
-  VBPR_EST_PROTOTYPE = 1,
-  /** The same value; alpha and beta are constants in backward ("plug-in"). */
-  VBPR_EST_PROTOTYPE_DETACHED = 2,
-  /** The expectation sum_mn alpha_m beta_n softplus(-(s+_m - s-_n)); alpha and
-   * beta are constants in backward ("exact"). Costs O(M*N) per row. */
-  VBPR_EST_ELBO = 3
+  /** ("prototype") The paper's prototype loss softplus(-(<u,c+> - <u,c->));
+   * gradients flow through alpha and beta, which depend on the scores. */
+  VBPR_ESTIMATOR_PROTOTYPE = 1,
+  /** ("prototype_detached", "detached", or the reference code's "plugin")
+   * The same value; alpha and beta are constants in backward. */
+  VBPR_ESTIMATOR_PROTOTYPE_DETACHED = 2,
+  /** ("elbo", or the reference code's "exact") The expectation
+   * sum_mn alpha_m beta_n softplus(-(s+_m - s-_n)); alpha and beta are
+   * constants in backward. Costs O(M*N) per row. */
+  VBPR_ESTIMATOR_ELBO = 3
 } vbpr_estimator;
 
 /** Sign g of the negative attention. Values are part of the ABI. */
 typedef enum vbpr_attention {
-  /** beta = softmax(+s-/c_neg + lp-): high-scoring (hard) negatives weigh more
-   * (the paper's Eq. 13). */
-  VBPR_ATTEND_HARD = 1,
-  /** beta = softmax(-s-/c_neg + lp-): likely false negatives weigh less; a
-   * negative hardness prior can then mine hard ones. */
-  VBPR_ATTEND_EASY = -1
+  /** ("hard") beta = softmax(+s-/c_neg + lp-): high-scoring (hard) negatives
+   * weigh more (the paper's Eq. 13). */
+  VBPR_ATTENTION_HARD = 1,
+  /** ("easy") beta = softmax(-s-/c_neg + lp-): likely false negatives weigh
+   * less; a negative hardness prior can then mine hard ones. */
+  VBPR_ATTENTION_EASY = -1
 } vbpr_attention;
 
 /**
  * Creates a loss with default parameters: for VBPR_LOSS_VARIATIONAL M = 2,
- * N = 4, c_pos = c_neg = 4, VBPR_EST_PROTOTYPE, VBPR_ATTEND_HARD, no hardness
- * prior (tau 0.5); for VBPR_LOSS_BPR M = N = 1.
+ * N = 4, c_pos = c_neg = 4, VBPR_ESTIMATOR_PROTOTYPE, VBPR_ATTENTION_HARD,
+ * no hardness prior (tau 0.5); for VBPR_LOSS_BPR M = N = 1.
  *
  * @param kind  VBPR_LOSS_BPR or VBPR_LOSS_VARIATIONAL; anything else is
  *              VBPR_ERR_INVALID_ARGUMENT.
  * @param[out] out  receives the new loss, owned by the caller, released with
- *              vbpr_loss_destroy(); untouched on failure.
+ *              vbpr_loss_destroy(); set to NULL on entry.
  * @return VBPR_OK, VBPR_ERR_INVALID_ARGUMENT or VBPR_ERR_OUT_OF_MEMORY.
  */
 VBPR_API vbpr_status vbpr_loss_create(vbpr_loss_kind kind, vbpr_loss **out);
 
 /** Releases a loss and its workspaces. NULL is a no-op. */
 VBPR_API void vbpr_loss_destroy(vbpr_loss *loss);
+
+/** The kind of @p loss, or 0 if @p loss is NULL. */
+VBPR_API vbpr_loss_kind vbpr_loss_get_kind(const vbpr_loss *loss);
+
+/**
+ * The bounds and default of parameter @p p on a loss of @p kind (see
+ * vbpr_param_bounds in vbpr/common.h). Enum-valued parameters (ESTIMATOR,
+ * NEG_ATTENTION) have VBPR_PARAM_NAMED set.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT for an unknown kind or
+ *   parameter, a parameter that does not apply to @p kind, or NULL bounds.
+ */
+VBPR_API vbpr_status vbpr_loss_param_bounds(vbpr_loss_kind kind, vbpr_loss_param p,
+                                            vbpr_param_bounds *bounds);
+
+/** The name of @p p ("c_pos" for VBPR_LOSS_C_POS), static; NULL if unknown. */
+VBPR_API const char *vbpr_loss_param_name(vbpr_loss_param p);
+
+/**
+ * The parameter named @p name into *p: the names of vbpr_loss_param_name(),
+ * compared without regard to case and with '-' matching '_' ("c-pos",
+ * "C_POS" and "c_pos" all give VBPR_LOSS_C_POS).
+ * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT (unknown name, listing the
+ *   known ones; NULL pointer).
+ */
+VBPR_API vbpr_status vbpr_loss_param_from_name(const char *name, vbpr_loss_param *p);
+
+/**
+ * Reads a value of parameter @p p given as text into *value: a number, or
+ * for enum-valued parameters one of the value names given in parentheses at
+ * the enum values above ("elbo", "exact", "easy"; matched as parameter
+ * names are). The value is validated as vbpr_loss_set() would on a
+ * VARIATIONAL loss.
+ * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT (the message lists the valid
+ *   names); *value is untouched on failure.
+ */
+VBPR_API vbpr_status vbpr_loss_param_parse(vbpr_loss_param p, const char *text,
+                                           double *value);
 
 /**
  * Sets a parameter (see vbpr_loss_param for ranges and defaults). A

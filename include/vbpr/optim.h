@@ -47,26 +47,41 @@ typedef enum vbpr_optim_kind {
   VBPR_OPTIM_LAZY_ADAM = 3  /**< Adam on the touched rows only */
 } vbpr_optim_kind;
 
-/** Hyper-parameters. Values are explicit and never renumbered. */
+/**
+ * Hyper-parameters. Values are explicit and never renumbered. Bounds and
+ * defaults: vbpr_optim_param_bounds(); names in parentheses.
+ */
 typedef enum vbpr_optim_param {
-  /** learning rate, finite, >= 0; default 1e-3 (Adam) or 1e-2 (SGD) */
+  /** learning rate ("lr"), in [0, 1e6]; default 1e-3 (Adam) or 1e-2 (SGD) */
   VBPR_OPTIM_LR = 1,
-  /** Adam's first-moment decay, in [0, 1); default 0.9 */
+  /** Adam's first-moment decay ("beta1"), in [0, 1); default 0.9 */
   VBPR_OPTIM_BETA1 = 2,
-  /** Adam's second-moment decay, in [0, 1); default 0.999 */
+  /** Adam's second-moment decay ("beta2"), in [0, 1); default 0.999 */
   VBPR_OPTIM_BETA2 = 3,
-  /** Adam's denominator term, finite, > 0; default 1e-8 */
+  /** Adam's denominator term ("eps"), in (0, 1e6]; default 1e-8 */
   VBPR_OPTIM_EPS = 4,
-  /** L2 weight decay added to the gradient, finite, >= 0; default 0 */
+  /** L2 weight decay added to the gradient ("weight_decay"), in [0, 1e6];
+   * default 0 */
   VBPR_OPTIM_WEIGHT_DECAY = 5
 } vbpr_optim_param;
+
+/** Bounds and default of @p p for an optimizer of @p kind. */
+VBPR_API vbpr_status vbpr_optim_param_bounds(vbpr_optim_kind kind, vbpr_optim_param p,
+                                             vbpr_param_bounds *bounds);
+/** The name of @p p ("weight_decay"), static; NULL if unknown. */
+VBPR_API const char *vbpr_optim_param_name(vbpr_optim_param p);
+/** The parameter named @p name (case-insensitive, '-' matches '_'). */
+VBPR_API vbpr_status vbpr_optim_param_from_name(const char *name, vbpr_optim_param *p);
+/** A value of @p p given as text, validated against the bounds. */
+VBPR_API vbpr_status vbpr_optim_param_parse(vbpr_optim_param p, const char *text,
+                                            double *value);
 
 /** Largest slot number plus one. */
 #define VBPR_OPTIM_MAX_SLOTS 1024
 
 /**
  * Creates an optimizer with the default hyper-parameters of @p kind.
- * @param[out] out  the caller's to destroy; NULL on failure
+ * @param[out] out  the caller's to destroy; set to NULL on entry
  * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (unknown kind);
  *         VBPR_ERR_OUT_OF_MEMORY.
  */
@@ -89,20 +104,20 @@ VBPR_API vbpr_status vbpr_optim_get(const vbpr_optim *opt, vbpr_optim_param para
                                     double *value);
 
 /** The kind of @p opt, or 0 if NULL. */
-VBPR_API int vbpr_optim_get_kind(const vbpr_optim *opt);
+VBPR_API vbpr_optim_kind vbpr_optim_get_kind(const vbpr_optim *opt);
 
 /**
  * Steps a dense buffer: every element is updated (for LAZY_ADAM too, as if
  * every row were touched).
  * @param slot   0..VBPR_OPTIM_MAX_SLOTS-1, naming this buffer's state
+ * @param n      >= 1; must equal the slot's size if it was used before
  * @param param  [n] parameters, updated in place
  * @param grad   [n] gradients, read only
- * @param n      >= 1; must equal the slot's size if it was used before
  * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT; VBPR_ERR_NUMERIC (non-finite
  *         gradient, nothing updated); VBPR_ERR_OUT_OF_MEMORY (state).
  */
-VBPR_API vbpr_status vbpr_optim_step(vbpr_optim *opt, int32_t slot, float *param,
-                                     const float *grad, size_t n);
+VBPR_API vbpr_status vbpr_optim_step(vbpr_optim *opt, int32_t slot, size_t n, float *param,
+                                     const float *grad);
 
 /**
  * Steps a table [rows x dim] whose gradient is zero outside the rows listed
@@ -113,9 +128,9 @@ VBPR_API vbpr_status vbpr_optim_step(vbpr_optim *opt, int32_t slot, float *param
  * @param row_ids  [count] ids in [0, rows); may be NULL if count == 0
  * @return as vbpr_optim_step(); VBPR_ERR_OUT_OF_RANGE for a bad row id.
  */
-VBPR_API vbpr_status vbpr_optim_step_rows(vbpr_optim *opt, int32_t slot, float *param,
-                                          const float *grad, size_t rows, size_t dim,
-                                          const int32_t *row_ids, size_t count);
+VBPR_API vbpr_status vbpr_optim_step_rows(vbpr_optim *opt, int32_t slot, size_t rows,
+                                          size_t dim, float *param, const float *grad,
+                                          size_t count, const int32_t *row_ids);
 
 /**
  * Steps both tables of @p enc from its accumulated gradients (slots 0 and

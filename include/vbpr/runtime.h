@@ -21,6 +21,9 @@ typedef enum vbpr_module {
  */
 VBPR_API int vbpr_has_module(vbpr_module module);
 
+/** The largest thread count vbpr_set_num_threads() accepts. */
+#define VBPR_MAX_THREADS 4096
+
 /**
  * Sets the number of worker threads the library may use for large work
  * (loss over big batches, sampling, graph propagation, evaluation).

@@ -44,35 +44,58 @@ typedef enum vbpr_sampler_mode {
   VBPR_SAMPLER_MODE_USERS = 1         /**< uniform user, then uniform positive */
 } vbpr_sampler_mode;
 
-/** Parameters (vbpr_sampler_set / _get). Explicit values, append only. */
+/**
+ * Parameters (vbpr_sampler_set / _get). Explicit values, append only.
+ * Bounds and defaults: vbpr_sampler_param_bounds(); names (in parentheses)
+ * for vbpr_sampler_param_from_name().
+ */
 typedef enum vbpr_sampler_param {
-  /** Rows per vbpr_sampler_next(), B in [1, 2^24]. Default 1024. */
+  /** Rows per vbpr_sampler_next(), B ("batch_size"): integer in [1, 2^24].
+   * Default 1024. */
   VBPR_SAMPLER_BATCH_SIZE = 1,
-  /** Positives per row, M in [1, 2^16]. Default 1. */
+  /** Positives per row, M ("num_pos"): integer in [1, 2^16]. Default 1. */
   VBPR_SAMPLER_NUM_POS = 2,
-  /** Negatives per row, N in [1, min(2^16, num_items)]. Default 1. */
+  /** Negatives per row, N ("num_neg"): integer in [1, min(2^16, num_items)].
+   * Default 1. */
   VBPR_SAMPLER_NUM_NEG = 3,
-  /** Seed, an integer in [0, 2^53]. Default 0. */
+  /** Seed ("seed"): integer in [0, 2^53]. Default 0. */
   VBPR_SAMPLER_SEED = 4,
-  /** A vbpr_sampler_mode. Default VBPR_SAMPLER_MODE_INTERACTIONS. */
+  /** A vbpr_sampler_mode ("mode": "interactions" or "users"). Default
+   * VBPR_SAMPLER_MODE_INTERACTIONS. */
   VBPR_SAMPLER_MODE = 5,
-  /** Popularity exponent a of the negative distribution, in [0, 16];
-   * 0 (default) is uniform. */
+  /** Popularity exponent a of the negative distribution
+   * ("neg_pop_exponent"), in [0, 16]; 0 (default) is uniform. */
   VBPR_SAMPLER_NEG_POP_EXPONENT = 6,
-  /** The current epoch, an integer in [0, 2^53]. Setting it moves to the
-   * start of that epoch (e.g. to resume a run). Starts at 0. */
+  /** The current epoch ("epoch"), an integer in [0, 2^53]. Setting it moves
+   * to the start of that epoch (e.g. to resume a run). Starts at 0. */
   VBPR_SAMPLER_EPOCH = 7,
-  /** USERS mode: rows per epoch, an integer in [0, 2^53]; 0 (default)
-   * means as many as the visited interactions of the INTERACTIONS mode. */
+  /** USERS mode: rows per epoch ("users_epoch_rows"), an integer in
+   * [0, 2^53]; 0 (default) means as many as the visited interactions of the
+   * INTERACTIONS mode. */
   VBPR_SAMPLER_USERS_EPOCH_ROWS = 8
 } vbpr_sampler_param;
+
+/** Bounds and default of @p p (see vbpr_param_bounds). The data-dependent
+ * limit of NUM_NEG (at most num_items) is checked by vbpr_sampler_set(). */
+VBPR_API vbpr_status vbpr_sampler_param_bounds(vbpr_sampler_param p,
+                                               vbpr_param_bounds *bounds);
+/** The name of @p p ("batch_size"), static; NULL if unknown. */
+VBPR_API const char *vbpr_sampler_param_name(vbpr_sampler_param p);
+/** The parameter named @p name (case-insensitive, '-' matches '_'). */
+VBPR_API vbpr_status vbpr_sampler_param_from_name(const char *name,
+                                                  vbpr_sampler_param *p);
+/** A value of @p p given as text (a number, or "users" for MODE), validated
+ * against the bounds. */
+VBPR_API vbpr_status vbpr_sampler_param_parse(vbpr_sampler_param p, const char *text,
+                                              double *value);
 
 /**
  * Creates a sampler over @p ds with default parameters, at the start of
  * epoch 0. @p ds gains a reference and stays alive while the sampler does.
  * @return VBPR_ERR_INVALID_ARGUMENT when @p ds has no interaction or no user
  *         with at least one item outside its positives.
- * @param[out] out  the new sampler; free with vbpr_sampler_destroy().
+ * @param[out] out  the new sampler; free with vbpr_sampler_destroy(); set to
+ *                  NULL on entry.
  */
 VBPR_API vbpr_status vbpr_sampler_create(const vbpr_dataset *ds, vbpr_sampler **out);
 
@@ -113,10 +136,10 @@ VBPR_API vbpr_status vbpr_sampler_reset(vbpr_sampler *s);
 VBPR_API int64_t vbpr_sampler_epoch(const vbpr_sampler *s);
 
 /** Rows in each epoch with the current parameters (0 for NULL). */
-VBPR_API int64_t vbpr_sampler_rows_per_epoch(const vbpr_sampler *s);
+VBPR_API size_t vbpr_sampler_rows_per_epoch(const vbpr_sampler *s);
 
 /** Rows of the current epoch already returned (0 for NULL). */
-VBPR_API int64_t vbpr_sampler_position(const vbpr_sampler *s);
+VBPR_API size_t vbpr_sampler_position(const vbpr_sampler *s);
 
 VBPR_END_DECLS
 

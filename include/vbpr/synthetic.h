@@ -42,7 +42,11 @@ VBPR_BEGIN_DECLS
 /** A synthetic-data configuration (opaque, growable). */
 typedef struct vbpr_synthetic vbpr_synthetic;
 
-/** Parameters. Explicit values, append only. Ranges are inclusive. */
+/**
+ * Parameters. Explicit values, append only. Ranges are inclusive; bounds
+ * and defaults: vbpr_synthetic_param_bounds(). The name of each parameter
+ * is its enumerator without the prefix, in lower case ("false_positives").
+ */
 typedef enum vbpr_synthetic_param {
   VBPR_SYNTHETIC_NUM_USERS = 1,        /**< integer in [1, 2^24]; default 1000 */
   VBPR_SYNTHETIC_NUM_ITEMS = 2,        /**< integer in [4, 2^24]; default 1500 */
@@ -60,7 +64,20 @@ typedef enum vbpr_synthetic_param {
   VBPR_SYNTHETIC_LABELS = 11
 } vbpr_synthetic_param;
 
-/** Creates a configuration with the defaults. Free with vbpr_synthetic_destroy(). */
+/** Bounds and default of @p p (see vbpr_param_bounds). */
+VBPR_API vbpr_status vbpr_synthetic_param_bounds(vbpr_synthetic_param p,
+                                                 vbpr_param_bounds *bounds);
+/** The name of @p p ("num_users"), static; NULL if unknown. */
+VBPR_API const char *vbpr_synthetic_param_name(vbpr_synthetic_param p);
+/** The parameter named @p name (case-insensitive, '-' matches '_'). */
+VBPR_API vbpr_status vbpr_synthetic_param_from_name(const char *name,
+                                                    vbpr_synthetic_param *p);
+/** A value of @p p given as text, validated against the bounds. */
+VBPR_API vbpr_status vbpr_synthetic_param_parse(vbpr_synthetic_param p, const char *text,
+                                                double *value);
+
+/** Creates a configuration with the defaults. Free with
+ * vbpr_synthetic_destroy(). *out is set to NULL on entry. */
 VBPR_API vbpr_status vbpr_synthetic_create(vbpr_synthetic **out);
 
 /** Frees a configuration. NULL: no-op. */
@@ -78,7 +95,8 @@ VBPR_API vbpr_status vbpr_synthetic_get(const vbpr_synthetic *cfg, vbpr_syntheti
 /**
  * Generates the training and the test set (same universe: NUM_USERS x
  * NUM_ITEMS; the two never overlap). Deterministic for a configuration.
- * Either both datasets are created (caller-owned) or neither.
+ * Either both datasets are created (caller-owned) or neither (*train and
+ * *test are set to NULL on entry).
  */
 VBPR_API vbpr_status vbpr_synthetic_generate(const vbpr_synthetic *cfg, vbpr_dataset **train,
                                              vbpr_dataset **test);
@@ -89,7 +107,7 @@ VBPR_API vbpr_status vbpr_synthetic_generate(const vbpr_synthetic *cfg, vbpr_dat
  * best any model can do. Costs O(num_items * dim).
  */
 VBPR_API vbpr_status vbpr_synthetic_true_scores(const vbpr_synthetic *cfg, int32_t user,
-                                                float *scores, size_t len);
+                                                size_t len, float *scores);
 
 VBPR_END_DECLS
 

@@ -3,17 +3,32 @@
  * (sampler -> encoder -> loss -> optimizer, with periodic evaluation) so
  * that C, C++, Python and the vbpr-train program share one implementation.
  *
- * Ownership: the trainer holds a reference to its train and test datasets
- * (datasets are reference counted and immutable), so the caller may
- * destroy its own handles at any time after vbpr_trainer_create(). Everything
- * else (sampler,
- * encoder, loss, optimizer, evaluator) is owned by the trainer, built by
- * the first vbpr_trainer_epoch() (or vbpr_trainer_prepare()) from the
- * parameters set before it. Borrowed pointers it returns (the encoder) stay
- * valid until the trainer is destroyed.
+ * The trainer composes the library's objects; it does not mirror their
+ * parameters. Its own parameters (vbpr_trainer_param) choose what to build
+ * (encoder kind and size, loss kind, optimizer kind, seed), the item
+ * priors it computes from the training data, and the schedule of
+ * vbpr_trainer_fit(). vbpr_trainer_prepare() builds the parts; from then on
+ * vbpr_trainer_loss(), _sampler(), _optim(), _encoder() and _evaluator()
+ * lend them out, and their own parameters are set on them with their own
+ * setters (vbpr_loss_set(vbpr_trainer_loss(tr), VBPR_LOSS_C_POS, 8)).
  *
- * Threads: one trainer is driven by one thread at a time; it uses the
- * library's worker threads (vbpr_set_num_threads) inside its calls.
+ * What prepare sets on the parts it builds: the sampler's SEED is the
+ * trainer's SEED; the optimizer's WEIGHT_DECAY is 1e-5 (the reference
+ * code's L2); everything else keeps the part's own default. The loss is the
+ * one source of M and N: at the start of every epoch the trainer gives the
+ * sampler the loss's NUM_POS and NUM_NEG (which restarts the sampler's
+ * current epoch when they changed) and grows its batch buffers to the
+ * sampler's BATCH_SIZE.
+ *
+ * Ownership: the trainer holds a reference to its train and test datasets
+ * (datasets are reference counted and immutable), so the caller may destroy
+ * its own handles at any time after vbpr_trainer_create(). Everything else
+ * is owned by the trainer; the parts it lends are borrowed: valid until the
+ * trainer is destroyed, never to be destroyed by the caller.
+ *
+ * Threads: one trainer (with its parts) is driven by one thread at a time;
+ * it uses the library's worker threads (vbpr_set_num_threads) inside its
+ * calls.
  */
 #ifndef VBPR_TRAIN_H
 #define VBPR_TRAIN_H
@@ -24,109 +39,199 @@
 #include "vbpr/eval.h"
 #include "vbpr/loss.h"
 #include "vbpr/optim.h"
+#include "vbpr/sampler.h"
 
 VBPR_BEGIN_DECLS
 
 typedef struct vbpr_trainer vbpr_trainer;
 
 /**
- * Trainer parameters, set with vbpr_trainer_set() before the first epoch.
- * Values are explicit and never renumbered. Integral parameters take
- * integral values.
+ * The trainer's own parameters, set with vbpr_trainer_set(). Values are
+ * explicit and never renumbered. Bounds and defaults:
+ * vbpr_trainer_param_bounds(); names in parentheses. The ones marked
+ * "structural" choose what vbpr_trainer_prepare() builds and are
+ * VBPR_ERR_STATE after it; the others may change at any time.
  */
-typedef enum vbpr_train_param {
-  VBPR_TRAIN_ENCODER = 1,       /**< a vbpr_encoder_kind, default VBPR_ENCODER_MF */
-  VBPR_TRAIN_DIM = 2,           /**< embedding size, default 64 */
-  VBPR_TRAIN_LAYERS = 3,        /**< LightGCN layers K >= 1, default 1 */
-  VBPR_TRAIN_INIT_SCALE = 4,    /**< init scale (see vbpr_init); 0.01 for NORMAL, 1 (gain) for XAVIER */
-  VBPR_TRAIN_LOSS = 5,          /**< vbpr_loss_kind, default VARIATIONAL */
-  VBPR_TRAIN_ESTIMATOR = 6,     /**< vbpr_estimator, default PROTOTYPE */
-  VBPR_TRAIN_NUM_POS = 7,       /**< M, default 2 */
-  VBPR_TRAIN_NUM_NEG = 8,       /**< N, default 4 */
-  VBPR_TRAIN_C_POS = 9,         /**< default 4 */
-  VBPR_TRAIN_C_NEG = 10,        /**< default 4 */
-  VBPR_TRAIN_NEG_ATTENTION = 11,/**< VBPR_ATTEND_HARD (1) or VBPR_ATTEND_EASY (-1) */
-  VBPR_TRAIN_POS_HARDNESS = 12, /**< a3: lambda_pos of the loss, default 0 */
-  VBPR_TRAIN_NEG_HARDNESS = 13, /**< b3: lambda_neg of the loss, default 0 */
-  VBPR_TRAIN_HARDNESS_TAU = 14, /**< default 0.5 */
-  VBPR_TRAIN_PRIOR_RARITY = 15, /**< a1: weight of log rarity in lp+, default 0 */
-  VBPR_TRAIN_PRIOR_GOOD = 16,   /**< a2: weight of log good in lp+, default 0 */
-  VBPR_TRAIN_PRIOR_POPULARITY = 17, /**< b1: weight of log popularity in lp-, default 0 */
-  VBPR_TRAIN_PRIOR_BAD = 18,    /**< b2: weight of log bad in lp-, default 0 */
-  VBPR_TRAIN_OPTIMIZER = 19,    /**< a vbpr_optim_kind, default VBPR_OPTIM_ADAM */
-  VBPR_TRAIN_LR = 20,           /**< learning rate, default 1e-3 */
-  VBPR_TRAIN_L2 = 21,           /**< weight decay, default 1e-5 */
-  VBPR_TRAIN_BATCH = 22,        /**< rows per batch, default 1024 */
-  VBPR_TRAIN_SEED = 23,         /**< seed of initialisation and sampling, default 42 */
-  VBPR_TRAIN_NEG_POP_ALPHA = 24,/**< negatives ~ (count + 1)^alpha, alpha in [0, 16]; default 0 (uniform) */
-  VBPR_TRAIN_INIT = 25          /**< a vbpr_init. Unless INIT or INIT_SCALE is set, each
-                                     encoder keeps its default: MF Normal(0, 0.01),
-                                     LightGCN Xavier normal */
-} vbpr_train_param;
+typedef enum vbpr_trainer_param {
+  /** ("encoder") structural: a vbpr_encoder_kind ("mf", "lightgcn"),
+   * default VBPR_ENCODER_MF */
+  VBPR_TRAINER_ENCODER = 1,
+  /** ("dim") structural: embedding size, 1..VBPR_ENCODER_MAX_DIM, default 64 */
+  VBPR_TRAINER_DIM = 2,
+  /** ("layers") structural: LightGCN layers K, 1..VBPR_LIGHTGCN_MAX_LAYERS,
+   * default 1 */
+  VBPR_TRAINER_LAYERS = 3,
+  /** ("init") structural: 0 ("default") keeps the encoder's own
+   * initialisation (MF Normal(0, 0.01), LightGCN Xavier normal), else a
+   * vbpr_init ("normal", "xavier") */
+  VBPR_TRAINER_INIT = 4,
+  /** ("init_scale") structural: the scale of INIT (see vbpr_init), in
+   * [0, 1000]; 0 (default) is the init's usual one: 0.01 for NORMAL, gain 1
+   * for XAVIER_NORMAL */
+  VBPR_TRAINER_INIT_SCALE = 5,
+  /** ("loss") structural: a vbpr_loss_kind ("bpr", "variational"), default
+   * VBPR_LOSS_VARIATIONAL */
+  VBPR_TRAINER_LOSS = 6,
+  /** ("optimizer") structural: a vbpr_optim_kind ("sgd", "adam",
+   * "lazy_adam"), default VBPR_OPTIM_ADAM */
+  VBPR_TRAINER_OPTIMIZER = 7,
+  /** ("seed") structural: seed of the initialisation and of the sampler,
+   * an integer in [0, 2^53], default 42 */
+  VBPR_TRAINER_SEED = 8,
+  /** ("prior_rarity") a1: weight of log rarity in the positive log-prior,
+   * in [0, 1000], default 0 (see vbpr_dataset_item_log_priors()) */
+  VBPR_TRAINER_PRIOR_RARITY = 9,
+  /** ("prior_good") a2: weight of log good in the positive log-prior */
+  VBPR_TRAINER_PRIOR_GOOD = 10,
+  /** ("prior_popularity") b1: weight of log popularity in the negative
+   * log-prior */
+  VBPR_TRAINER_PRIOR_POPULARITY = 11,
+  /** ("prior_bad") b2: weight of log bad in the negative log-prior */
+  VBPR_TRAINER_PRIOR_BAD = 12,
+  /** ("epochs") epochs vbpr_trainer_fit() trains up to, counted from the
+   * start, in [0, 2^31-1]; default 100 */
+  VBPR_TRAINER_EPOCHS = 13,
+  /** ("eval_every") vbpr_trainer_fit() evaluates after every this many
+   * epochs and after the last; 0 never. In [0, 2^31-1], default 5 */
+  VBPR_TRAINER_EVAL_EVERY = 14
+} vbpr_trainer_param;
+
+/** Bounds and default of @p p (see vbpr_param_bounds). */
+VBPR_API vbpr_status vbpr_trainer_param_bounds(vbpr_trainer_param p,
+                                               vbpr_param_bounds *bounds);
+/** The name of @p p ("eval_every"), static; NULL if unknown. */
+VBPR_API const char *vbpr_trainer_param_name(vbpr_trainer_param p);
+/** The parameter named @p name (case-insensitive, '-' matches '_'). */
+VBPR_API vbpr_status vbpr_trainer_param_from_name(const char *name, vbpr_trainer_param *p);
+/** A value of @p p given as text (a number, or a name such as "lightgcn"),
+ * validated against the bounds. */
+VBPR_API vbpr_status vbpr_trainer_param_parse(vbpr_trainer_param p, const char *text,
+                                              double *value);
 
 /**
  * Creates a trainer over @p train (required, with >= 1 interaction) and
  * @p test (may be NULL: no evaluation), taking a reference to each. The
  * test set must not have more users or items than the train set (load both
  * with one universe, e.g. vbpr_dataset_load_pair()).
- * @param[out] out  the new trainer, the caller's to destroy; NULL on failure.
+ * @param[out] out  the new trainer, the caller's to destroy; set to NULL on
+ *                  entry.
  */
 VBPR_API vbpr_status vbpr_trainer_create(const vbpr_dataset *train,
                                          const vbpr_dataset *test,
                                          vbpr_trainer **out);
+/** Frees the trainer and its parts (the datasets when it held the last
+ * reference). NULL is a no-op. */
 VBPR_API void vbpr_trainer_destroy(vbpr_trainer *tr);
 
-/** Sets a parameter; STATE once training has started. */
-VBPR_API vbpr_status vbpr_trainer_set(vbpr_trainer *tr, vbpr_train_param p,
+/**
+ * Sets one of the trainer's own parameters.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (unknown parameter, value out
+ *   of bounds); VBPR_ERR_STATE (a structural parameter after prepare).
+ */
+VBPR_API vbpr_status vbpr_trainer_set(vbpr_trainer *tr, vbpr_trainer_param p,
                                       double value);
-VBPR_API vbpr_status vbpr_trainer_get(const vbpr_trainer *tr,
-                                      vbpr_train_param p, double *value);
+/** Reads one of the trainer's own parameters into *value. */
+VBPR_API vbpr_status vbpr_trainer_get(const vbpr_trainer *tr, vbpr_trainer_param p,
+                                      double *value);
 
-/** The cut-offs K evaluated, copied (default {20}); 1 <= n <= VBPR_EVAL_MAX_KS,
- * each K in [1, VBPR_EVAL_MAX_K]. */
-VBPR_API vbpr_status vbpr_trainer_set_ks(vbpr_trainer *tr, const int32_t *ks,
-                                         size_t n);
+/** The cut-offs K evaluated, copied (default {20}); 1 <= n <=
+ * VBPR_EVALUATOR_MAX_KS, each K in [1, VBPR_EVALUATOR_MAX_K], distinct. */
+VBPR_API vbpr_status vbpr_trainer_set_ks(vbpr_trainer *tr, size_t n, const size_t *ks);
+
+/** What a progress callback is told about. Values are explicit and never
+ * renumbered. */
+typedef enum vbpr_trainer_event {
+  /** After each batch: batch of num_batches of the epoch in progress;
+   * mean_loss is the mean batch loss of the epoch so far. */
+  VBPR_TRAINER_EVENT_BATCH = 1,
+  /** After each epoch completed by vbpr_trainer_fit(): mean_loss is the
+   * epoch's mean batch loss. */
+  VBPR_TRAINER_EVENT_EPOCH = 2,
+  /** After each evaluation made by vbpr_trainer_fit(): read its results
+   * with vbpr_trainer_metric(). */
+  VBPR_TRAINER_EVENT_EVALUATION = 3
+} vbpr_trainer_event;
 
 /**
- * Called after every batch with the epoch (0-based), the batch index, the
- * number of batches in the epoch and the mean loss of the epoch so far.
- * Returning non-zero stops the epoch after this batch: vbpr_trainer_epoch()
- * then returns VBPR_ERR_INTERRUPTED with the model updated up to there.
- * The callback runs on the thread that called vbpr_trainer_epoch().
+ * A progress callback. @p epoch is the 1-based number of the epoch in
+ * progress (BATCH) or just completed (EPOCH, EVALUATION). Returning
+ * non-zero stops training: after a BATCH event the epoch stops after that
+ * batch (the model is updated up to it, and the next vbpr_trainer_epoch()
+ * or fit continues the sampler's epoch where it stopped); the call that
+ * made the event returns VBPR_ERR_INTERRUPTED. It runs on the thread that
+ * called the trainer and must not call back into this trainer, except
+ * vbpr_trainer_metric(), the getters and the parts' getters.
  */
-typedef int (*vbpr_train_progress_fn)(void *user_data, int32_t epoch,
-                                      int64_t batch, int64_t num_batches,
-                                      double mean_loss);
+typedef int (*vbpr_trainer_progress_fn)(void *user_data, vbpr_trainer_event event,
+                                        int64_t epoch, size_t batch, size_t num_batches,
+                                        double mean_loss);
+
+/** Installs (or with NULL removes) the progress callback. */
 VBPR_API vbpr_status vbpr_trainer_set_progress(vbpr_trainer *tr,
-                                               vbpr_train_progress_fn fn,
+                                               vbpr_trainer_progress_fn fn,
                                                void *user_data);
 
-/** Builds the encoder, loss, optimizer and sampler from the parameters;
- * called by the first epoch if not before. */
+/** Builds the encoder, loss, optimizer, sampler and evaluator from the
+ * trainer's parameters; called by the first epoch (or fit, or evaluate) if
+ * not before. After it, the structural parameters are fixed. */
 VBPR_API vbpr_status vbpr_trainer_prepare(vbpr_trainer *tr);
 
+/** The trainer's loss (borrowed); NULL before vbpr_trainer_prepare(). */
+VBPR_API vbpr_loss *vbpr_trainer_loss(vbpr_trainer *tr);
+/** The trainer's sampler (borrowed); NULL before vbpr_trainer_prepare(). */
+VBPR_API vbpr_sampler *vbpr_trainer_sampler(vbpr_trainer *tr);
+/** The trainer's optimizer (borrowed); NULL before vbpr_trainer_prepare(). */
+VBPR_API vbpr_optim *vbpr_trainer_optim(vbpr_trainer *tr);
+/** The trainer's encoder (borrowed); NULL before vbpr_trainer_prepare(). */
+VBPR_API vbpr_encoder *vbpr_trainer_encoder(vbpr_trainer *tr);
+/** The trainer's evaluator (borrowed); NULL before vbpr_trainer_prepare()
+ * or without a test set. Its K set is the trainer's (set it with
+ * vbpr_trainer_set_ks(), so that the history records it). */
+VBPR_API vbpr_evaluator *vbpr_trainer_evaluator(vbpr_trainer *tr);
+
 /**
- * Trains one epoch. @p mean_loss (may be NULL) gets the mean batch loss.
- * A non-finite loss stops with VBPR_ERR_NUMERIC naming the epoch and batch.
+ * Trains one epoch (no evaluation). @p mean_loss (may be NULL) gets the
+ * mean batch loss. A non-finite loss or gradient stops with
+ * VBPR_ERR_NUMERIC naming the epoch and batch.
  */
 VBPR_API vbpr_status vbpr_trainer_epoch(vbpr_trainer *tr, double *mean_loss);
 
-/** Epochs completed so far. */
-VBPR_API int32_t vbpr_trainer_epochs_done(const vbpr_trainer *tr);
+/**
+ * Trains until EPOCHS epochs are done, evaluating after every EVAL_EVERY-th
+ * epoch and after the last (when there is a test set and EVAL_EVERY > 0),
+ * and calling the progress callback on the way. Stopped by the callback it
+ * returns VBPR_ERR_INTERRUPTED; calling it again continues. With EPOCHS
+ * already done it does nothing.
+ */
+VBPR_API vbpr_status vbpr_trainer_fit(vbpr_trainer *tr);
+
+/** Epochs completed so far (0 for NULL). */
+VBPR_API int64_t vbpr_trainer_epochs_done(const vbpr_trainer *tr);
 
 /**
- * Evaluates the current model on the test set (STATE without one). Read
- * results with vbpr_trainer_metric().
+ * Evaluates the current model on the test set (VBPR_ERR_STATE without one)
+ * and appends the results to the history. Read them with
+ * vbpr_trainer_metric().
  */
 VBPR_API vbpr_status vbpr_trainer_evaluate(vbpr_trainer *tr);
 
 /** A metric of the last evaluation at cut-off @p k (one of the set Ks). */
-VBPR_API vbpr_status vbpr_trainer_metric(const vbpr_trainer *tr,
-                                         vbpr_metric metric, int32_t k,
-                                         double *value);
+VBPR_API vbpr_status vbpr_trainer_metric(const vbpr_trainer *tr, vbpr_metric metric,
+                                         size_t k, double *value);
 
-/** The trainer's encoder (borrowed; NULL before vbpr_trainer_prepare()). */
-VBPR_API vbpr_encoder *vbpr_trainer_encoder(vbpr_trainer *tr);
+/** Number of evaluations made so far (the history's length; 0 for NULL). */
+VBPR_API size_t vbpr_trainer_evaluation_count(const vbpr_trainer *tr);
+
+/**
+ * Evaluation @p index of the history (0 is the first): the number of epochs
+ * done when it was made into *epoch, and @p metric at cut-off @p k (one of
+ * the Ks set at that time) into *value. Either output may be NULL.
+ * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT (index out of range, unknown
+ *   metric, k not evaluated then).
+ */
+VBPR_API vbpr_status vbpr_trainer_evaluation(const vbpr_trainer *tr, size_t index,
+                                             vbpr_metric metric, size_t k, int64_t *epoch,
+                                             double *value);
 
 VBPR_END_DECLS
 

@@ -57,14 +57,14 @@ static float merge_ratings(const float *r, int64_t k, int policy)
 {
   double acc = r[0];
   switch (policy) {
-  case VBPR_DATASET_DUP_LAST: return r[k - 1];
-  case VBPR_DATASET_DUP_FIRST: return r[0];
-  case VBPR_DATASET_DUP_MAX:
+  case VBPR_DATASET_DUPLICATES_LAST: return r[k - 1];
+  case VBPR_DATASET_DUPLICATES_FIRST: return r[0];
+  case VBPR_DATASET_DUPLICATES_MAX:
     for (int64_t i = 1; i < k; i++) acc = r[i] > acc ? r[i] : acc;
     return (float)acc;
   default:
     for (int64_t i = 1; i < k; i++) acc += r[i];
-    if (policy == VBPR_DATASET_DUP_MEAN) acc /= (double)k;
+    if (policy == VBPR_DATASET_DUPLICATES_MEAN) acc /= (double)k;
     return fabs(acc) <= 3.4028234663852886e38 ? (float)acc : NAN;
   }
 }

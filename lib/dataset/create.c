@@ -20,13 +20,17 @@ static vbpr_status check_ids(const int32_t *ids, int64_t count, int32_t n, const
   return VBPR_OK;
 }
 
-static vbpr_status check_size(int32_t n, const char *name, const char *func)
+/* An exact size must leave every id an int32_t. */
+static vbpr_status check_size(size_t n, const char *name, const char *func)
 {
-  if (n < VBPR_DATASET_INFER)
+  if (n != VBPR_DATASET_INFER && n > (size_t)INT32_MAX)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "%s must be >= 0 or VBPR_DATASET_INFER, got %d", name, (int)n);
+                       "%s must be <= 2^31-1 or VBPR_DATASET_INFER, got %zu", name, n);
   return VBPR_OK;
 }
+
+/* The exact size as check_ids takes it: -1 to infer. */
+static int32_t exact_or_infer(size_t n) { return n == VBPR_DATASET_INFER ? -1 : (int32_t)n; }
 
 /* Copies the arrays into runs of equal consecutive users. */
 static vbpr_status to_pairs(const int32_t *users, const int32_t *items, const float *ratings,
@@ -55,23 +59,26 @@ static vbpr_status to_pairs(const int32_t *users, const int32_t *items, const fl
   return VBPR_OK;
 }
 
-vbpr_status vbpr_dataset_create(int32_t num_users, int32_t num_items, const int32_t *users,
-                                const int32_t *items, const float *ratings, int64_t count,
-                                const vbpr_dataset_options *opts, vbpr_dataset **out)
+vbpr_status vbpr_dataset_create(size_t num_users_in, size_t num_items_in, size_t count_in,
+                                const int32_t *users, const int32_t *items,
+                                const float *ratings, const vbpr_dataset_options *opts,
+                                vbpr_dataset **out)
 {
   VBPR_CHECK_NULL(out);
-  if (count < 0)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "count must be >= 0, got %lld",
-                     (long long)count);
+  *out = NULL;
+  if (count_in > (size_t)INT64_MAX)
+    return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "count %zu is too large", count_in);
+  int64_t count = (int64_t)count_in;
   if (count > 0) {
     VBPR_CHECK_NULL(users);
     VBPR_CHECK_NULL(items);
   }
   if ((uint64_t)count > SIZE_MAX / 8)
     return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "count %lld is too large", (long long)count);
-  vbpr_status st = check_size(num_users, "num_users", __func__);
-  if (st == VBPR_OK) st = check_size(num_items, "num_items", __func__);
+  vbpr_status st = check_size(num_users_in, "num_users", __func__);
+  if (st == VBPR_OK) st = check_size(num_items_in, "num_items", __func__);
   if (st != VBPR_OK) return st;
+  int32_t num_users = exact_or_infer(num_users_in), num_items = exact_or_infer(num_items_in);
   vbpr_dataset_options o;
   vbpr__options_resolve(opts, &o);
   int32_t max_user = -1, max_item = -1;

@@ -29,15 +29,24 @@ void vbpr__dataset_release(const vbpr_dataset *ds)
 
 void vbpr_dataset_destroy(vbpr_dataset *ds) { vbpr__dataset_release(ds); }
 
-int32_t vbpr_dataset_num_users(const vbpr_dataset *ds) { return ds ? ds->num_users : 0; }
-
-int32_t vbpr_dataset_num_items(const vbpr_dataset *ds) { return ds ? ds->num_items : 0; }
-
-int64_t vbpr_dataset_num_interactions(const vbpr_dataset *ds) { return ds ? ds->nnz : 0; }
-
-int32_t vbpr_dataset_num_active_users(const vbpr_dataset *ds)
+size_t vbpr_dataset_num_users(const vbpr_dataset *ds)
 {
-  return ds ? ds->num_active_users : 0;
+  return ds ? (size_t)ds->num_users : 0;
+}
+
+size_t vbpr_dataset_num_items(const vbpr_dataset *ds)
+{
+  return ds ? (size_t)ds->num_items : 0;
+}
+
+size_t vbpr_dataset_num_interactions(const vbpr_dataset *ds)
+{
+  return ds ? (size_t)ds->nnz : 0;
+}
+
+size_t vbpr_dataset_num_active_users(const vbpr_dataset *ds)
+{
+  return ds ? (size_t)ds->num_active_users : 0;
 }
 
 int vbpr_dataset_has_ratings(const vbpr_dataset *ds) { return ds && ds->ratings ? 1 : 0; }
@@ -53,7 +62,7 @@ vbpr_status vbpr_dataset_csr(const vbpr_dataset *ds, const int64_t **offsets,
 }
 
 vbpr_status vbpr_dataset_user_items(const vbpr_dataset *ds, int32_t user,
-                                    const int32_t **items, int64_t *count)
+                                    const int32_t **items, size_t *count)
 {
   VBPR_CHECK_NULL(ds);
   VBPR_CHECK_NULL(items);
@@ -62,7 +71,7 @@ vbpr_status vbpr_dataset_user_items(const vbpr_dataset *ds, int32_t user,
     return VBPR_FAIL(VBPR_ERR_OUT_OF_RANGE, "user must be in [0, %d), got %d",
                      (int)ds->num_users, (int)user);
   *items = ds->items + ds->offsets[user];
-  *count = ds->offsets[user + 1] - ds->offsets[user];
+  *count = (size_t)(ds->offsets[user + 1] - ds->offsets[user]);
   return VBPR_OK;
 }
 
@@ -91,7 +100,7 @@ vbpr_status vbpr_dataset_item_rating_sums(const vbpr_dataset *ds, const double *
 }
 
 vbpr_status vbpr_dataset_item_mean_ratings(const vbpr_dataset *ds, double empty_value,
-                                           double *means, size_t len)
+                                           size_t len, double *means)
 {
   VBPR_CHECK_NULL(ds);
   VBPR_CHECK_NULL(means);

@@ -310,8 +310,9 @@ static vbpr_status load_files(const char *const *paths, int nfiles,
 vbpr_status vbpr_dataset_load(const char *path, const vbpr_dataset_options *opts,
                               vbpr_dataset **out)
 {
-  VBPR_CHECK_NULL(path);
   VBPR_CHECK_NULL(out);
+  *out = NULL;
+  VBPR_CHECK_NULL(path);
   return load_files(&path, 1, opts, __func__, out);
 }
 
@@ -319,10 +320,11 @@ vbpr_status vbpr_dataset_load_pair(const char *train_path, const char *test_path
                                    const vbpr_dataset_options *opts, vbpr_dataset **train,
                                    vbpr_dataset **test)
 {
-  VBPR_CHECK_NULL(train_path);
-  VBPR_CHECK_NULL(test_path);
   VBPR_CHECK_NULL(train);
   VBPR_CHECK_NULL(test);
+  *train = *test = NULL;
+  VBPR_CHECK_NULL(train_path);
+  VBPR_CHECK_NULL(test_path);
   if (train == test)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "train and test must be different pointers");
   const char *paths[2] = {train_path, test_path};

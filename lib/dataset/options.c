@@ -1,10 +1,11 @@
 /* Dataset options: a growable parameter set behind setters. */
 #include <math.h>
 
+#include "core/params.h"
 #include "dataset/dataset_internal.h"
 
 static const vbpr_dataset_options defaults = {
-  VBPR_DATASET_FORMAT_AUTO, -1, VBPR_DATASET_DUP_MAX, 0, -1, -1, 0, 0, NULL,
+  VBPR_DATASET_FORMAT_AUTO, -1, VBPR_DATASET_DUPLICATES_MAX, 0, -1, -1, 0, 0, NULL,
 };
 
 void vbpr__options_resolve(const vbpr_dataset_options *opts, vbpr_dataset_options *out)
@@ -15,6 +16,7 @@ void vbpr__options_resolve(const vbpr_dataset_options *opts, vbpr_dataset_option
 vbpr_status vbpr_dataset_options_create(vbpr_dataset_options **out)
 {
   VBPR_CHECK_NULL(out);
+  *out = NULL;
   vbpr_dataset_options *o = vbpr__malloc(sizeof *o);
   if (o == NULL) return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate options");
   *o = defaults;
@@ -29,81 +31,108 @@ void vbpr_dataset_options_destroy(vbpr_dataset_options *opts)
   vbpr__free(opts);
 }
 
-static const char *option_name(vbpr_dataset_option o)
+static const vbpr__named_value format_names[] = {
+  {"auto", VBPR_DATASET_FORMAT_AUTO},
+  {"table", VBPR_DATASET_FORMAT_TABLE},
+  {"user_lists", VBPR_DATASET_FORMAT_USER_LISTS},
+  {"lists", VBPR_DATASET_FORMAT_USER_LISTS},
+  {NULL, 0},
+};
+
+static const vbpr__named_value duplicates_names[] = {
+  {"max", VBPR_DATASET_DUPLICATES_MAX},   {"last", VBPR_DATASET_DUPLICATES_LAST},
+  {"first", VBPR_DATASET_DUPLICATES_FIRST}, {"mean", VBPR_DATASET_DUPLICATES_MEAN},
+  {"sum", VBPR_DATASET_DUPLICATES_SUM},   {NULL, 0},
+};
+
+#define NAMED (VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED)
+
+static const vbpr__param_spec specs[] = {
+  [VBPR_DATASET_OPTIONS_FORMAT] = {"format", 0, 2, VBPR_DATASET_FORMAT_AUTO, NAMED,
+                                   format_names},
+  [VBPR_DATASET_OPTIONS_HEADER] = {"header", -1, 1, -1, VBPR_PARAM_INTEGRAL, NULL},
+  [VBPR_DATASET_OPTIONS_DUPLICATES] = {"duplicates", 0, 4, VBPR_DATASET_DUPLICATES_MAX,
+                                       NAMED, duplicates_names},
+  [VBPR_DATASET_OPTIONS_NUM_USERS] = {"num_users", -1, INT32_MAX, -1, VBPR_PARAM_INTEGRAL,
+                                      NULL},
+  [VBPR_DATASET_OPTIONS_NUM_ITEMS] = {"num_items", -1, INT32_MAX, -1, VBPR_PARAM_INTEGRAL,
+                                      NULL},
+  [VBPR_DATASET_OPTIONS_MIN_USERS] = {"min_users", 0, INT32_MAX, 0, VBPR_PARAM_INTEGRAL,
+                                      NULL},
+  [VBPR_DATASET_OPTIONS_MIN_ITEMS] = {"min_items", 0, INT32_MAX, 0, VBPR_PARAM_INTEGRAL,
+                                      NULL},
+  [VBPR_DATASET_OPTIONS_REMAP_IDS] = {"remap_ids", 0, 1, 0, VBPR_PARAM_INTEGRAL, NULL},
+};
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_DATASET_OPTIONS_REMAP_IDS,
+                         "vbpr_dataset_options_param");
+
+vbpr_status vbpr_dataset_options_param_bounds(vbpr_dataset_options_param p,
+                                              vbpr_param_bounds *bounds)
 {
-  switch (o) {
-  case VBPR_DATASET_OPT_FORMAT: return "VBPR_DATASET_OPT_FORMAT";
-  case VBPR_DATASET_OPT_HEADER: return "VBPR_DATASET_OPT_HEADER";
-  case VBPR_DATASET_OPT_DUPLICATES: return "VBPR_DATASET_OPT_DUPLICATES";
-  case VBPR_DATASET_OPT_NUM_USERS: return "VBPR_DATASET_OPT_NUM_USERS";
-  case VBPR_DATASET_OPT_NUM_ITEMS: return "VBPR_DATASET_OPT_NUM_ITEMS";
-  case VBPR_DATASET_OPT_MIN_USERS: return "VBPR_DATASET_OPT_MIN_USERS";
-  case VBPR_DATASET_OPT_MIN_ITEMS: return "VBPR_DATASET_OPT_MIN_ITEMS";
-  case VBPR_DATASET_OPT_REMAP_IDS: return "VBPR_DATASET_OPT_REMAP_IDS";
-  }
-  return NULL;
+  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
 }
 
-/* Allowed range of each option. */
-static void option_range(vbpr_dataset_option o, double *lo, double *hi)
+const char *vbpr_dataset_options_param_name(vbpr_dataset_options_param p)
 {
-  switch (o) {
-  case VBPR_DATASET_OPT_FORMAT: *lo = 0; *hi = 2; return;
-  case VBPR_DATASET_OPT_HEADER: *lo = -1; *hi = 1; return;
-  case VBPR_DATASET_OPT_DUPLICATES: *lo = 0; *hi = 4; return;
-  case VBPR_DATASET_OPT_NUM_USERS:
-  case VBPR_DATASET_OPT_NUM_ITEMS: *lo = -1; *hi = INT32_MAX; return;
-  case VBPR_DATASET_OPT_MIN_USERS:
-  case VBPR_DATASET_OPT_MIN_ITEMS: *lo = 0; *hi = INT32_MAX; return;
-  case VBPR_DATASET_OPT_REMAP_IDS: *lo = 0; *hi = 1; return;
-  }
-  *lo = *hi = 0;
+  return vbpr__param_name(&table, (int)p);
 }
 
-vbpr_status vbpr_dataset_options_set(vbpr_dataset_options *opts, vbpr_dataset_option option,
-                                     double value)
+vbpr_status vbpr_dataset_options_param_from_name(const char *name,
+                                                 vbpr_dataset_options_param *p)
+{
+  int v = 0;
+  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
+  if (st == VBPR_OK) *p = (vbpr_dataset_options_param)v;
+  return st;
+}
+
+vbpr_status vbpr_dataset_options_param_parse(vbpr_dataset_options_param p, const char *text,
+                                             double *value)
+{
+  return vbpr__param_parse(&table, (int)p, text, value, __func__);
+}
+
+vbpr_status vbpr_dataset_options_set(vbpr_dataset_options *opts,
+                                     vbpr_dataset_options_param option, double value)
 {
   VBPR_CHECK_NULL(opts);
-  const char *name = option_name(option);
-  if (name == NULL)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "option %d is not a vbpr_dataset_option",
-                     (int)option);
-  double lo, hi;
-  option_range(option, &lo, &hi);
-  if (!(value >= lo && value <= hi) || value != floor(value))
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "%s must be an integer in [%.0f, %.0f], got %g",
-                     name, lo, hi, value);
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(&table, (int)option, &spec, __func__);
+  if (st == VBPR_OK) st = vbpr__param_check(spec, value, __func__);
+  if (st != VBPR_OK) return st;
   int64_t v = (int64_t)value;
   switch (option) {
-  case VBPR_DATASET_OPT_FORMAT: opts->format = (int)v; break;
-  case VBPR_DATASET_OPT_HEADER: opts->header = (int)v; break;
-  case VBPR_DATASET_OPT_DUPLICATES: opts->dup = (int)v; break;
-  case VBPR_DATASET_OPT_NUM_USERS: opts->num_users = v; break;
-  case VBPR_DATASET_OPT_NUM_ITEMS: opts->num_items = v; break;
-  case VBPR_DATASET_OPT_MIN_USERS: opts->min_users = v; break;
-  case VBPR_DATASET_OPT_MIN_ITEMS: opts->min_items = v; break;
-  case VBPR_DATASET_OPT_REMAP_IDS: opts->remap = (int)v; break;
+  case VBPR_DATASET_OPTIONS_FORMAT: opts->format = (int)v; break;
+  case VBPR_DATASET_OPTIONS_HEADER: opts->header = (int)v; break;
+  case VBPR_DATASET_OPTIONS_DUPLICATES: opts->dup = (int)v; break;
+  case VBPR_DATASET_OPTIONS_NUM_USERS: opts->num_users = v; break;
+  case VBPR_DATASET_OPTIONS_NUM_ITEMS: opts->num_items = v; break;
+  case VBPR_DATASET_OPTIONS_MIN_USERS: opts->min_users = v; break;
+  case VBPR_DATASET_OPTIONS_MIN_ITEMS: opts->min_items = v; break;
+  case VBPR_DATASET_OPTIONS_REMAP_IDS: opts->remap = (int)v; break;
   }
   return VBPR_OK;
 }
 
 vbpr_status vbpr_dataset_options_get(const vbpr_dataset_options *opts,
-                                     vbpr_dataset_option option, double *value)
+                                     vbpr_dataset_options_param option, double *value)
 {
   VBPR_CHECK_NULL(opts);
   VBPR_CHECK_NULL(value);
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(&table, (int)option, &spec, __func__);
+  if (st != VBPR_OK) return st;
   switch (option) {
-  case VBPR_DATASET_OPT_FORMAT: *value = opts->format; return VBPR_OK;
-  case VBPR_DATASET_OPT_HEADER: *value = opts->header; return VBPR_OK;
-  case VBPR_DATASET_OPT_DUPLICATES: *value = opts->dup; return VBPR_OK;
-  case VBPR_DATASET_OPT_NUM_USERS: *value = (double)opts->num_users; return VBPR_OK;
-  case VBPR_DATASET_OPT_NUM_ITEMS: *value = (double)opts->num_items; return VBPR_OK;
-  case VBPR_DATASET_OPT_MIN_USERS: *value = (double)opts->min_users; return VBPR_OK;
-  case VBPR_DATASET_OPT_MIN_ITEMS: *value = (double)opts->min_items; return VBPR_OK;
-  case VBPR_DATASET_OPT_REMAP_IDS: *value = opts->remap; return VBPR_OK;
+  case VBPR_DATASET_OPTIONS_FORMAT: *value = opts->format; break;
+  case VBPR_DATASET_OPTIONS_HEADER: *value = opts->header; break;
+  case VBPR_DATASET_OPTIONS_DUPLICATES: *value = opts->dup; break;
+  case VBPR_DATASET_OPTIONS_NUM_USERS: *value = (double)opts->num_users; break;
+  case VBPR_DATASET_OPTIONS_NUM_ITEMS: *value = (double)opts->num_items; break;
+  case VBPR_DATASET_OPTIONS_MIN_USERS: *value = (double)opts->min_users; break;
+  case VBPR_DATASET_OPTIONS_MIN_ITEMS: *value = (double)opts->min_items; break;
+  case VBPR_DATASET_OPTIONS_REMAP_IDS: *value = opts->remap; break;
   }
-  return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "option %d is not a vbpr_dataset_option",
-                   (int)option);
+  return VBPR_OK;
 }
 
 vbpr_status vbpr_dataset_options_set_reference(vbpr_dataset_options *opts,

@@ -8,8 +8,8 @@ static double clamped_log(double x) { return log(x < 1e-12 ? 1e-12 : x); }
 static bool weight_ok(double w) { return isfinite(w) && w >= 0; }
 
 vbpr_status vbpr_dataset_item_log_priors(const vbpr_dataset *ds, double a1, double a2,
-                                         double b1, double b2, float *lp_pos, float *lp_neg,
-                                         size_t len)
+                                         double b1, double b2, size_t len, float *lp_pos,
+                                         float *lp_neg)
 {
   VBPR_CHECK_NULL(ds);
   VBPR_CHECK_NULL(lp_pos);
@@ -20,7 +20,7 @@ vbpr_status vbpr_dataset_item_log_priors(const vbpr_dataset *ds, double a1, doub
     if (!weight_ok(w[k]))
       return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "%s must be finite and >= 0, got %g",
                        names[k], w[k]);
-  int32_t ni = vbpr_dataset_num_items(ds);
+  int32_t ni = (int32_t)vbpr_dataset_num_items(ds);
   if (len < (size_t)ni)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "len must be >= num_items = %d, got %zu",
                      (int)ni, len);

@@ -71,7 +71,7 @@ static vbpr_status build_half(const split_ctx *c, int want, int64_t n, vbpr_data
   vbpr__pairs p = {0};
   vbpr_status st = gather(c, want, n, &p, func);
   if (st == VBPR_OK)
-    st = vbpr__dataset_build(&p, c->ds->num_users, c->ds->num_items, VBPR_DATASET_DUP_MAX,
+    st = vbpr__dataset_build(&p, c->ds->num_users, c->ds->num_items, VBPR_DATASET_DUPLICATES_MAX,
                              func, out);
   if (st == VBPR_OK) {
     st = vbpr__dataset_copy_mapping(*out, c->ds, func);
@@ -96,9 +96,10 @@ static vbpr_status check_split_args(const vbpr_dataset *ds, double frac, double 
 vbpr_status vbpr_dataset_split(const vbpr_dataset *ds, double test_fraction, double min_rating,
                                uint64_t seed, vbpr_dataset **train, vbpr_dataset **test)
 {
-  VBPR_CHECK_NULL(ds);
   VBPR_CHECK_NULL(train);
   VBPR_CHECK_NULL(test);
+  *train = *test = NULL;
+  VBPR_CHECK_NULL(ds);
   if (train == test)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "train and test must be different pointers");
   vbpr_status st = check_split_args(ds, test_fraction, min_rating, __func__);

@@ -5,10 +5,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/params.h"
 #include "dataset/dataset_internal.h"
 #include "vbpr/synthetic.h"
 
-enum { NPARAM = 12 };
 
 /* stream tags */
 #define S_ITEM UINT64_C(0x6974656d)
@@ -16,41 +16,59 @@ enum { NPARAM = 12 };
 #define S_USER UINT64_C(0x75736572)
 enum { U_DEGREE = 0, U_GUMBEL = 1, U_SPLIT = 2, U_NOISE = 3, U_FACTOR = 4 };
 
+#define INT_SPEC(nm, lo, hi, def) {nm, lo, hi, def, VBPR_PARAM_INTEGRAL, NULL}
+#define REAL_SPEC(nm, lo, hi, def) {nm, lo, hi, def, 0, NULL}
+
+static const vbpr__param_spec specs[] = {
+  [VBPR_SYNTHETIC_NUM_USERS] = INT_SPEC("num_users", 1, 16777216, 1000),
+  [VBPR_SYNTHETIC_NUM_ITEMS] = INT_SPEC("num_items", 4, 16777216, 1500),
+  [VBPR_SYNTHETIC_DIM] = INT_SPEC("dim", 1, 1024, 16),
+  [VBPR_SYNTHETIC_MEAN_PREFERENCES] = REAL_SPEC("mean_preferences", 2, 1048576, 64),
+  [VBPR_SYNTHETIC_TEST_FRACTION] = REAL_SPEC("test_fraction", 0, 0.9, 0.2),
+  [VBPR_SYNTHETIC_POPULARITY] = REAL_SPEC("popularity", 0, 4, 0.8),
+  [VBPR_SYNTHETIC_SHARPNESS] = REAL_SPEC("sharpness", 0, 100, 3),
+  [VBPR_SYNTHETIC_FALSE_POSITIVES] = REAL_SPEC("false_positives", 0, 0.9, 0),
+  [VBPR_SYNTHETIC_FALSE_NEGATIVES] = REAL_SPEC("false_negatives", 0, 0.9, 0),
+  [VBPR_SYNTHETIC_SEED] = INT_SPEC("seed", 0, 9007199254740992.0, 0),
+  [VBPR_SYNTHETIC_LABELS] = INT_SPEC("labels", 0, 1, 0),
+};
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_SYNTHETIC_LABELS, "vbpr_synthetic_param");
+
 struct vbpr_synthetic {
-  double v[NPARAM];
+  double v[VBPR__ARRAY_LEN(specs)];
 };
 
-typedef struct param_info {
-  const char *name;
-  double lo, hi, def;
-  int integer;
-} param_info;
-
-static const param_info params[NPARAM] = {
-  [VBPR_SYNTHETIC_NUM_USERS] = {"VBPR_SYNTHETIC_NUM_USERS", 1, 16777216, 1000, 1},
-  [VBPR_SYNTHETIC_NUM_ITEMS] = {"VBPR_SYNTHETIC_NUM_ITEMS", 4, 16777216, 1500, 1},
-  [VBPR_SYNTHETIC_DIM] = {"VBPR_SYNTHETIC_DIM", 1, 1024, 16, 1},
-  [VBPR_SYNTHETIC_MEAN_PREFERENCES] = {"VBPR_SYNTHETIC_MEAN_PREFERENCES", 2, 1048576, 64, 0},
-  [VBPR_SYNTHETIC_TEST_FRACTION] = {"VBPR_SYNTHETIC_TEST_FRACTION", 0, 0.9, 0.2, 0},
-  [VBPR_SYNTHETIC_POPULARITY] = {"VBPR_SYNTHETIC_POPULARITY", 0, 4, 0.8, 0},
-  [VBPR_SYNTHETIC_SHARPNESS] = {"VBPR_SYNTHETIC_SHARPNESS", 0, 100, 3, 0},
-  [VBPR_SYNTHETIC_FALSE_POSITIVES] = {"VBPR_SYNTHETIC_FALSE_POSITIVES", 0, 0.9, 0, 0},
-  [VBPR_SYNTHETIC_FALSE_NEGATIVES] = {"VBPR_SYNTHETIC_FALSE_NEGATIVES", 0, 0.9, 0, 0},
-  [VBPR_SYNTHETIC_SEED] = {"VBPR_SYNTHETIC_SEED", 0, 9007199254740992.0, 0, 1},
-  [VBPR_SYNTHETIC_LABELS] = {"VBPR_SYNTHETIC_LABELS", 0, 1, 0, 1},
-};
-
-static const param_info *info(vbpr_synthetic_param p)
+vbpr_status vbpr_synthetic_param_bounds(vbpr_synthetic_param p, vbpr_param_bounds *bounds)
 {
-  return (int)p >= 1 && (int)p < NPARAM ? &params[p] : NULL;
+  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
+}
+
+const char *vbpr_synthetic_param_name(vbpr_synthetic_param p)
+{
+  return vbpr__param_name(&table, (int)p);
+}
+
+vbpr_status vbpr_synthetic_param_from_name(const char *name, vbpr_synthetic_param *p)
+{
+  int v = 0;
+  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
+  if (st == VBPR_OK) *p = (vbpr_synthetic_param)v;
+  return st;
+}
+
+vbpr_status vbpr_synthetic_param_parse(vbpr_synthetic_param p, const char *text,
+                                       double *value)
+{
+  return vbpr__param_parse(&table, (int)p, text, value, __func__);
 }
 
 vbpr_status vbpr_synthetic_create(vbpr_synthetic **out)
 {
   VBPR_CHECK_NULL(out);
+  *out = NULL;
   vbpr_synthetic *g = vbpr__malloc(sizeof *g);
   if (g == NULL) return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate a configuration");
-  for (int k = 0; k < NPARAM; k++) g->v[k] = params[k].def;
+  for (size_t k = 0; k < table.n; k++) g->v[k] = specs[k].def;
   *out = g;
   return VBPR_OK;
 }
@@ -60,13 +78,10 @@ void vbpr_synthetic_destroy(vbpr_synthetic *cfg) { vbpr__free(cfg); }
 vbpr_status vbpr_synthetic_set(vbpr_synthetic *cfg, vbpr_synthetic_param param, double value)
 {
   VBPR_CHECK_NULL(cfg);
-  const param_info *pi = info(param);
-  if (pi == NULL)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "param %d is not a vbpr_synthetic_param",
-                     (int)param);
-  if (!(value >= pi->lo && value <= pi->hi) || (pi->integer && value != floor(value)))
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "%s must be %s in [%g, %g], got %g", pi->name,
-                     pi->integer ? "an integer" : "a number", pi->lo, pi->hi, value);
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(&table, (int)param, &spec, __func__);
+  if (st == VBPR_OK) st = vbpr__param_check(spec, value, __func__);
+  if (st != VBPR_OK) return st;
   cfg->v[param] = value;
   return VBPR_OK;
 }
@@ -76,9 +91,9 @@ vbpr_status vbpr_synthetic_get(const vbpr_synthetic *cfg, vbpr_synthetic_param p
 {
   VBPR_CHECK_NULL(cfg);
   VBPR_CHECK_NULL(value);
-  if (info(param) == NULL)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "param %d is not a vbpr_synthetic_param",
-                     (int)param);
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(&table, (int)param, &spec, __func__);
+  if (st != VBPR_OK) return st;
   *value = cfg->v[param];
   return VBPR_OK;
 }
@@ -152,8 +167,8 @@ static void user_scores(const model *m, int32_t u, float *p, float *scores)
   }
 }
 
-vbpr_status vbpr_synthetic_true_scores(const vbpr_synthetic *cfg, int32_t user, float *scores,
-                                       size_t len)
+vbpr_status vbpr_synthetic_true_scores(const vbpr_synthetic *cfg, int32_t user, size_t len,
+                                       float *scores)
 {
   VBPR_CHECK_NULL(cfg);
   VBPR_CHECK_NULL(scores);
@@ -380,17 +395,18 @@ static vbpr_status generate(const vbpr_synthetic *g, model *m, plan *pl, vbpr__p
   memset(c.ws, 0, (size_t)nt * c.stride); /* the masks start clear */
   vbpr__parallel_for((size_t)m->nu, nt, fill_range, &c);
   vbpr__free(c.ws);
-  st = vbpr__dataset_build(tr, m->nu, m->ni, VBPR_DATASET_DUP_MAX, func, a);
-  if (st == VBPR_OK) st = vbpr__dataset_build(te, m->nu, m->ni, VBPR_DATASET_DUP_MAX, func, b);
+  st = vbpr__dataset_build(tr, m->nu, m->ni, VBPR_DATASET_DUPLICATES_MAX, func, a);
+  if (st == VBPR_OK) st = vbpr__dataset_build(te, m->nu, m->ni, VBPR_DATASET_DUPLICATES_MAX, func, b);
   return st;
 }
 
 vbpr_status vbpr_synthetic_generate(const vbpr_synthetic *cfg, vbpr_dataset **train,
                                     vbpr_dataset **test)
 {
-  VBPR_CHECK_NULL(cfg);
   VBPR_CHECK_NULL(train);
   VBPR_CHECK_NULL(test);
+  *train = *test = NULL;
+  VBPR_CHECK_NULL(cfg);
   if (train == test)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "train and test must be different pointers");
   model m = {0};

@@ -50,12 +50,13 @@ static vbpr_status build_discounts(vbpr_evaluator *ev, const char *func)
   return VBPR_OK;
 }
 
-vbpr_status vbpr_eval_create(const vbpr_dataset *train, const vbpr_dataset *test,
-                             vbpr_evaluator **out)
+vbpr_status vbpr_evaluator_create(const vbpr_dataset *train, const vbpr_dataset *test,
+                                  vbpr_evaluator **out)
 {
+  VBPR_CHECK_NULL(out);
+  *out = NULL;
   VBPR_CHECK_NULL(train);
   VBPR_CHECK_NULL(test);
-  VBPR_CHECK_NULL(out);
   vbpr_evaluator *ev = vbpr__calloc(1, sizeof *ev);
   if (ev == NULL)
     return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate the evaluator");
@@ -67,14 +68,14 @@ vbpr_status vbpr_eval_create(const vbpr_dataset *train, const vbpr_dataset *test
   vbpr_status st = list_test_users(ev, __func__);
   if (st == VBPR_OK) st = build_discounts(ev, __func__);
   if (st != VBPR_OK) {
-    vbpr_eval_destroy(ev);
+    vbpr_evaluator_destroy(ev);
     return st;
   }
   *out = ev;
   return VBPR_OK;
 }
 
-void vbpr_eval_destroy(vbpr_evaluator *ev)
+void vbpr_evaluator_destroy(vbpr_evaluator *ev)
 {
   if (ev == NULL) return;
   vbpr__rank_pool_free(&ev->pool);
@@ -94,28 +95,28 @@ static int cmp_i32(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-vbpr_status vbpr_eval_set_ks(vbpr_evaluator *ev, const int32_t *ks, size_t n)
+vbpr_status vbpr_evaluator_set_ks(vbpr_evaluator *ev, size_t n, const size_t *ks)
 {
   VBPR_CHECK_NULL(ev);
   VBPR_CHECK_NULL(ks);
-  if (n < 1 || n > VBPR_EVAL_MAX_KS)
+  if (n < 1 || n > VBPR_EVALUATOR_MAX_KS)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "n must be in [1, %d], got %zu",
-                     VBPR_EVAL_MAX_KS, n);
-  int32_t sorted[VBPR_EVAL_MAX_KS];
+                     VBPR_EVALUATOR_MAX_KS, n);
+  int32_t sorted[VBPR_EVALUATOR_MAX_KS];
   for (size_t i = 0; i < n; i++) {
-    if (ks[i] < 1 || ks[i] > VBPR_EVAL_MAX_K)
-      return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] must be in [1, %d], got %d", i,
-                       VBPR_EVAL_MAX_K, (int)ks[i]);
+    if (ks[i] < 1 || ks[i] > VBPR_EVALUATOR_MAX_K)
+      return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] must be in [1, %d], got %zu", i,
+                       VBPR_EVALUATOR_MAX_K, ks[i]);
     for (size_t j = 0; j < i; j++)
       if (ks[j] == ks[i])
-        return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] = %d repeats ks[%zu]", i,
-                         (int)ks[i], j);
-    sorted[i] = ks[i];
+        return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] = %zu repeats ks[%zu]", i,
+                         ks[i], j);
+    sorted[i] = (int32_t)ks[i];
   }
   qsort(sorted, n, sizeof sorted[0], cmp_i32);
   /* Grow the discount tables before committing, so a failure keeps the
    * old K set intact. */
-  int32_t old[VBPR_EVAL_MAX_KS];
+  int32_t old[VBPR_EVALUATOR_MAX_KS];
   size_t old_n = ev->nk;
   memcpy(old, ev->ks, sizeof old);
   memcpy(ev->ks, sorted, n * sizeof sorted[0]);
@@ -133,7 +134,7 @@ vbpr_status vbpr_eval_set_ks(vbpr_evaluator *ev, const int32_t *ks, size_t n)
   return VBPR_OK;
 }
 
-vbpr_status vbpr_eval_set_long_tail_share(vbpr_evaluator *ev, double share)
+vbpr_status vbpr_evaluator_set_long_tail_share(vbpr_evaluator *ev, double share)
 {
   VBPR_CHECK_NULL(ev);
   if (!(share > 0.0 && share <= 1.0))
@@ -144,7 +145,7 @@ vbpr_status vbpr_eval_set_long_tail_share(vbpr_evaluator *ev, double share)
   return VBPR_OK;
 }
 
-int32_t vbpr_eval_num_users_evaluated(const vbpr_evaluator *ev)
+size_t vbpr_evaluator_num_users_evaluated(const vbpr_evaluator *ev)
 {
-  return ev == NULL ? 0 : ev->n_users;
+  return ev == NULL ? 0 : (size_t)ev->n_users;
 }

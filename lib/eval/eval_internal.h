@@ -22,7 +22,7 @@ struct vbpr_evaluator {
   const int32_t *test_items;
   int32_t *users;                   /* users with test items, ascending */
   int32_t n_users;
-  int32_t ks[VBPR_EVAL_MAX_KS]; /* ascending, distinct */
+  int32_t ks[VBPR_EVALUATOR_MAX_KS]; /* ascending, distinct */
   size_t nk;
   double tail_share;
   /* disc[r] = 1/log2(r + 2), the discount of rank r+1; idcg[c] = disc[0] +
@@ -35,7 +35,7 @@ struct vbpr_evaluator {
   int32_t tail_items; /* universe the mask was built for; 0 = none yet */
   vbpr__user_rec *recs; /* [n_users * nk], user-major */
   size_t recs_cap;
-  double avg[VBPR__N_METRICS][VBPR_EVAL_MAX_KS];
+  double avg[VBPR__N_METRICS][VBPR_EVALUATOR_MAX_KS];
   int have_results;
   int32_t run_num_users; /* num_users of the last successful run */
   vbpr__rank_pool pool;
@@ -43,7 +43,7 @@ struct vbpr_evaluator {
 
 /* INVALID_ARGUMENT when a [num_users x dim] or [num_items x dim] float
  * table would not fit in size_t; shared by evaluation and recommendation. */
-vbpr_status vbpr__check_table_sizes(int32_t num_users, int32_t num_items, size_t dim,
+vbpr_status vbpr__check_table_sizes(size_t num_users, size_t num_items, size_t dim,
                                     const char *func);
 
 #endif

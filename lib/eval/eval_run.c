@@ -112,11 +112,11 @@ static void average(vbpr_evaluator *ev)
 
 /* ---- run ----------------------------------------------------------------- */
 
-static vbpr_status check_sizes(const vbpr_evaluator *ev, int32_t num_users,
-                               int32_t num_items, size_t dim, const char *func)
+static vbpr_status check_sizes(const vbpr_evaluator *ev, size_t num_users,
+                               size_t num_items, size_t dim, const char *func)
 {
-  int32_t need_users = vbpr_dataset_num_users(ev->test);
-  int32_t need_items = vbpr_dataset_num_items(ev->train);
+  size_t need_users = vbpr_dataset_num_users(ev->test);
+  size_t need_items = vbpr_dataset_num_items(ev->train);
   const char *item_src = "train";
   if (vbpr_dataset_num_items(ev->test) > need_items) {
     need_items = vbpr_dataset_num_items(ev->test);
@@ -126,17 +126,17 @@ static vbpr_status check_sizes(const vbpr_evaluator *ev, int32_t num_users,
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "dim must be >= 1, got %zu", dim);
   if (num_users < 1 || num_users < need_users)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "num_users must be >= the test set's %d users, got %d",
-                       (int)need_users, (int)num_users);
+                       "num_users must be >= the test set's %zu users, got %zu",
+                       need_users, num_users);
   if (num_items < 1 || num_items < need_items)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "num_items must be >= the %s set's %d items, got %d", item_src,
-                       (int)need_items, (int)num_items);
+                       "num_items must be >= the %s set's %zu items, got %zu", item_src,
+                       need_items, num_items);
   return vbpr__check_table_sizes(num_users, num_items, dim, func);
 }
 
-vbpr_status vbpr_eval_run(vbpr_evaluator *ev, const float *user_emb, const float *item_emb,
-                          int32_t num_users, int32_t num_items, size_t dim)
+vbpr_status vbpr_evaluator_run(vbpr_evaluator *ev, size_t num_users, size_t num_items,
+                               size_t dim, const float *user_emb, const float *item_emb)
 {
   VBPR_CHECK_NULL(ev);
   ev->have_results = 0;
@@ -156,14 +156,15 @@ vbpr_status vbpr_eval_run(vbpr_evaluator *ev, const float *user_emb, const float
   if (st != VBPR_OK) return st;
 
   vbpr__ranker r = {.user_emb = user_emb, .item_emb = item_emb, .dim = dim,
-                    .num_items = num_items, .mask_users = vbpr_dataset_num_users(ev->train),
+                    .num_items = (int32_t)num_items,
+                    .mask_users = (int32_t)vbpr_dataset_num_users(ev->train),
                     .users = ev->users, .n_users = (size_t)ev->n_users,
                     .k = ev->ks[ev->nk - 1], .emit = eval_emit, .emit_ctx = ev};
   st = vbpr_dataset_csr(ev->train, &r.mask_offsets, &r.mask_items, NULL);
   if (st == VBPR_OK) st = vbpr__rank_run(&r, &ev->pool, __func__);
   if (st != VBPR_OK) return st;
   average(ev);
-  ev->run_num_users = num_users;
+  ev->run_num_users = (int32_t)num_users;
   ev->have_results = 1;
   return VBPR_OK;
 }
@@ -171,7 +172,7 @@ vbpr_status vbpr_eval_run(vbpr_evaluator *ev, const float *user_emb, const float
 /* ---- getters ------------------------------------------------------------- */
 
 /* Index of k in the K set into *j, after checking the query and the state. */
-static vbpr_status find_k(const vbpr_evaluator *ev, vbpr_metric metric, int32_t k,
+static vbpr_status find_k(const vbpr_evaluator *ev, vbpr_metric metric, size_t k,
                           size_t *j, const char *func)
 {
   if ((int)metric < 1 || (int)metric > VBPR__N_METRICS)
@@ -179,19 +180,19 @@ static vbpr_status find_k(const vbpr_evaluator *ev, vbpr_metric metric, int32_t 
                        "metric must be a vbpr_metric in [1, %d], got %d", VBPR__N_METRICS,
                        (int)metric);
   for (*j = 0; *j < ev->nk; (*j)++)
-    if (ev->ks[*j] == k) break;
+    if ((size_t)ev->ks[*j] == k) break;
   if (*j == ev->nk)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "k = %d is not one of the %zu K values set (largest %d)", (int)k,
+                       "k = %zu is not one of the %zu K values set (largest %d)", k,
                        ev->nk, (int)ev->ks[ev->nk - 1]);
   if (!ev->have_results)
     return vbpr__error(VBPR_ERR_STATE, func,
-                       "no results: call vbpr_eval_run() first (after any setting change)");
+                       "no results: call vbpr_evaluator_run() first (after any setting change)");
   return VBPR_OK;
 }
 
-vbpr_status vbpr_eval_metric(const vbpr_evaluator *ev, vbpr_metric metric, int32_t k,
-                             double *value)
+vbpr_status vbpr_evaluator_metric(const vbpr_evaluator *ev, vbpr_metric metric, size_t k,
+                                  double *value)
 {
   VBPR_CHECK_NULL(ev);
   VBPR_CHECK_NULL(value);
@@ -202,8 +203,8 @@ vbpr_status vbpr_eval_metric(const vbpr_evaluator *ev, vbpr_metric metric, int32
   return VBPR_OK;
 }
 
-vbpr_status vbpr_eval_user_metric(const vbpr_evaluator *ev, vbpr_metric metric, int32_t k,
-                                  double *values, size_t len)
+vbpr_status vbpr_evaluator_user_metric(const vbpr_evaluator *ev, vbpr_metric metric,
+                                       size_t k, size_t len, double *values)
 {
   VBPR_CHECK_NULL(ev);
   VBPR_CHECK_NULL(values);
@@ -221,15 +222,18 @@ vbpr_status vbpr_eval_user_metric(const vbpr_evaluator *ev, vbpr_metric metric, 
   return VBPR_OK;
 }
 
-vbpr_status vbpr__check_table_sizes(int32_t num_users, int32_t num_items, size_t dim,
+vbpr_status vbpr__check_table_sizes(size_t num_users, size_t num_items, size_t dim,
                                     const char *func)
 {
   size_t cells;
-  if (!vbpr__mul_ok((size_t)num_users, dim, &cells) ||
-      !vbpr__mul_ok((size_t)num_items, dim, &cells) ||
+  if (num_users > (size_t)INT32_MAX || num_items > (size_t)INT32_MAX)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "num_users and num_items must be <= 2^31-1 (ids are int32_t), "
+                       "got %zu and %zu", num_users, num_items);
+  if (!vbpr__mul_ok(num_users, dim, &cells) || !vbpr__mul_ok(num_items, dim, &cells) ||
       !vbpr__mul_ok(cells, sizeof(float), &cells))
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "table size overflows: %d or %d rows x dim %zu", (int)num_users,
-                       (int)num_items, dim);
+                       "table size overflows: %zu or %zu rows x dim %zu", num_users,
+                       num_items, dim);
   return VBPR_OK;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "core/params.h"
 #include "loss/loss_internal.h"
 #include "vbpr/loss.h"
 
@@ -14,28 +15,172 @@
  * microseconds, so smaller jobs run faster on the calling thread. */
 #define MIN_WORK_PER_THREAD ((size_t)1 << 20)
 
+/* ---- parameter tables --------------------------------------------------- */
+
+static const vbpr__named_value estimator_names[] = {
+  {"prototype", VBPR_ESTIMATOR_PROTOTYPE},
+  {"prototype_detached", VBPR_ESTIMATOR_PROTOTYPE_DETACHED},
+  {"detached", VBPR_ESTIMATOR_PROTOTYPE_DETACHED},
+  {"plugin", VBPR_ESTIMATOR_PROTOTYPE_DETACHED}, /* the reference code's name */
+  {"elbo", VBPR_ESTIMATOR_ELBO},
+  {"exact", VBPR_ESTIMATOR_ELBO}, /* the reference code's name */
+  {NULL, 0},
+};
+
+static const vbpr__named_value attention_names[] = {
+  {"hard", VBPR_ATTENTION_HARD},
+  {"easy", VBPR_ATTENTION_EASY},
+  {NULL, 0},
+};
+
+#define SAMPLES_SPEC(nm, def) {nm, 1, VBPR_LOSS_MAX_SAMPLES, def, VBPR_PARAM_INTEGRAL, NULL}
+#define TEMPERATURE_SPEC(nm, def) {nm, 1e-6, 1e6, def, 0, NULL}
+
+/* VARIATIONAL: every parameter. */
+static const vbpr__param_spec variational_specs[] = {
+  [VBPR_LOSS_NUM_POS] = SAMPLES_SPEC("num_pos", 2),
+  [VBPR_LOSS_NUM_NEG] = SAMPLES_SPEC("num_neg", 4),
+  [VBPR_LOSS_C_POS] = TEMPERATURE_SPEC("c_pos", 4),
+  [VBPR_LOSS_C_NEG] = TEMPERATURE_SPEC("c_neg", 4),
+  [VBPR_LOSS_ESTIMATOR] = {"estimator", 1, 3, VBPR_ESTIMATOR_PROTOTYPE,
+                           VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED, estimator_names},
+  [VBPR_LOSS_NEG_ATTENTION] = {"neg_attention", -1, 1, VBPR_ATTENTION_HARD,
+                               VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED, attention_names},
+  [VBPR_LOSS_POS_HARDNESS] = {"pos_hardness", 0, 1e6, 0, 0, NULL},
+  [VBPR_LOSS_NEG_HARDNESS] = {"neg_hardness", 0, 1e6, 0, 0, NULL},
+  [VBPR_LOSS_HARDNESS_TAU] = TEMPERATURE_SPEC("hardness_tau", 0.5),
+};
+VBPR__DEFINE_PARAM_TABLE(variational_table, variational_specs, VBPR_LOSS_HARDNESS_TAU,
+                         "vbpr_loss_param");
+
+/* BPR: one positive, one negative; nothing else applies. */
+static const vbpr__param_spec bpr_specs[] = {
+  [VBPR_LOSS_NUM_POS] = {"num_pos", 1, 1, 1, VBPR_PARAM_INTEGRAL, NULL},
+  [VBPR_LOSS_NUM_NEG] = {"num_neg", 1, 1, 1, VBPR_PARAM_INTEGRAL, NULL},
+  [VBPR_LOSS_HARDNESS_TAU] = {NULL, 0, 0, 0, 0, NULL},
+};
+VBPR__DEFINE_PARAM_TABLE(bpr_table, bpr_specs, VBPR_LOSS_HARDNESS_TAU, "vbpr_loss_param");
+
+static const vbpr__param_table *table_of(vbpr_loss_kind kind)
+{
+  switch (kind) {
+  case VBPR_LOSS_BPR: return &bpr_table;
+  case VBPR_LOSS_VARIATIONAL: return &variational_table;
+  }
+  return NULL;
+}
+
+static const char *kind_name(vbpr_loss_kind kind)
+{
+  return kind == VBPR_LOSS_BPR ? "VBPR_LOSS_BPR" : "VBPR_LOSS_VARIATIONAL";
+}
+
+static vbpr_status check_kind(vbpr_loss_kind kind, const char *func)
+{
+  if (table_of(kind) == NULL)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "kind must be VBPR_LOSS_BPR (1) or VBPR_LOSS_VARIATIONAL (2), "
+                       "got %d", (int)kind);
+  return VBPR_OK;
+}
+
+/* The spec of p for this kind; the message tells an unknown parameter from
+ * one that exists but does not apply to the kind. */
+static vbpr_status spec_for(vbpr_loss_kind kind, vbpr_loss_param p,
+                            const vbpr__param_spec **spec, const char *func)
+{
+  *spec = vbpr__param_spec_of(table_of(kind), (int)p);
+  if (*spec != NULL) return VBPR_OK;
+  const vbpr__param_spec *any;
+  vbpr_status st = vbpr__param_find(&variational_table, (int)p, &any, func);
+  if (st != VBPR_OK) return st;
+  return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                     "%s does not apply to a %s loss", any->name, kind_name(kind));
+}
+
+vbpr_status vbpr_loss_param_bounds(vbpr_loss_kind kind, vbpr_loss_param p,
+                                   vbpr_param_bounds *bounds)
+{
+  const vbpr__param_spec *s;
+  vbpr_status st = check_kind(kind, __func__);
+  if (st == VBPR_OK) st = spec_for(kind, p, &s, __func__);
+  if (st != VBPR_OK) return st;
+  return vbpr__param_bounds(table_of(kind), (int)p, bounds, __func__);
+}
+
+const char *vbpr_loss_param_name(vbpr_loss_param p)
+{
+  return vbpr__param_name(&variational_table, (int)p);
+}
+
+vbpr_status vbpr_loss_param_from_name(const char *name, vbpr_loss_param *p)
+{
+  int v = 0;
+  vbpr_status st = vbpr__param_from_name(&variational_table, name, &v, __func__);
+  if (st == VBPR_OK) *p = (vbpr_loss_param)v;
+  return st;
+}
+
+vbpr_status vbpr_loss_param_parse(vbpr_loss_param p, const char *text, double *value)
+{
+  return vbpr__param_parse(&variational_table, (int)p, text, value, __func__);
+}
+
 /* ---- create, destroy, parameters --------------------------------------- */
+
+/* The value of parameter p in cfg: the one place that maps parameters to
+ * fields, used by set (store) and get (load). */
+static double *double_field(vbpr__loss_cfg *cfg, vbpr_loss_param p)
+{
+  switch (p) {
+  case VBPR_LOSS_C_POS: return &cfg->c_pos;
+  case VBPR_LOSS_C_NEG: return &cfg->c_neg;
+  case VBPR_LOSS_POS_HARDNESS: return &cfg->lam_pos;
+  case VBPR_LOSS_NEG_HARDNESS: return &cfg->lam_neg;
+  case VBPR_LOSS_HARDNESS_TAU: return &cfg->tau;
+  default: return NULL;
+  }
+}
+
+static void store(vbpr__loss_cfg *cfg, vbpr_loss_param p, double v)
+{
+  double *d = double_field(cfg, p);
+  if (d != NULL) *d = v;
+  else if (p == VBPR_LOSS_NUM_POS) cfg->M = (size_t)v;
+  else if (p == VBPR_LOSS_NUM_NEG) cfg->N = (size_t)v;
+  else if (p == VBPR_LOSS_ESTIMATOR) cfg->estimator = (int)v;
+  else if (p == VBPR_LOSS_NEG_ATTENTION) cfg->sign = (int)v;
+}
+
+static double load(const vbpr__loss_cfg *cfg, vbpr_loss_param p)
+{
+  double *d = double_field((vbpr__loss_cfg *)cfg, p);
+  if (d != NULL) return *d;
+  if (p == VBPR_LOSS_NUM_POS) return (double)cfg->M;
+  if (p == VBPR_LOSS_NUM_NEG) return (double)cfg->N;
+  if (p == VBPR_LOSS_ESTIMATOR) return cfg->estimator;
+  return cfg->sign;
+}
 
 vbpr_status vbpr_loss_create(vbpr_loss_kind kind, vbpr_loss **out)
 {
   VBPR_CHECK_NULL(out);
-  if (kind != VBPR_LOSS_BPR && kind != VBPR_LOSS_VARIATIONAL)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
-                     "kind must be VBPR_LOSS_BPR (1) or VBPR_LOSS_VARIATIONAL (2), "
-                     "got %d", (int)kind);
+  *out = NULL;
+  vbpr_status st = check_kind(kind, __func__);
+  if (st != VBPR_OK) return st;
   vbpr_loss *l = vbpr__calloc(1, sizeof *l);
   if (l == NULL)
     return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate the loss object");
-  bool var = kind == VBPR_LOSS_VARIATIONAL;
   l->kind = kind;
   /* BPR is the M = N = 1 case of the same code: with one score per side
-   * every attention weight is exactly 1 and the estimators coincide. */
-  l->cfg = (vbpr__loss_cfg){
-    .M = var ? 2 : 1, .N = var ? 4 : 1,
-    .c_pos = 4.0, .c_neg = 4.0,
-    .lam_pos = 0.0, .lam_neg = 0.0, .tau = 0.5,
-    .estimator = VBPR_EST_PROTOTYPE, .sign = VBPR_ATTEND_HARD,
-  };
+   * every attention weight is exactly 1 and the estimators coincide. The
+   * defaults of every parameter come from the VARIATIONAL table; BPR
+   * overrides what it restricts. */
+  const vbpr__param_table *all = &variational_table, *own = table_of(kind);
+  for (size_t p = 1; p < all->n; p++) {
+    const vbpr__param_spec *s = vbpr__param_spec_of(own, (int)p);
+    store(&l->cfg, (vbpr_loss_param)p, (s ? s : &all->spec[p])->def);
+  }
   l->stored = VBPR__STORED_NONE;
   *out = l;
   return VBPR_OK;
@@ -50,99 +195,19 @@ void vbpr_loss_destroy(vbpr_loss *loss)
   vbpr__free(loss);
 }
 
-static const char *param_name(vbpr_loss_param p)
+vbpr_loss_kind vbpr_loss_get_kind(const vbpr_loss *loss)
 {
-  switch (p) {
-  case VBPR_LOSS_NUM_POS: return "VBPR_LOSS_NUM_POS";
-  case VBPR_LOSS_NUM_NEG: return "VBPR_LOSS_NUM_NEG";
-  case VBPR_LOSS_C_POS: return "VBPR_LOSS_C_POS";
-  case VBPR_LOSS_C_NEG: return "VBPR_LOSS_C_NEG";
-  case VBPR_LOSS_ESTIMATOR: return "VBPR_LOSS_ESTIMATOR";
-  case VBPR_LOSS_NEG_ATTENTION: return "VBPR_LOSS_NEG_ATTENTION";
-  case VBPR_LOSS_POS_HARDNESS: return "VBPR_LOSS_POS_HARDNESS";
-  case VBPR_LOSS_NEG_HARDNESS: return "VBPR_LOSS_NEG_HARDNESS";
-  case VBPR_LOSS_HARDNESS_TAU: return "VBPR_LOSS_HARDNESS_TAU";
-  }
-  return NULL;
-}
-
-/* Is parameter p meaningful for this loss? Unknown p gives the message. */
-static vbpr_status check_param(const vbpr_loss *loss, vbpr_loss_param p,
-                               const char *func)
-{
-  const char *name = param_name(p);
-  if (name == NULL)
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "p is not a vbpr_loss_param value: %d", (int)p);
-  if (loss->kind == VBPR_LOSS_BPR && p != VBPR_LOSS_NUM_POS && p != VBPR_LOSS_NUM_NEG)
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "p = %s applies to VBPR_LOSS_VARIATIONAL only, not to a "
-                       "VBPR_LOSS_BPR loss", name);
-  return VBPR_OK;
-}
-
-static vbpr_status out_of_range(const char *func, vbpr_loss_param p, double v,
-                                const char *rule)
-{
-  return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "%s must be %s, got %g",
-                     param_name(p), rule, v);
-}
-
-static bool in_range(double v, double lo, double hi) { return v >= lo && v <= hi; }
-
-/* Validates value for p on this loss and stores it into *cfg. */
-static vbpr_status apply_param(const vbpr_loss *loss, vbpr__loss_cfg *cfg,
-                               vbpr_loss_param p, double v, const char *func)
-{
-  switch (p) {
-  case VBPR_LOSS_NUM_POS:
-  case VBPR_LOSS_NUM_NEG:
-    if (loss->kind == VBPR_LOSS_BPR && v != 1.0)
-      return out_of_range(func, p, v, "1 for a VBPR_LOSS_BPR loss");
-    if (!in_range(v, 1.0, VBPR_LOSS_MAX_SAMPLES) || v != floor(v))
-      return out_of_range(func, p, v, "an integer in [1, 1048576]");
-    *(p == VBPR_LOSS_NUM_POS ? &cfg->M : &cfg->N) = (size_t)v;
-    return VBPR_OK;
-  case VBPR_LOSS_C_POS:
-  case VBPR_LOSS_C_NEG:
-    if (!in_range(v, 1e-6, 1e6)) return out_of_range(func, p, v, "in [1e-6, 1e6]");
-    *(p == VBPR_LOSS_C_POS ? &cfg->c_pos : &cfg->c_neg) = v;
-    return VBPR_OK;
-  case VBPR_LOSS_ESTIMATOR:
-    if (v != VBPR_EST_PROTOTYPE && v != VBPR_EST_PROTOTYPE_DETACHED && v != VBPR_EST_ELBO)
-      return out_of_range(func, p, v,
-                          "VBPR_EST_PROTOTYPE (1), VBPR_EST_PROTOTYPE_DETACHED (2) "
-                          "or VBPR_EST_ELBO (3)");
-    cfg->estimator = (int)v;
-    return VBPR_OK;
-  case VBPR_LOSS_NEG_ATTENTION:
-    if (v != VBPR_ATTEND_HARD && v != VBPR_ATTEND_EASY)
-      return out_of_range(func, p, v, "VBPR_ATTEND_HARD (1) or VBPR_ATTEND_EASY (-1)");
-    cfg->sign = (int)v;
-    return VBPR_OK;
-  case VBPR_LOSS_POS_HARDNESS:
-  case VBPR_LOSS_NEG_HARDNESS:
-    if (!in_range(v, 0.0, 1e6)) return out_of_range(func, p, v, "in [0, 1e6]");
-    *(p == VBPR_LOSS_POS_HARDNESS ? &cfg->lam_pos : &cfg->lam_neg) = v;
-    return VBPR_OK;
-  case VBPR_LOSS_HARDNESS_TAU:
-    if (!in_range(v, 1e-6, 1e6)) return out_of_range(func, p, v, "in [1e-6, 1e6]");
-    cfg->tau = v;
-    return VBPR_OK;
-  }
-  return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                     "p is not a vbpr_loss_param value: %d", (int)p);
+  return loss ? loss->kind : (vbpr_loss_kind)0;
 }
 
 vbpr_status vbpr_loss_set(vbpr_loss *loss, vbpr_loss_param p, double value)
 {
   VBPR_CHECK_NULL(loss);
-  vbpr_status st = check_param(loss, p, __func__);
+  const vbpr__param_spec *s;
+  vbpr_status st = spec_for(loss->kind, p, &s, __func__);
+  if (st == VBPR_OK) st = vbpr__param_check(s, value, __func__);
   if (st != VBPR_OK) return st;
-  vbpr__loss_cfg cfg = loss->cfg;
-  st = apply_param(loss, &cfg, p, value, __func__);
-  if (st != VBPR_OK) return st;
-  loss->cfg = cfg;
+  store(&loss->cfg, p, value);
   /* the stored alpha, beta and gradients belong to the old parameters */
   loss->stored = VBPR__STORED_NONE;
   return VBPR_OK;
@@ -152,22 +217,10 @@ vbpr_status vbpr_loss_get(const vbpr_loss *loss, vbpr_loss_param p, double *valu
 {
   VBPR_CHECK_NULL(loss);
   VBPR_CHECK_NULL(value);
-  vbpr_status st = check_param(loss, p, __func__);
+  const vbpr__param_spec *s;
+  vbpr_status st = spec_for(loss->kind, p, &s, __func__);
   if (st != VBPR_OK) return st;
-  const vbpr__loss_cfg *c = &loss->cfg;
-  double v = 0.0;
-  switch (p) {
-  case VBPR_LOSS_NUM_POS: v = (double)c->M; break;
-  case VBPR_LOSS_NUM_NEG: v = (double)c->N; break;
-  case VBPR_LOSS_C_POS: v = c->c_pos; break;
-  case VBPR_LOSS_C_NEG: v = c->c_neg; break;
-  case VBPR_LOSS_ESTIMATOR: v = c->estimator; break;
-  case VBPR_LOSS_NEG_ATTENTION: v = c->sign; break;
-  case VBPR_LOSS_POS_HARDNESS: v = c->lam_pos; break;
-  case VBPR_LOSS_NEG_HARDNESS: v = c->lam_neg; break;
-  case VBPR_LOSS_HARDNESS_TAU: v = c->tau; break;
-  }
-  *value = v;
+  *value = load(&loss->cfg, p);
   return VBPR_OK;
 }
 
@@ -327,7 +380,7 @@ static int threads_for(const vbpr_loss *loss, size_t batch, size_t dim)
   size_t M = loss->cfg.M, N = loss->cfg.N;
   /* inner products or gradients, plus ~20 units per score for exp/log */
   size_t per_row = (M + N + 1) * dim + 20 * (M + N);
-  if (loss->cfg.estimator == VBPR_EST_ELBO) per_row += 20 * M * N;
+  if (loss->cfg.estimator == VBPR_ESTIMATOR_ELBO) per_row += 20 * M * N;
   size_t work;
   if (!vbpr__mul_ok(batch, per_row, &work)) work = SIZE_MAX;
   int nt = vbpr__threads_for(work, MIN_WORK_PER_THREAD);

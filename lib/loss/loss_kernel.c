@@ -307,7 +307,7 @@ VBPR_INLINE void est_prototype(const vbpr__loss_cfg *cfg, block_ws *w, double *l
     for (size_t r = 0; r < B; r++) Q[r] += w->zn[n * B + r] * w->sn[n * B + r];
   for (size_t r = 0; r < B; r++) loss[r] = Q[r] - P[r]; /* -x */
   softplus_sigmoid_v(B, loss, loss, sig); /* sig = sigmoid(-x) = -dloss/dx */
-  bool detached = cfg->estimator == VBPR_EST_PROTOTYPE_DETACHED;
+  bool detached = cfg->estimator == VBPR_ESTIMATOR_PROTOTYPE_DETACHED;
   double ip = detached ? 0.0 : 1.0 / cfg->c_pos;
   double in = detached ? 0.0 : (double)cfg->sign / cfg->c_neg;
   for (size_t m = 0; m < M; m++)
@@ -405,7 +405,7 @@ static size_t block_math(const vbpr__loss_cfg *cfg, const float *sp, const float
                  w->zp, w->dp, w->r0, w->r1);
   attention_rows(B, N, w->sn, lpn, (double)cfg->sign / cfg->c_neg, cfg->lam_neg,
                  1.0 / cfg->tau, w->zn, w->dn, w->r0, w->r1);
-  if (cfg->estimator == VBPR_EST_ELBO)
+  if (cfg->estimator == VBPR_ESTIMATOR_ELBO)
     est_elbo(cfg, w, loss);
   else
     est_prototype(cfg, w, loss);

@@ -11,6 +11,7 @@
 #endif
 
 #include "core/core.h"
+#include "core/params.h"
 #include "vbpr/optim.h"
 
 typedef struct opt_slot {
@@ -41,24 +42,94 @@ typedef struct plan {
   bool sparse;
 } plan;
 
+/* ---- parameter tables --------------------------------------------------- */
+
+/* Every kind takes every parameter (SGD ignores the Adam ones); only the
+ * default learning rate differs. */
+#define OPTIM_SPECS(lr_default)                                                   \
+  {                                                                               \
+    [VBPR_OPTIM_LR] = {"lr", 0, 1e6, lr_default, 0, NULL},                        \
+    [VBPR_OPTIM_BETA1] = {"beta1", 0, 1, 0.9, VBPR_PARAM_MAX_EXCLUSIVE, NULL},    \
+    [VBPR_OPTIM_BETA2] = {"beta2", 0, 1, 0.999, VBPR_PARAM_MAX_EXCLUSIVE, NULL},  \
+    [VBPR_OPTIM_EPS] = {"eps", 0, 1e6, 1e-8, VBPR_PARAM_MIN_EXCLUSIVE, NULL},     \
+    [VBPR_OPTIM_WEIGHT_DECAY] = {"weight_decay", 0, 1e6, 0, 0, NULL},             \
+  }
+
+static const vbpr__param_spec adam_specs[] = OPTIM_SPECS(1e-3);
+VBPR__DEFINE_PARAM_TABLE(adam_table, adam_specs, VBPR_OPTIM_WEIGHT_DECAY, "vbpr_optim_param");
+static const vbpr__param_spec sgd_specs[] = OPTIM_SPECS(1e-2);
+VBPR__DEFINE_PARAM_TABLE(sgd_table, sgd_specs, VBPR_OPTIM_WEIGHT_DECAY, "vbpr_optim_param");
+
+static const vbpr__param_table *table_of(vbpr_optim_kind kind)
+{
+  switch (kind) {
+  case VBPR_OPTIM_SGD: return &sgd_table;
+  case VBPR_OPTIM_ADAM:
+  case VBPR_OPTIM_LAZY_ADAM: return &adam_table;
+  }
+  return NULL;
+}
+
+static vbpr_status check_kind(vbpr_optim_kind kind, const char *func)
+{
+  if (table_of(kind) == NULL)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "kind must be VBPR_OPTIM_SGD (1), VBPR_OPTIM_ADAM (2) or "
+                       "VBPR_OPTIM_LAZY_ADAM (3), got %d", (int)kind);
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_optim_param_bounds(vbpr_optim_kind kind, vbpr_optim_param p,
+                                    vbpr_param_bounds *bounds)
+{
+  vbpr_status st = check_kind(kind, __func__);
+  if (st != VBPR_OK) return st;
+  return vbpr__param_bounds(table_of(kind), (int)p, bounds, __func__);
+}
+
+const char *vbpr_optim_param_name(vbpr_optim_param p)
+{
+  return vbpr__param_name(&adam_table, (int)p);
+}
+
+vbpr_status vbpr_optim_param_from_name(const char *name, vbpr_optim_param *p)
+{
+  int v = 0;
+  vbpr_status st = vbpr__param_from_name(&adam_table, name, &v, __func__);
+  if (st == VBPR_OK) *p = (vbpr_optim_param)v;
+  return st;
+}
+
+vbpr_status vbpr_optim_param_parse(vbpr_optim_param p, const char *text, double *value)
+{
+  return vbpr__param_parse(&adam_table, (int)p, text, value, __func__);
+}
+
 /* ---- handle and parameters --------------------------------------------- */
+
+static double *param_ptr(vbpr_optim *o, vbpr_optim_param p)
+{
+  switch (p) {
+  case VBPR_OPTIM_LR: return &o->lr;
+  case VBPR_OPTIM_BETA1: return &o->beta1;
+  case VBPR_OPTIM_BETA2: return &o->beta2;
+  case VBPR_OPTIM_EPS: return &o->eps;
+  case VBPR_OPTIM_WEIGHT_DECAY: return &o->wd;
+  }
+  return NULL;
+}
 
 vbpr_status vbpr_optim_create(vbpr_optim_kind kind, vbpr_optim **out)
 {
   VBPR_CHECK_NULL(out);
   *out = NULL;
-  if (kind != VBPR_OPTIM_SGD && kind != VBPR_OPTIM_ADAM && kind != VBPR_OPTIM_LAZY_ADAM)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
-                     "kind must be VBPR_OPTIM_SGD (1), VBPR_OPTIM_ADAM (2) or "
-                     "VBPR_OPTIM_LAZY_ADAM (3), got %d", (int)kind);
+  vbpr_status st = check_kind(kind, __func__);
+  if (st != VBPR_OK) return st;
   vbpr_optim *o = vbpr__calloc(1, sizeof *o);
   if (o == NULL) return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate an optimizer");
   o->kind = kind;
-  o->lr = kind == VBPR_OPTIM_SGD ? 1e-2 : 1e-3;
-  o->beta1 = 0.9;
-  o->beta2 = 0.999;
-  o->eps = 1e-8;
-  o->wd = 0.0;
+  const vbpr__param_table *t = table_of(kind);
+  for (size_t p = 1; p < t->n; p++) *param_ptr(o, (vbpr_optim_param)p) = t->spec[p].def;
   *out = o;
   return VBPR_OK;
 }
@@ -83,7 +154,10 @@ void vbpr_optim_destroy(vbpr_optim *opt)
   vbpr__free(opt);
 }
 
-int vbpr_optim_get_kind(const vbpr_optim *opt) { return opt ? (int)opt->kind : 0; }
+vbpr_optim_kind vbpr_optim_get_kind(const vbpr_optim *opt)
+{
+  return opt ? opt->kind : (vbpr_optim_kind)0;
+}
 
 vbpr_status vbpr_optim_reset(vbpr_optim *opt)
 {
@@ -92,56 +166,14 @@ vbpr_status vbpr_optim_reset(vbpr_optim *opt)
   return VBPR_OK;
 }
 
-static double *param_ptr(vbpr_optim *o, vbpr_optim_param p)
-{
-  switch (p) {
-  case VBPR_OPTIM_LR: return &o->lr;
-  case VBPR_OPTIM_BETA1: return &o->beta1;
-  case VBPR_OPTIM_BETA2: return &o->beta2;
-  case VBPR_OPTIM_EPS: return &o->eps;
-  case VBPR_OPTIM_WEIGHT_DECAY: return &o->wd;
-  }
-  return NULL;
-}
-
-static const char *param_name(vbpr_optim_param p)
-{
-  switch (p) {
-  case VBPR_OPTIM_LR: return "lr";
-  case VBPR_OPTIM_BETA1: return "beta1";
-  case VBPR_OPTIM_BETA2: return "beta2";
-  case VBPR_OPTIM_EPS: return "eps";
-  case VBPR_OPTIM_WEIGHT_DECAY: return "weight_decay";
-  }
-  return "?";
-}
-
-/* Comparisons are written so that NaN fails them. */
-static bool param_valid(vbpr_optim_param p, double v)
-{
-  if (!isfinite(v)) return false;
-  switch (p) {
-  case VBPR_OPTIM_BETA1:
-  case VBPR_OPTIM_BETA2: return v >= 0.0 && v < 1.0;
-  case VBPR_OPTIM_EPS: return v > 0.0;
-  default: return v >= 0.0;
-  }
-}
-
 vbpr_status vbpr_optim_set(vbpr_optim *opt, vbpr_optim_param param, double value)
 {
   VBPR_CHECK_NULL(opt);
-  double *dst = param_ptr(opt, param);
-  if (dst == NULL)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "param must be a vbpr_optim_param (1..5), got %d",
-                     (int)param);
-  if (!param_valid(param, value))
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "%s must be %s, got %g", param_name(param),
-                     param == VBPR_OPTIM_BETA1 || param == VBPR_OPTIM_BETA2 ? "in [0, 1)"
-                     : param == VBPR_OPTIM_EPS ? "finite and > 0"
-                                               : "finite and >= 0",
-                     value);
-  *dst = value;
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(table_of(opt->kind), (int)param, &spec, __func__);
+  if (st == VBPR_OK) st = vbpr__param_check(spec, value, __func__);
+  if (st != VBPR_OK) return st;
+  *param_ptr(opt, param) = value;
   return VBPR_OK;
 }
 
@@ -149,11 +181,10 @@ vbpr_status vbpr_optim_get(const vbpr_optim *opt, vbpr_optim_param param, double
 {
   VBPR_CHECK_NULL(opt);
   VBPR_CHECK_NULL(value);
-  double *src = param_ptr((vbpr_optim *)opt, param);
-  if (src == NULL)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "param must be a vbpr_optim_param (1..5), got %d",
-                     (int)param);
-  *value = *src;
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(table_of(opt->kind), (int)param, &spec, __func__);
+  if (st != VBPR_OK) return st;
+  *value = *param_ptr((vbpr_optim *)opt, param);
   return VBPR_OK;
 }
 
@@ -448,8 +479,8 @@ static vbpr_status run_plans(vbpr_optim *o, const plan *plans, int n, const char
 
 /* ---- public steps ------------------------------------------------------ */
 
-vbpr_status vbpr_optim_step(vbpr_optim *opt, int32_t slot, float *param, const float *grad,
-                            size_t n)
+vbpr_status vbpr_optim_step(vbpr_optim *opt, int32_t slot, size_t n, float *param,
+                            const float *grad)
 {
   VBPR_CHECK_NULL(opt);
   VBPR_CHECK_NULL(param);
@@ -459,9 +490,9 @@ vbpr_status vbpr_optim_step(vbpr_optim *opt, int32_t slot, float *param, const f
   return run_plans(opt, &p, 1, __func__);
 }
 
-vbpr_status vbpr_optim_step_rows(vbpr_optim *opt, int32_t slot, float *param,
-                                 const float *grad, size_t rows, size_t dim,
-                                 const int32_t *row_ids, size_t count)
+vbpr_status vbpr_optim_step_rows(vbpr_optim *opt, int32_t slot, size_t rows, size_t dim,
+                                 float *param, const float *grad, size_t count,
+                                 const int32_t *row_ids)
 {
   VBPR_CHECK_NULL(opt);
   VBPR_CHECK_NULL(param);

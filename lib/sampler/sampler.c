@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/params.h"
 #include "sampler/sampler_internal.h"
 
 #define MAX_BATCH (1 << 24)
@@ -157,12 +158,36 @@ static void set_pop(vbpr_sampler *s, pop_tables *t, double a)
   s->pop_exponent = a;
 }
 
+/* ---- parameter table -------------------------------------------------- */
+
+static const vbpr__named_value mode_names[] = {
+  {"interactions", VBPR_SAMPLER_MODE_INTERACTIONS},
+  {"users", VBPR_SAMPLER_MODE_USERS},
+  {NULL, 0},
+};
+
+#define INT_SPEC(nm, lo, hi, def) {nm, lo, hi, def, VBPR_PARAM_INTEGRAL, NULL}
+
+static const vbpr__param_spec specs[] = {
+  [VBPR_SAMPLER_BATCH_SIZE] = INT_SPEC("batch_size", 1, MAX_BATCH, 1024),
+  [VBPR_SAMPLER_NUM_POS] = INT_SPEC("num_pos", 1, MAX_TUPLE, 1),
+  [VBPR_SAMPLER_NUM_NEG] = INT_SPEC("num_neg", 1, MAX_TUPLE, 1),
+  [VBPR_SAMPLER_SEED] = INT_SPEC("seed", 0, MAX_EXACT, 0),
+  [VBPR_SAMPLER_MODE] = {"mode", 0, 1, VBPR_SAMPLER_MODE_INTERACTIONS,
+                         VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED, mode_names},
+  [VBPR_SAMPLER_NEG_POP_EXPONENT] = {"neg_pop_exponent", 0, 16, 0, 0, NULL},
+  [VBPR_SAMPLER_EPOCH] = INT_SPEC("epoch", 0, MAX_EXACT, 0),
+  [VBPR_SAMPLER_USERS_EPOCH_ROWS] = INT_SPEC("users_epoch_rows", 0, MAX_EXACT, 0),
+};
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_SAMPLER_USERS_EPOCH_ROWS, "vbpr_sampler_param");
+
 /* ---- create / destroy -------------------------------------------------- */
 
 vbpr_status vbpr_sampler_create(const vbpr_dataset *ds, vbpr_sampler **out)
 {
-  VBPR_CHECK_NULL(ds);
   VBPR_CHECK_NULL(out);
+  *out = NULL;
+  VBPR_CHECK_NULL(ds);
   if (ds->nnz == 0)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ds has no interactions to sample from");
   if ((uint64_t)ds->nnz > UINT32_MAX)
@@ -171,8 +196,9 @@ vbpr_status vbpr_sampler_create(const vbpr_dataset *ds, vbpr_sampler **out)
   vbpr_sampler *s = vbpr__calloc(1, sizeof *s);
   if (s == NULL) return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate a sampler");
   s->ds = ds;
-  s->batch = 1024;
-  s->num_pos = s->num_neg = 1;
+  s->batch = (int64_t)specs[VBPR_SAMPLER_BATCH_SIZE].def;
+  s->num_pos = (int64_t)specs[VBPR_SAMPLER_NUM_POS].def;
+  s->num_neg = (int64_t)specs[VBPR_SAMPLER_NUM_NEG].def;
   s->elig_users = vbpr__malloc_array((size_t)ds->num_users, sizeof *s->elig_users);
   s->perm = vbpr__malloc_array((size_t)ds->nnz, sizeof *s->perm);
   s->owner = vbpr__malloc_array((size_t)ds->nnz, sizeof *s->owner);
@@ -208,61 +234,51 @@ void vbpr_sampler_destroy(vbpr_sampler *s)
 
 /* ---- parameters -------------------------------------------------------- */
 
-static const char *param_name(vbpr_sampler_param p)
+vbpr_status vbpr_sampler_param_bounds(vbpr_sampler_param p, vbpr_param_bounds *bounds)
 {
-  switch (p) {
-  case VBPR_SAMPLER_BATCH_SIZE: return "VBPR_SAMPLER_BATCH_SIZE";
-  case VBPR_SAMPLER_NUM_POS: return "VBPR_SAMPLER_NUM_POS";
-  case VBPR_SAMPLER_NUM_NEG: return "VBPR_SAMPLER_NUM_NEG";
-  case VBPR_SAMPLER_SEED: return "VBPR_SAMPLER_SEED";
-  case VBPR_SAMPLER_MODE: return "VBPR_SAMPLER_MODE";
-  case VBPR_SAMPLER_NEG_POP_EXPONENT: return "VBPR_SAMPLER_NEG_POP_EXPONENT";
-  case VBPR_SAMPLER_EPOCH: return "VBPR_SAMPLER_EPOCH";
-  case VBPR_SAMPLER_USERS_EPOCH_ROWS: return "VBPR_SAMPLER_USERS_EPOCH_ROWS";
-  }
-  return NULL;
+  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
 }
 
-static void param_range(const vbpr_sampler *s, vbpr_sampler_param p, double *lo, double *hi,
-                        int *integer)
+const char *vbpr_sampler_param_name(vbpr_sampler_param p)
 {
-  *integer = p != VBPR_SAMPLER_NEG_POP_EXPONENT;
-  *lo = 0;
-  switch (p) {
-  case VBPR_SAMPLER_BATCH_SIZE: *lo = 1; *hi = MAX_BATCH; return;
-  case VBPR_SAMPLER_NUM_POS: *lo = 1; *hi = MAX_TUPLE; return;
-  case VBPR_SAMPLER_NUM_NEG:
-    *lo = 1;
-    *hi = s->ds->num_items < MAX_TUPLE ? s->ds->num_items : MAX_TUPLE;
-    return;
-  case VBPR_SAMPLER_MODE: *hi = 1; return;
-  case VBPR_SAMPLER_NEG_POP_EXPONENT: *hi = 16; return;
-  default: *hi = MAX_EXACT; return;
-  }
+  return vbpr__param_name(&table, (int)p);
 }
 
+vbpr_status vbpr_sampler_param_from_name(const char *name, vbpr_sampler_param *p)
+{
+  int v = 0;
+  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
+  if (st == VBPR_OK) *p = (vbpr_sampler_param)v;
+  return st;
+}
+
+vbpr_status vbpr_sampler_param_parse(vbpr_sampler_param p, const char *text, double *value)
+{
+  return vbpr__param_parse(&table, (int)p, text, value, __func__);
+}
+
+/* The table's bounds, then what depends on this sampler's data and its
+ * other parameters. */
 static vbpr_status check_value(const vbpr_sampler *s, vbpr_sampler_param p, double v,
                                const char *func)
 {
-  const char *name = param_name(p);
-  if (name == NULL)
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "param %d is not a vbpr_sampler_param",
-                       (int)p);
-  double lo, hi;
-  int integer;
-  param_range(s, p, &lo, &hi, &integer);
-  if (!(v >= lo && v <= hi) || (integer && v != floor(v)))
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "%s must be %s in [%g, %g], got %g",
-                       name, integer ? "an integer" : "a number", lo, hi, v);
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(&table, (int)p, &spec, func);
+  if (st == VBPR_OK) st = vbpr__param_check(spec, v, func);
+  if (st != VBPR_OK) return st;
+  if (p == VBPR_SAMPLER_NUM_NEG && v > s->ds->num_items)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "num_neg must be at most the number of items (%d), got %.0f",
+                       (int)s->ds->num_items, v);
   /* rows * M and rows * N index int32 buffers */
   int64_t b = p == VBPR_SAMPLER_BATCH_SIZE ? (int64_t)v : s->batch;
   int64_t m = p == VBPR_SAMPLER_NUM_POS ? (int64_t)v : s->num_pos;
   int64_t n = p == VBPR_SAMPLER_NUM_NEG ? (int64_t)v : s->num_neg;
   if (b * m > INT32_MAX || b * n > INT32_MAX)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "%s = %g makes a batch too large: BATCH_SIZE * NUM_POS = %lld and "
-                       "BATCH_SIZE * NUM_NEG = %lld must be below 2^31",
-                       name, v, (long long)(b * m), (long long)(b * n));
+                       "%s = %.0f makes a batch too large: batch_size * num_pos = %lld "
+                       "and batch_size * num_neg = %lld must be below 2^31",
+                       spec->name, v, (long long)(b * m), (long long)(b * n));
   return VBPR_OK;
 }
 
@@ -303,18 +319,20 @@ vbpr_status vbpr_sampler_get(const vbpr_sampler *s, vbpr_sampler_param param, do
 {
   VBPR_CHECK_NULL(s);
   VBPR_CHECK_NULL(value);
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(&table, (int)param, &spec, __func__);
+  if (st != VBPR_OK) return st;
   switch (param) {
-  case VBPR_SAMPLER_BATCH_SIZE: *value = (double)s->batch; return VBPR_OK;
-  case VBPR_SAMPLER_NUM_POS: *value = (double)s->num_pos; return VBPR_OK;
-  case VBPR_SAMPLER_NUM_NEG: *value = (double)s->num_neg; return VBPR_OK;
-  case VBPR_SAMPLER_SEED: *value = (double)s->seed; return VBPR_OK;
-  case VBPR_SAMPLER_MODE: *value = s->mode; return VBPR_OK;
-  case VBPR_SAMPLER_NEG_POP_EXPONENT: *value = s->pop_exponent; return VBPR_OK;
-  case VBPR_SAMPLER_EPOCH: *value = (double)s->epoch; return VBPR_OK;
-  case VBPR_SAMPLER_USERS_EPOCH_ROWS: *value = (double)s->users_epoch_rows; return VBPR_OK;
+  case VBPR_SAMPLER_BATCH_SIZE: *value = (double)s->batch; break;
+  case VBPR_SAMPLER_NUM_POS: *value = (double)s->num_pos; break;
+  case VBPR_SAMPLER_NUM_NEG: *value = (double)s->num_neg; break;
+  case VBPR_SAMPLER_SEED: *value = (double)s->seed; break;
+  case VBPR_SAMPLER_MODE: *value = s->mode; break;
+  case VBPR_SAMPLER_NEG_POP_EXPONENT: *value = s->pop_exponent; break;
+  case VBPR_SAMPLER_EPOCH: *value = (double)s->epoch; break;
+  case VBPR_SAMPLER_USERS_EPOCH_ROWS: *value = (double)s->users_epoch_rows; break;
   }
-  return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "param %d is not a vbpr_sampler_param",
-                   (int)param);
+  return VBPR_OK;
 }
 
 /* ---- batches ----------------------------------------------------------- */
@@ -364,6 +382,9 @@ vbpr_status vbpr_sampler_reset(vbpr_sampler *s)
 
 int64_t vbpr_sampler_epoch(const vbpr_sampler *s) { return s ? s->epoch : 0; }
 
-int64_t vbpr_sampler_rows_per_epoch(const vbpr_sampler *s) { return s ? rows_per_epoch(s) : 0; }
+size_t vbpr_sampler_rows_per_epoch(const vbpr_sampler *s)
+{
+  return s ? (size_t)rows_per_epoch(s) : 0;
+}
 
-int64_t vbpr_sampler_position(const vbpr_sampler *s) { return s ? s->position : 0; }
+size_t vbpr_sampler_position(const vbpr_sampler *s) { return s ? (size_t)s->position : 0; }

@@ -1,3 +1,4 @@
+/* The trainer's pipeline: building the parts, one batch, one epoch, fit. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -5,141 +6,88 @@
 #include "core/core.h"
 #include "train/train_internal.h"
 
+/* The reference code's L2 weight decay, set on the optimizer prepare builds. */
+#define TRAINER_WEIGHT_DECAY 1e-5
+
+static void free_buffers(vbpr__batch_bufs *b)
+{
+  void *bufs[] = {b->users, b->pos, b->neg, b->emb_user, b->emb_pos, b->emb_neg,
+                  b->grad_user, b->grad_pos, b->grad_neg, b->lp_pos, b->lp_neg};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) vbpr__free(bufs[i]);
+  memset(b, 0, sizeof *b);
+}
+
 void vbpr__trainer_release(vbpr_trainer *tr)
 {
   vbpr_sampler_destroy(tr->sampler);
   vbpr_encoder_destroy(tr->enc);
   vbpr_loss_destroy(tr->loss);
   vbpr_optim_destroy(tr->opt);
-  vbpr_eval_destroy(tr->ev);
+  vbpr_evaluator_destroy(tr->ev);
   tr->sampler = NULL;
   tr->enc = NULL;
   tr->loss = NULL;
   tr->opt = NULL;
   tr->ev = NULL;
-  void **bufs[] = {(void **)&tr->item_lp_pos, (void **)&tr->item_lp_neg,
-                   (void **)&tr->users, (void **)&tr->pos, (void **)&tr->neg,
-                   (void **)&tr->emb_user, (void **)&tr->emb_pos, (void **)&tr->emb_neg,
-                   (void **)&tr->grad_user, (void **)&tr->grad_pos,
-                   (void **)&tr->grad_neg, (void **)&tr->lp_pos, (void **)&tr->lp_neg};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-    vbpr__free(*bufs[i]);
-    *bufs[i] = NULL;
-  }
+  vbpr__free(tr->item_lp_pos);
+  vbpr__free(tr->item_lp_neg);
+  tr->item_lp_pos = tr->item_lp_neg = NULL;
+  free_buffers(&tr->buf);
   tr->prepared = false;
   tr->evaluated = false;
 }
 
-static vbpr_status make_sampler(vbpr_trainer *tr)
-{
-  vbpr_status st = vbpr_sampler_create(tr->train, &tr->sampler);
-  if (st == VBPR_OK) st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_BATCH_SIZE, (double)tr->batch);
-  if (st == VBPR_OK) st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_NUM_POS, (double)tr->m);
-  if (st == VBPR_OK) st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_NUM_NEG, (double)tr->n);
-  if (st == VBPR_OK) st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_SEED, tr->param[VBPR_TRAIN_SEED]);
-  if (st == VBPR_OK && tr->param[VBPR_TRAIN_NEG_POP_ALPHA] != 0)
-    st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_NEG_POP_EXPONENT,
-                          tr->param[VBPR_TRAIN_NEG_POP_ALPHA]);
-  return st;
-}
+/* ---- building the parts -------------------------------------------------- */
 
 static vbpr_status make_encoder(vbpr_trainer *tr)
 {
-  uint64_t seed = (uint64_t)tr->param[VBPR_TRAIN_SEED];
-  int32_t dim = (int32_t)tr->dim;
+  uint64_t seed = (uint64_t)tr->param[VBPR_TRAINER_SEED];
+  int32_t dim = (int32_t)tr->param[VBPR_TRAINER_DIM];
   vbpr_status st;
-  if ((int)tr->param[VBPR_TRAIN_ENCODER] == VBPR_ENCODER_LIGHTGCN)
-    st = vbpr_encoder_create_lightgcn(tr->train, dim, (int32_t)tr->param[VBPR_TRAIN_LAYERS],
-                                      seed, &tr->enc);
+  if ((int)tr->param[VBPR_TRAINER_ENCODER] == VBPR_ENCODER_LIGHTGCN)
+    st = vbpr_encoder_create_lightgcn(tr->train, dim,
+                                      (int32_t)tr->param[VBPR_TRAINER_LAYERS], seed,
+                                      &tr->enc);
   else
-    st = vbpr_encoder_create_mf(vbpr_dataset_num_users(tr->train),
-                                vbpr_dataset_num_items(tr->train), dim, seed, &tr->enc);
+    st = vbpr_encoder_create_mf((int32_t)vbpr_dataset_num_users(tr->train),
+                                (int32_t)vbpr_dataset_num_items(tr->train), dim, seed,
+                                &tr->enc);
   if (st != VBPR_OK) return st;
-  /* Unless asked otherwise, keep each encoder's own default (that of its
-   * reference code: MF Normal(0, 0.01), LightGCN Xavier normal). */
-  if (!tr->param_set[VBPR_TRAIN_INIT] && !tr->param_set[VBPR_TRAIN_INIT_SCALE]) return VBPR_OK;
-  double scale = tr->param[VBPR_TRAIN_INIT_SCALE];
-  if (!tr->param_set[VBPR_TRAIN_INIT_SCALE] && (int)tr->param[VBPR_TRAIN_INIT] == VBPR_INIT_XAVIER_NORMAL)
-    scale = 1.0; /* Xavier's gain */
-  return vbpr_encoder_init_params(tr->enc, (vbpr_init)tr->param[VBPR_TRAIN_INIT], scale, seed);
+  /* 0 keeps each encoder's own default (that of its reference code). */
+  vbpr_init init = (vbpr_init)tr->param[VBPR_TRAINER_INIT];
+  double scale = tr->param[VBPR_TRAINER_INIT_SCALE];
+  if ((int)init == 0 && scale == 0) return VBPR_OK;
+  if ((int)init == 0)
+    init = vbpr_encoder_get_kind(tr->enc) == VBPR_ENCODER_LIGHTGCN ? VBPR_INIT_XAVIER_NORMAL
+                                                                    : VBPR_INIT_NORMAL;
+  if (scale == 0) scale = init == VBPR_INIT_XAVIER_NORMAL ? 1.0 : 0.01;
+  return vbpr_encoder_init_params(tr->enc, init, scale, seed);
 }
 
-static vbpr_status make_loss(vbpr_trainer *tr)
+static vbpr_status make_parts(vbpr_trainer *tr)
 {
-  vbpr_loss_kind kind = (vbpr_loss_kind)tr->param[VBPR_TRAIN_LOSS];
-  vbpr_status st = vbpr_loss_create(kind, &tr->loss);
-  if (st != VBPR_OK || kind == VBPR_LOSS_BPR) return st;
-  static const struct { vbpr_train_param from; vbpr_loss_param to; } map[] = {
-    {VBPR_TRAIN_NUM_POS, VBPR_LOSS_NUM_POS},
-    {VBPR_TRAIN_NUM_NEG, VBPR_LOSS_NUM_NEG},
-    {VBPR_TRAIN_C_POS, VBPR_LOSS_C_POS},
-    {VBPR_TRAIN_C_NEG, VBPR_LOSS_C_NEG},
-    {VBPR_TRAIN_ESTIMATOR, VBPR_LOSS_ESTIMATOR},
-    {VBPR_TRAIN_NEG_ATTENTION, VBPR_LOSS_NEG_ATTENTION},
-    {VBPR_TRAIN_POS_HARDNESS, VBPR_LOSS_POS_HARDNESS},
-    {VBPR_TRAIN_NEG_HARDNESS, VBPR_LOSS_NEG_HARDNESS},
-    {VBPR_TRAIN_HARDNESS_TAU, VBPR_LOSS_HARDNESS_TAU},
-  };
-  for (size_t i = 0; i < sizeof map / sizeof map[0] && st == VBPR_OK; i++)
-    st = vbpr_loss_set(tr->loss, map[i].to, tr->param[map[i].from]);
-  return st;
-}
-
-static vbpr_status make_optim(vbpr_trainer *tr)
-{
-  vbpr_status st = vbpr_optim_create((vbpr_optim_kind)tr->param[VBPR_TRAIN_OPTIMIZER], &tr->opt);
-  if (st == VBPR_OK) st = vbpr_optim_set(tr->opt, VBPR_OPTIM_LR, tr->param[VBPR_TRAIN_LR]);
+  vbpr_status st = vbpr_loss_create((vbpr_loss_kind)tr->param[VBPR_TRAINER_LOSS], &tr->loss);
+  if (st == VBPR_OK) st = vbpr_sampler_create(tr->train, &tr->sampler);
   if (st == VBPR_OK)
-    st = vbpr_optim_set(tr->opt, VBPR_OPTIM_WEIGHT_DECAY, tr->param[VBPR_TRAIN_L2]);
+    st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_SEED, tr->param[VBPR_TRAINER_SEED]);
+  if (st == VBPR_OK) st = make_encoder(tr);
+  if (st == VBPR_OK)
+    st = vbpr_optim_create((vbpr_optim_kind)tr->param[VBPR_TRAINER_OPTIMIZER], &tr->opt);
+  if (st == VBPR_OK)
+    st = vbpr_optim_set(tr->opt, VBPR_OPTIM_WEIGHT_DECAY, TRAINER_WEIGHT_DECAY);
+  if (st == VBPR_OK && tr->test != NULL)
+    st = vbpr_evaluator_create(tr->train, tr->test, &tr->ev);
+  if (st == VBPR_OK && tr->ev != NULL) st = vbpr_evaluator_set_ks(tr->ev, tr->nks, tr->ks);
   return st;
-}
-
-static vbpr_status make_buffers(vbpr_trainer *tr)
-{
-  size_t bm, bn, bd, bmd, bnd;
-  if (!vbpr__mul_ok(tr->batch, tr->m, &bm) || !vbpr__mul_ok(tr->batch, tr->n, &bn) ||
-      !vbpr__mul_ok(tr->batch, tr->dim, &bd) || !vbpr__mul_ok(bm, tr->dim, &bmd) ||
-      !vbpr__mul_ok(bn, tr->dim, &bnd))
-    return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, "vbpr_trainer_prepare",
-                       "batch %zu x (M %zu + N %zu) x dim %zu overflows", tr->batch,
-                       tr->m, tr->n, tr->dim);
-  tr->users = vbpr__malloc_array(tr->batch, sizeof(int32_t));
-  tr->pos = vbpr__malloc_array(bm, sizeof(int32_t));
-  tr->neg = vbpr__malloc_array(bn, sizeof(int32_t));
-  tr->emb_user = vbpr__aligned_array(bd, sizeof(float));
-  tr->emb_pos = vbpr__aligned_array(bmd, sizeof(float));
-  tr->emb_neg = vbpr__aligned_array(bnd, sizeof(float));
-  tr->grad_user = vbpr__aligned_array(bd, sizeof(float));
-  tr->grad_pos = vbpr__aligned_array(bmd, sizeof(float));
-  tr->grad_neg = vbpr__aligned_array(bnd, sizeof(float));
-  tr->lp_pos = vbpr__malloc_array(bm, sizeof(float));
-  tr->lp_neg = vbpr__malloc_array(bn, sizeof(float));
-  if (!tr->users || !tr->pos || !tr->neg || !tr->emb_user || !tr->emb_pos ||
-      !tr->emb_neg || !tr->grad_user || !tr->grad_pos || !tr->grad_neg || !tr->lp_pos ||
-      !tr->lp_neg)
-    return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, "vbpr_trainer_prepare",
-                       "cannot allocate batch buffers (batch %zu, dim %zu)", tr->batch,
-                       tr->dim);
-  return VBPR_OK;
 }
 
 vbpr_status vbpr_trainer_prepare(vbpr_trainer *tr)
 {
   VBPR_CHECK_NULL(tr);
   if (tr->prepared) return VBPR_OK;
-  bool bpr = (int)tr->param[VBPR_TRAIN_LOSS] == VBPR_LOSS_BPR;
-  tr->batch = (size_t)tr->param[VBPR_TRAIN_BATCH];
-  tr->m = bpr ? 1 : (size_t)tr->param[VBPR_TRAIN_NUM_POS];
-  tr->n = bpr ? 1 : (size_t)tr->param[VBPR_TRAIN_NUM_NEG];
-  tr->dim = (size_t)tr->param[VBPR_TRAIN_DIM];
-  vbpr_status st = make_sampler(tr);
-  if (st == VBPR_OK) st = make_encoder(tr);
-  if (st == VBPR_OK) st = make_loss(tr);
-  if (st == VBPR_OK) st = make_optim(tr);
-  if (st == VBPR_OK && tr->test != NULL) st = vbpr_eval_create(tr->train, tr->test, &tr->ev);
-  if (st == VBPR_OK && tr->ev != NULL) st = vbpr_eval_set_ks(tr->ev, tr->ks, tr->nks);
-  if (st == VBPR_OK) st = vbpr__trainer_priors(tr);
-  if (st == VBPR_OK) st = make_buffers(tr);
+  vbpr_status st = make_parts(tr);
+  if (st == VBPR_OK) st = vbpr__trainer_sync(tr, __func__);
+  if (st == VBPR_OK) st = vbpr__trainer_priors(tr, __func__);
   if (st != VBPR_OK) {
     vbpr__trainer_release(tr);
     return st;
@@ -148,48 +96,132 @@ vbpr_status vbpr_trainer_prepare(vbpr_trainer *tr)
   return VBPR_OK;
 }
 
+/* ---- keeping the parts consistent ---------------------------------------- */
+
+/* Grows the batch buffers to rows x (1 + m + n) tuples of dim floats; the
+ * old buffers stay on failure. */
+static vbpr_status grow_buffers(vbpr__batch_bufs *b, size_t rows, size_t m, size_t n,
+                                size_t dim, const char *func)
+{
+  if (rows <= b->rows && m <= b->m && n <= b->n && dim <= b->dim) return VBPR_OK;
+  size_t bm, bn, bd, bmd, bnd;
+  if (!vbpr__mul_ok(rows, m, &bm) || !vbpr__mul_ok(rows, n, &bn) ||
+      !vbpr__mul_ok(rows, dim, &bd) || !vbpr__mul_ok(bm, dim, &bmd) ||
+      !vbpr__mul_ok(bn, dim, &bnd))
+    return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                       "batch %zu x (M %zu + N %zu) x dim %zu overflows", rows, m, n, dim);
+  vbpr__batch_bufs g = {rows, m, n, dim,
+    vbpr__malloc_array(rows, sizeof(int32_t)), vbpr__malloc_array(bm, sizeof(int32_t)),
+    vbpr__malloc_array(bn, sizeof(int32_t)), vbpr__aligned_array(bd, sizeof(float)),
+    vbpr__aligned_array(bmd, sizeof(float)), vbpr__aligned_array(bnd, sizeof(float)),
+    vbpr__aligned_array(bd, sizeof(float)), vbpr__aligned_array(bmd, sizeof(float)),
+    vbpr__aligned_array(bnd, sizeof(float)), vbpr__malloc_array(bm, sizeof(float)),
+    vbpr__malloc_array(bn, sizeof(float))};
+  if (!g.users || !g.pos || !g.neg || !g.emb_user || !g.emb_pos || !g.emb_neg ||
+      !g.grad_user || !g.grad_pos || !g.grad_neg || !g.lp_pos || !g.lp_neg) {
+    free_buffers(&g);
+    return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                       "cannot allocate batch buffers (batch %zu, M %zu, N %zu, dim %zu)",
+                       rows, m, n, dim);
+  }
+  free_buffers(b);
+  *b = g;
+  return VBPR_OK;
+}
+
+static vbpr_status sync_sampler(vbpr_trainer *tr, vbpr_sampler_param sp, vbpr_loss_param lp)
+{
+  double want, have;
+  vbpr_status st = vbpr_loss_get(tr->loss, lp, &want);
+  if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, sp, &have);
+  if (st == VBPR_OK && want != have) st = vbpr_sampler_set(tr->sampler, sp, want);
+  return st;
+}
+
+vbpr_status vbpr__trainer_sync(vbpr_trainer *tr, const char *func)
+{
+  vbpr_status st = sync_sampler(tr, VBPR_SAMPLER_NUM_POS, VBPR_LOSS_NUM_POS);
+  if (st == VBPR_OK) st = sync_sampler(tr, VBPR_SAMPLER_NUM_NEG, VBPR_LOSS_NUM_NEG);
+  double rows = 0, m = 0, n = 0;
+  if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_BATCH_SIZE, &rows);
+  if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_POS, &m);
+  if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_NEG, &n);
+  if (st != VBPR_OK) return st;
+  return grow_buffers(&tr->buf, (size_t)rows, (size_t)m, (size_t)n,
+                      (size_t)vbpr_encoder_dim(tr->enc), func);
+}
+
+/* ---- one batch, one epoch ------------------------------------------------ */
+
 static void gather_priors(const float *item_lp, const int32_t *ids, size_t n, float *out)
 {
   for (size_t i = 0; i < n; i++) out[i] = item_lp[ids[i]];
 }
 
-/* One batch of `rows` tuples already in tr->users/pos/neg. */
-static vbpr_status train_batch(vbpr_trainer *tr, size_t rows, float *loss_out)
+/* One batch of `rows` tuples of m positives and n negatives already in the
+ * buffers. */
+static vbpr_status train_batch(vbpr_trainer *tr, size_t rows, size_t m, size_t n,
+                               float *loss_out)
 {
+  vbpr__batch_bufs *b = &tr->buf;
   vbpr_status st = vbpr_encoder_zero_grad(tr->enc);
   if (st == VBPR_OK)
-    st = vbpr_encoder_forward(tr->enc, tr->users, tr->pos, tr->neg, rows, tr->m, tr->n,
-                              tr->emb_user, tr->emb_pos, tr->emb_neg);
+    st = vbpr_encoder_forward(tr->enc, b->users, b->pos, b->neg, rows, m, n, b->emb_user,
+                              b->emb_pos, b->emb_neg);
   if (st != VBPR_OK) return st;
   const float *lpp = NULL, *lpn = NULL;
   if (tr->item_lp_pos != NULL) {
-    gather_priors(tr->item_lp_pos, tr->pos, rows * tr->m, tr->lp_pos);
-    gather_priors(tr->item_lp_neg, tr->neg, rows * tr->n, tr->lp_neg);
-    lpp = tr->lp_pos;
-    lpn = tr->lp_neg;
+    gather_priors(tr->item_lp_pos, b->pos, rows * m, b->lp_pos);
+    gather_priors(tr->item_lp_neg, b->neg, rows * n, b->lp_neg);
+    lpp = b->lp_pos;
+    lpn = b->lp_neg;
   }
-  st = vbpr_loss_forward_backward(tr->loss, rows, tr->dim, tr->emb_user, tr->emb_pos,
-                                  tr->emb_neg, lpp, lpn, 1.0f, loss_out, tr->grad_user,
-                                  tr->grad_pos, tr->grad_neg);
-  if (st == VBPR_OK) st = vbpr_encoder_backward(tr->enc, tr->grad_user, tr->grad_pos, tr->grad_neg);
+  st = vbpr_loss_forward_backward(tr->loss, rows, (size_t)vbpr_encoder_dim(tr->enc),
+                                  b->emb_user, b->emb_pos, b->emb_neg, lpp, lpn, 1.0f,
+                                  loss_out, b->grad_user, b->grad_pos, b->grad_neg);
+  if (st == VBPR_OK)
+    st = vbpr_encoder_backward(tr->enc, b->grad_user, b->grad_pos, b->grad_neg);
   if (st == VBPR_OK) st = vbpr_optim_step_encoder(tr->opt, tr->enc);
   return st;
 }
 
-vbpr_status vbpr_trainer_epoch(vbpr_trainer *tr, double *mean_loss)
+static bool report(vbpr_trainer *tr, vbpr_trainer_event ev, int64_t epoch, size_t batch,
+                   size_t nbatches, double loss)
 {
-  VBPR_CHECK_NULL(tr);
-  vbpr_status st = vbpr_trainer_prepare(tr);
+  return tr->progress != NULL &&
+         tr->progress(tr->progress_data, ev, epoch, batch, nbatches, loss) != 0;
+}
+
+static vbpr_status numeric_failure(vbpr_status st, int64_t epoch, size_t batch,
+                                   const char *func)
+{
+  char why[256];
+  snprintf(why, sizeof why, "%s", st == VBPR_OK ? "the loss is not finite" : vbpr_last_error());
+  return vbpr__error(VBPR_ERR_NUMERIC, func,
+                     "non-finite values at epoch %lld, batch %zu (a lower learning rate may "
+                     "help): %s", (long long)epoch, batch, why);
+}
+
+static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *func)
+{
+  vbpr_status st = vbpr__trainer_sync(tr, func);
+  if (st == VBPR_OK) st = vbpr__trainer_priors(tr, func);
   if (st != VBPR_OK) return st;
-  int64_t per_epoch = vbpr_sampler_rows_per_epoch(tr->sampler);
-  int64_t nbatches = (per_epoch + (int64_t)tr->batch - 1) / (int64_t)tr->batch;
-  int32_t epoch = tr->epochs_done;
+  /* sync made the sampler's M and N the loss's and sized the buffers */
+  double brows = 0, dm = 0, dn = 0;
+  vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_BATCH_SIZE, &brows);
+  vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_POS, &dm);
+  vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_NEG, &dn);
+  size_t m = (size_t)dm, n = (size_t)dn;
+  size_t per_epoch = vbpr_sampler_rows_per_epoch(tr->sampler);
+  size_t nbatches = (per_epoch + (size_t)brows - 1) / (size_t)brows;
+  int64_t epoch = tr->epochs_done + 1;
   double sum = 0;
-  int64_t b = 0;
+  size_t b = 0;
   bool boundary_seen = false;
   for (;;) {
     size_t rows = 0;
-    st = vbpr_sampler_next(tr->sampler, tr->users, tr->pos, tr->neg, &rows);
+    st = vbpr_sampler_next(tr->sampler, tr->buf.users, tr->buf.pos, tr->buf.neg, &rows);
     if (st != VBPR_OK) return st;
     if (rows == 0 && b == 0 && !boundary_seen) {
       /* an epoch stopped after its last batch: this 0 ends it and starts ours */
@@ -198,24 +230,52 @@ vbpr_status vbpr_trainer_epoch(vbpr_trainer *tr, double *mean_loss)
     }
     if (rows == 0) break;
     float loss = 0;
-    st = train_batch(tr, rows, &loss);
-    if (st == VBPR_ERR_NUMERIC || (st == VBPR_OK && !isfinite(loss))) {
-      char why[256];
-      snprintf(why, sizeof why, "%s", st == VBPR_OK ? "the loss is not finite" : vbpr_last_error());
-      return VBPR_FAIL(VBPR_ERR_NUMERIC, "non-finite values at epoch %d, batch %lld "
-                       "(a lower learning rate may help): %s", (int)epoch, (long long)b, why);
-    }
+    st = train_batch(tr, rows, m, n, &loss);
+    if (st == VBPR_ERR_NUMERIC || (st == VBPR_OK && !isfinite(loss)))
+      return numeric_failure(st, epoch, b, func);
     if (st != VBPR_OK) return st;
     sum += loss;
     b++;
     tr->evaluated = false;
-    if (tr->progress != NULL && tr->progress(tr->progress_data, epoch, b, nbatches, sum / (double)b)) {
+    if (report(tr, VBPR_TRAINER_EVENT_BATCH, epoch, b, nbatches, sum / (double)b)) {
       if (mean_loss != NULL) *mean_loss = sum / (double)b;
-      return VBPR_FAIL(VBPR_ERR_INTERRUPTED, "stopped at epoch %d, batch %lld",
-                       (int)epoch, (long long)b);
+      return vbpr__error(VBPR_ERR_INTERRUPTED, func, "stopped at epoch %lld, batch %zu",
+                         (long long)epoch, b);
     }
   }
   tr->epochs_done++;
   if (mean_loss != NULL) *mean_loss = b > 0 ? sum / (double)b : 0.0;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_trainer_epoch(vbpr_trainer *tr, double *mean_loss)
+{
+  VBPR_CHECK_NULL(tr);
+  vbpr_status st = vbpr_trainer_prepare(tr);
+  if (st != VBPR_OK) return st;
+  return run_epoch(tr, mean_loss, __func__);
+}
+
+vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
+{
+  VBPR_CHECK_NULL(tr);
+  vbpr_status st = vbpr_trainer_prepare(tr);
+  if (st != VBPR_OK) return st;
+  int64_t epochs = (int64_t)tr->param[VBPR_TRAINER_EPOCHS];
+  int64_t every = (int64_t)tr->param[VBPR_TRAINER_EVAL_EVERY];
+  while (tr->epochs_done < epochs) {
+    double loss = 0;
+    st = run_epoch(tr, &loss, __func__);
+    if (st != VBPR_OK) return st;
+    int64_t e = tr->epochs_done;
+    bool stop = report(tr, VBPR_TRAINER_EVENT_EPOCH, e, 0, 0, loss);
+    if (tr->test != NULL && every > 0 && (e % every == 0 || e == epochs)) {
+      st = vbpr_trainer_evaluate(tr);
+      if (st != VBPR_OK) return st;
+      stop = report(tr, VBPR_TRAINER_EVENT_EVALUATION, e, 0, 0, loss) || stop;
+    }
+    if (stop)
+      return VBPR_FAIL(VBPR_ERR_INTERRUPTED, "stopped after epoch %lld", (long long)e);
+  }
   return VBPR_OK;
 }

@@ -1,47 +1,79 @@
+/* The trainer's handle: its own parameters, K set, callback, getters and
+ * the evaluation history. The pipeline itself is in epoch.c. */
 #include <math.h>
 #include <string.h>
 
 #include "core/core.h"
+#include "core/params.h"
 #include "dataset/dataset_internal.h"
 #include "train/train_internal.h"
-#include "vbpr/train.h"
 
-/* Parameter table: default, valid range, integral or not. */
-typedef struct param_spec {
-  const char *name;
-  double def, lo, hi;
-  bool integral;
-} param_spec;
+/* ---- parameter table ----------------------------------------------------- */
 
-static const param_spec specs[VBPR_TRAIN_NPARAMS] = {
-  [VBPR_TRAIN_ENCODER] = {"encoder", VBPR_ENCODER_MF, 1, 2, true},
-  [VBPR_TRAIN_DIM] = {"dim", 64, 1, VBPR_ENCODER_MAX_DIM, true},
-  [VBPR_TRAIN_LAYERS] = {"layers", 1, 1, VBPR_LIGHTGCN_MAX_LAYERS, true},
-  [VBPR_TRAIN_INIT_SCALE] = {"init_scale", 0.01, 0, 1e3, false},
-  [VBPR_TRAIN_LOSS] = {"loss", VBPR_LOSS_VARIATIONAL, 1, 2, true},
-  [VBPR_TRAIN_ESTIMATOR] = {"estimator", VBPR_EST_PROTOTYPE, 1, 3, true},
-  [VBPR_TRAIN_NUM_POS] = {"num_pos", 2, 1, 1024, true},
-  [VBPR_TRAIN_NUM_NEG] = {"num_neg", 4, 1, 1024, true},
-  [VBPR_TRAIN_C_POS] = {"c_pos", 4, 1e-6, 1e6, false},
-  [VBPR_TRAIN_C_NEG] = {"c_neg", 4, 1e-6, 1e6, false},
-  [VBPR_TRAIN_NEG_ATTENTION] = {"neg_attention", VBPR_ATTEND_HARD, -1, 1, true},
-  [VBPR_TRAIN_POS_HARDNESS] = {"pos_hardness", 0, 0, 1e6, false},
-  [VBPR_TRAIN_NEG_HARDNESS] = {"neg_hardness", 0, 0, 1e6, false},
-  [VBPR_TRAIN_HARDNESS_TAU] = {"hardness_tau", 0.5, 1e-6, 1e6, false},
-  [VBPR_TRAIN_PRIOR_RARITY] = {"prior_rarity", 0, 0, 1e3, false},
-  [VBPR_TRAIN_PRIOR_GOOD] = {"prior_good", 0, 0, 1e3, false},
-  [VBPR_TRAIN_PRIOR_POPULARITY] = {"prior_popularity", 0, 0, 1e3, false},
-  [VBPR_TRAIN_PRIOR_BAD] = {"prior_bad", 0, 0, 1e3, false},
-  [VBPR_TRAIN_OPTIMIZER] = {"optimizer", VBPR_OPTIM_ADAM, 1, 3, true},
-  [VBPR_TRAIN_LR] = {"lr", 1e-3, 0, 1e3, false},
-  [VBPR_TRAIN_L2] = {"l2", 1e-5, 0, 1e3, false},
-  [VBPR_TRAIN_BATCH] = {"batch", 1024, 1, 1 << 22, true},
-  [VBPR_TRAIN_SEED] = {"seed", 42, 0, 9007199254740992.0, true},
-  [VBPR_TRAIN_NEG_POP_ALPHA] = {"neg_pop_alpha", 0, 0, 16, false},
-  [VBPR_TRAIN_INIT] = {"init", VBPR_INIT_NORMAL, 1, 2, true},
+static const vbpr__named_value encoder_names[] = {
+  {"mf", VBPR_ENCODER_MF}, {"lightgcn", VBPR_ENCODER_LIGHTGCN}, {NULL, 0}};
+static const vbpr__named_value init_names[] = {
+  {"default", 0}, {"normal", VBPR_INIT_NORMAL}, {"xavier", VBPR_INIT_XAVIER_NORMAL},
+  {"xavier_normal", VBPR_INIT_XAVIER_NORMAL}, {NULL, 0}};
+static const vbpr__named_value loss_names[] = {
+  {"bpr", VBPR_LOSS_BPR}, {"variational", VBPR_LOSS_VARIATIONAL}, {NULL, 0}};
+static const vbpr__named_value optim_names[] = {
+  {"sgd", VBPR_OPTIM_SGD}, {"adam", VBPR_OPTIM_ADAM}, {"lazy_adam", VBPR_OPTIM_LAZY_ADAM},
+  {NULL, 0}};
+
+#define NAMED (VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED)
+#define INT_SPEC(nm, lo, hi, def) {nm, lo, hi, def, VBPR_PARAM_INTEGRAL, NULL}
+#define PRIOR_SPEC(nm) {nm, 0, 1e3, 0, 0, NULL}
+
+static const vbpr__param_spec specs[] = {
+  [VBPR_TRAINER_ENCODER] = {"encoder", 1, 2, VBPR_ENCODER_MF, NAMED, encoder_names},
+  [VBPR_TRAINER_DIM] = INT_SPEC("dim", 1, VBPR_ENCODER_MAX_DIM, 64),
+  [VBPR_TRAINER_LAYERS] = INT_SPEC("layers", 1, VBPR_LIGHTGCN_MAX_LAYERS, 1),
+  [VBPR_TRAINER_INIT] = {"init", 0, 2, 0, NAMED, init_names},
+  [VBPR_TRAINER_INIT_SCALE] = {"init_scale", 0, 1e3, 0, 0, NULL},
+  [VBPR_TRAINER_LOSS] = {"loss", 1, 2, VBPR_LOSS_VARIATIONAL, NAMED, loss_names},
+  [VBPR_TRAINER_OPTIMIZER] = {"optimizer", 1, 3, VBPR_OPTIM_ADAM, NAMED, optim_names},
+  [VBPR_TRAINER_SEED] = INT_SPEC("seed", 0, 9007199254740992.0, 42),
+  [VBPR_TRAINER_PRIOR_RARITY] = PRIOR_SPEC("prior_rarity"),
+  [VBPR_TRAINER_PRIOR_GOOD] = PRIOR_SPEC("prior_good"),
+  [VBPR_TRAINER_PRIOR_POPULARITY] = PRIOR_SPEC("prior_popularity"),
+  [VBPR_TRAINER_PRIOR_BAD] = PRIOR_SPEC("prior_bad"),
+  [VBPR_TRAINER_EPOCHS] = INT_SPEC("epochs", 0, INT32_MAX, 100),
+  [VBPR_TRAINER_EVAL_EVERY] = INT_SPEC("eval_every", 0, INT32_MAX, 5),
 };
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_TRAINER_EVAL_EVERY, "vbpr_trainer_param");
+_Static_assert(VBPR__ARRAY_LEN(specs) == VBPR__TRAIN_NPARAMS, "trainer parameter storage");
 
-static bool valid_param(int p) { return p >= 1 && p < VBPR_TRAIN_NPARAMS && specs[p].name; }
+/* Parameters that choose what prepare builds. */
+static bool structural(vbpr_trainer_param p)
+{
+  return p <= VBPR_TRAINER_SEED;
+}
+
+vbpr_status vbpr_trainer_param_bounds(vbpr_trainer_param p, vbpr_param_bounds *bounds)
+{
+  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
+}
+
+const char *vbpr_trainer_param_name(vbpr_trainer_param p)
+{
+  return vbpr__param_name(&table, (int)p);
+}
+
+vbpr_status vbpr_trainer_param_from_name(const char *name, vbpr_trainer_param *p)
+{
+  int v = 0;
+  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
+  if (st == VBPR_OK) *p = (vbpr_trainer_param)v;
+  return st;
+}
+
+vbpr_status vbpr_trainer_param_parse(vbpr_trainer_param p, const char *text, double *value)
+{
+  return vbpr__param_parse(&table, (int)p, text, value, __func__);
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
 
 vbpr_status vbpr_trainer_create(const vbpr_dataset *train, const vbpr_dataset *test,
                                 vbpr_trainer **out)
@@ -54,15 +86,15 @@ vbpr_status vbpr_trainer_create(const vbpr_dataset *train, const vbpr_dataset *t
   if (test != NULL && (vbpr_dataset_num_users(test) > vbpr_dataset_num_users(train) ||
                        vbpr_dataset_num_items(test) > vbpr_dataset_num_items(train)))
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
-                     "test universe (%d users, %d items) exceeds train's (%d, %d); "
+                     "test universe (%zu users, %zu items) exceeds train's (%zu, %zu); "
                      "load both with one universe",
-                     (int)vbpr_dataset_num_users(test), (int)vbpr_dataset_num_items(test),
-                     (int)vbpr_dataset_num_users(train), (int)vbpr_dataset_num_items(train));
+                     vbpr_dataset_num_users(test), vbpr_dataset_num_items(test),
+                     vbpr_dataset_num_users(train), vbpr_dataset_num_items(train));
   vbpr_trainer *tr = vbpr__calloc(1, sizeof *tr);
   if (tr == NULL) return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate the trainer");
   tr->train = vbpr__dataset_retain(train);
   tr->test = test ? vbpr__dataset_retain(test) : NULL;
-  for (int p = 1; p < VBPR_TRAIN_NPARAMS; p++) tr->param[p] = specs[p].def;
+  for (size_t p = 1; p < table.n; p++) tr->param[p] = specs[p].def;
   tr->ks[0] = 20;
   tr->nks = 1;
   *out = tr;
@@ -73,57 +105,58 @@ void vbpr_trainer_destroy(vbpr_trainer *tr)
 {
   if (tr == NULL) return;
   vbpr__trainer_release(tr);
+  vbpr__free(tr->history);
   vbpr__dataset_release(tr->train);
   if (tr->test != NULL) vbpr__dataset_release(tr->test);
   vbpr__free(tr);
 }
 
-vbpr_status vbpr_trainer_set(vbpr_trainer *tr, vbpr_train_param p, double value)
+/* ---- parameters ---------------------------------------------------------- */
+
+vbpr_status vbpr_trainer_set(vbpr_trainer *tr, vbpr_trainer_param p, double value)
 {
   VBPR_CHECK_NULL(tr);
-  if (!valid_param((int)p))
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "unknown parameter %d", (int)p);
-  const param_spec *sp = &specs[p];
-  if (!isfinite(value) || value < sp->lo || value > sp->hi)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "%s must be in [%g, %g], got %g",
-                     sp->name, sp->lo, sp->hi, value);
-  if (sp->integral && value != floor(value))
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "%s must be an integer, got %g",
-                     sp->name, value);
-  if (p == VBPR_TRAIN_NEG_ATTENTION && value == 0)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
-                     "neg_attention must be 1 (hard) or -1 (easy), got 0");
-  if (tr->prepared)
-    return VBPR_FAIL(VBPR_ERR_STATE, "cannot set %s after training has started",
-                     sp->name);
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(&table, (int)p, &spec, __func__);
+  if (st == VBPR_OK) st = vbpr__param_check(spec, value, __func__);
+  if (st != VBPR_OK) return st;
+  if (tr->prepared && structural(p) && value != tr->param[p])
+    return VBPR_FAIL(VBPR_ERR_STATE,
+                     "%s chooses what vbpr_trainer_prepare() builds and cannot change "
+                     "after it", spec->name);
   tr->param[p] = value;
-  tr->param_set[p] = true;
   return VBPR_OK;
 }
 
-vbpr_status vbpr_trainer_get(const vbpr_trainer *tr, vbpr_train_param p, double *value)
+vbpr_status vbpr_trainer_get(const vbpr_trainer *tr, vbpr_trainer_param p, double *value)
 {
   VBPR_CHECK_NULL(tr);
   VBPR_CHECK_NULL(value);
-  if (!valid_param((int)p))
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "unknown parameter %d", (int)p);
+  const vbpr__param_spec *spec;
+  vbpr_status st = vbpr__param_find(&table, (int)p, &spec, __func__);
+  if (st != VBPR_OK) return st;
   *value = tr->param[p];
   return VBPR_OK;
 }
 
-vbpr_status vbpr_trainer_set_ks(vbpr_trainer *tr, const int32_t *ks, size_t n)
+vbpr_status vbpr_trainer_set_ks(vbpr_trainer *tr, size_t n, const size_t *ks)
 {
   VBPR_CHECK_NULL(tr);
   VBPR_CHECK_NULL(ks);
-  if (n < 1 || n > VBPR_TRAIN_MAX_KS)
+  if (n < 1 || n > VBPR_EVALUATOR_MAX_KS)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "n must be in [1, %d], got %zu",
-                     VBPR_TRAIN_MAX_KS, n);
-  for (size_t i = 0; i < n; i++)
-    if (ks[i] < 1 || ks[i] > VBPR_EVAL_MAX_K)
-      return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] must be in [1, %d], got %d", i,
-                       VBPR_EVAL_MAX_K, (int)ks[i]);
+                     VBPR_EVALUATOR_MAX_KS, n);
+  for (size_t i = 0; i < n; i++) {
+    if (ks[i] < 1 || ks[i] > VBPR_EVALUATOR_MAX_K)
+      return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] must be in [1, %d], got %zu", i,
+                       VBPR_EVALUATOR_MAX_K, ks[i]);
+    for (size_t j = 0; j < i; j++)
+      if (ks[j] == ks[i])
+        return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "ks[%zu] = %zu repeats ks[%zu]", i,
+                         ks[i], j);
+  }
   if (tr->ev != NULL) {
-    vbpr_status st = vbpr_eval_set_ks(tr->ev, ks, n);
+    vbpr_status st = vbpr_evaluator_set_ks(tr->ev, n, ks);
     if (st != VBPR_OK) return st;
   }
   memcpy(tr->ks, ks, n * sizeof *ks);
@@ -132,7 +165,7 @@ vbpr_status vbpr_trainer_set_ks(vbpr_trainer *tr, const int32_t *ks, size_t n)
   return VBPR_OK;
 }
 
-vbpr_status vbpr_trainer_set_progress(vbpr_trainer *tr, vbpr_train_progress_fn fn,
+vbpr_status vbpr_trainer_set_progress(vbpr_trainer *tr, vbpr_trainer_progress_fn fn,
                                       void *user_data)
 {
   VBPR_CHECK_NULL(tr);
@@ -141,9 +174,16 @@ vbpr_status vbpr_trainer_set_progress(vbpr_trainer *tr, vbpr_train_progress_fn f
   return VBPR_OK;
 }
 
-int32_t vbpr_trainer_epochs_done(const vbpr_trainer *tr) { return tr ? tr->epochs_done : 0; }
+/* ---- parts --------------------------------------------------------------- */
 
+int64_t vbpr_trainer_epochs_done(const vbpr_trainer *tr) { return tr ? tr->epochs_done : 0; }
 vbpr_encoder *vbpr_trainer_encoder(vbpr_trainer *tr) { return tr ? tr->enc : NULL; }
+vbpr_loss *vbpr_trainer_loss(vbpr_trainer *tr) { return tr ? tr->loss : NULL; }
+vbpr_sampler *vbpr_trainer_sampler(vbpr_trainer *tr) { return tr ? tr->sampler : NULL; }
+vbpr_optim *vbpr_trainer_optim(vbpr_trainer *tr) { return tr ? tr->opt : NULL; }
+vbpr_evaluator *vbpr_trainer_evaluator(vbpr_trainer *tr) { return tr ? tr->ev : NULL; }
+
+/* ---- evaluation and history ---------------------------------------------- */
 
 vbpr_status vbpr_trainer_evaluate(vbpr_trainer *tr)
 {
@@ -156,19 +196,72 @@ vbpr_status vbpr_trainer_evaluate(vbpr_trainer *tr)
   st = vbpr_encoder_embeddings(tr->enc, &users, &items);
   if (st != VBPR_OK) return st;
   tr->evaluated = false;
-  st = vbpr_eval_run(tr->ev, users, items, vbpr_dataset_num_users(tr->train),
-                     vbpr_dataset_num_items(tr->train), (size_t)tr->param[VBPR_TRAIN_DIM]);
+  st = vbpr_evaluator_run(tr->ev, vbpr_dataset_num_users(tr->train),
+                          vbpr_dataset_num_items(tr->train), (size_t)vbpr_encoder_dim(tr->enc),
+                          users, items);
+  if (st == VBPR_OK) st = vbpr__trainer_record(tr, __func__);
   if (st != VBPR_OK) return st;
   tr->evaluated = true;
   return VBPR_OK;
 }
 
-vbpr_status vbpr_trainer_metric(const vbpr_trainer *tr, vbpr_metric metric, int32_t k,
+vbpr_status vbpr__trainer_record(vbpr_trainer *tr, const char *func)
+{
+  if (tr->n_history == tr->history_cap) {
+    size_t cap = tr->history_cap ? 2 * tr->history_cap : 16;
+    vbpr__eval_record *h = vbpr__realloc_array(tr->history, cap, sizeof *h);
+    if (h == NULL)
+      return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                         "cannot grow the evaluation history to %zu entries", cap);
+    tr->history = h;
+    tr->history_cap = cap;
+  }
+  vbpr__eval_record *r = &tr->history[tr->n_history];
+  r->epoch = tr->epochs_done;
+  r->nks = tr->nks;
+  memcpy(r->ks, tr->ks, tr->nks * sizeof tr->ks[0]);
+  for (int m = 0; m < VBPR__N_METRICS_TRAIN; m++)
+    for (size_t k = 0; k < tr->nks; k++) {
+      vbpr_status st = vbpr_evaluator_metric(tr->ev, (vbpr_metric)(m + 1), tr->ks[k],
+                                             &r->value[m][k]);
+      if (st != VBPR_OK) return st;
+    }
+  tr->n_history++;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_trainer_metric(const vbpr_trainer *tr, vbpr_metric metric, size_t k,
                                 double *value)
 {
   VBPR_CHECK_NULL(tr);
   VBPR_CHECK_NULL(value);
   if (!tr->evaluated)
     return VBPR_FAIL(VBPR_ERR_STATE, "no evaluation yet: call vbpr_trainer_evaluate()");
-  return vbpr_eval_metric(tr->ev, metric, k, value);
+  return vbpr_evaluator_metric(tr->ev, metric, k, value);
+}
+
+size_t vbpr_trainer_evaluation_count(const vbpr_trainer *tr)
+{
+  return tr ? tr->n_history : 0;
+}
+
+vbpr_status vbpr_trainer_evaluation(const vbpr_trainer *tr, size_t index, vbpr_metric metric,
+                                    size_t k, int64_t *epoch, double *value)
+{
+  VBPR_CHECK_NULL(tr);
+  if (index >= tr->n_history)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "index must be below the %zu evaluations, "
+                     "got %zu", tr->n_history, index);
+  if ((int)metric < 1 || (int)metric > VBPR__N_METRICS_TRAIN)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "metric must be a vbpr_metric in [1, %d], "
+                     "got %d", VBPR__N_METRICS_TRAIN, (int)metric);
+  const vbpr__eval_record *r = &tr->history[index];
+  size_t j = 0;
+  while (j < r->nks && r->ks[j] != k) j++;
+  if (j == r->nks)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "k = %zu was not evaluated by evaluation "
+                     "%zu", k, index);
+  if (epoch != NULL) *epoch = r->epoch;
+  if (value != NULL) *value = r->value[metric - 1][j];
+  return VBPR_OK;
 }

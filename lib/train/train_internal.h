@@ -4,25 +4,40 @@
 
 #include <stdbool.h>
 
-#include "vbpr/train.h"
 #include "vbpr/error.h"
 #include "vbpr/sampler.h"
+#include "vbpr/train.h"
 
-#define VBPR_TRAIN_NPARAMS 26 /* one past the largest vbpr_train_param */
-#define VBPR_TRAIN_MAX_KS VBPR_EVAL_MAX_KS
+#define VBPR__TRAIN_NPARAMS (VBPR_TRAINER_EVAL_EVERY + 1)
+#define VBPR__N_METRICS_TRAIN 6 /* VBPR_METRIC_PRECISION .. VBPR_METRIC_APLT */
+
+/* One evaluation of the history: every metric at the Ks set then. */
+typedef struct vbpr__eval_record {
+  int64_t epoch;
+  size_t nks;
+  size_t ks[VBPR_EVALUATOR_MAX_KS];
+  double value[VBPR__N_METRICS_TRAIN][VBPR_EVALUATOR_MAX_KS];
+} vbpr__eval_record;
+
+/* Batch buffers, grown to the sampler's batch and the loss's M and N. */
+typedef struct vbpr__batch_bufs {
+  size_t rows, m, n, dim; /* capacity: what the buffers hold */
+  int32_t *users, *pos, *neg;
+  float *emb_user, *emb_pos, *emb_neg;
+  float *grad_user, *grad_pos, *grad_neg;
+  float *lp_pos, *lp_neg;
+} vbpr__batch_bufs;
 
 struct vbpr_trainer {
   const vbpr_dataset *train, *test;
-  double param[VBPR_TRAIN_NPARAMS];
-  bool param_set[VBPR_TRAIN_NPARAMS]; /* set explicitly by the caller */
-  int32_t ks[VBPR_TRAIN_MAX_KS];
+  double param[VBPR__TRAIN_NPARAMS];
+  size_t ks[VBPR_EVALUATOR_MAX_KS];
   size_t nks;
-  vbpr_train_progress_fn progress;
+  vbpr_trainer_progress_fn progress;
   void *progress_data;
 
   bool prepared, evaluated;
-  int32_t epochs_done;
-  size_t batch, m, n, dim;
+  int64_t epochs_done;
 
   vbpr_sampler *sampler;
   vbpr_encoder *enc;
@@ -30,20 +45,28 @@ struct vbpr_trainer {
   vbpr_optim *opt;
   vbpr_evaluator *ev;
 
-  /* per-item log-priors [num_items], NULL when all weights are 0 */
+  /* per-item log-priors [num_items], NULL when all weights are 0; the
+   * weights they were computed with, to recompute after a change */
   float *item_lp_pos, *item_lp_neg;
-  /* batch buffers, sized once by prepare */
-  int32_t *users, *pos, *neg;
-  float *emb_user, *emb_pos, *emb_neg;
-  float *grad_user, *grad_pos, *grad_neg;
-  float *lp_pos, *lp_neg;
+  double prior_weights[4];
+  vbpr__batch_bufs buf;
+
+  vbpr__eval_record *history;
+  size_t n_history, history_cap;
 };
 
 /* Frees everything prepare built; the trainer can be prepared again. */
 void vbpr__trainer_release(vbpr_trainer *tr);
 
-/* Fills the per-item priors (see vbpr_train_param PRIOR_*, and
+/* Brings the per-item priors up to date with the PRIOR_* weights (see
  * vbpr_dataset_item_log_priors()). */
-vbpr_status vbpr__trainer_priors(vbpr_trainer *tr);
+vbpr_status vbpr__trainer_priors(vbpr_trainer *tr, const char *func);
+
+/* Makes the sampler's M and N the loss's and grows the batch buffers to
+ * the sampler's batch size; called at the start of every epoch. */
+vbpr_status vbpr__trainer_sync(vbpr_trainer *tr, const char *func);
+
+/* Appends the evaluator's current results to the history. */
+vbpr_status vbpr__trainer_record(vbpr_trainer *tr, const char *func);
 
 #endif

@@ -38,17 +38,16 @@ static vbpr_status load_text(const char *text, const vbpr_dataset_options *opts,
 }
 
 /* The load must fail with status and a message holding ":line:col:" and
- * each fragment; out stays untouched. */
+ * each fragment; out is NULL. */
 static void expect_load_error(const char *text, vbpr_status status, const char *where,
                               const char *fragment)
 {
-  vbpr_dataset *ds = (vbpr_dataset *)&ds; /* sentinel: must not change */
-  vbpr_dataset *sentinel = ds;
+  vbpr_dataset *ds = (vbpr_dataset *)&ds; /* must come back NULL */
   const char *p = write_str(text);
   vbpr_status st = vbpr_dataset_load(p, NULL, &ds);
   unlink(p);
   ck_assert_msg(st == status, "status %d, expected %d: %s", st, status, vbpr_last_error());
-  ck_assert_ptr_eq(ds, sentinel);
+  ck_assert_ptr_null(ds);
   const char *msg = vbpr_last_error();
   ck_assert_msg(strstr(msg, "vbpr_dataset_load: ") == msg, "%s", msg);
   ck_assert_msg(strstr(msg, tmp_path) != NULL, "no file name in: %s", msg);
@@ -56,13 +55,13 @@ static void expect_load_error(const char *text, vbpr_status status, const char *
   if (fragment) ck_assert_msg(strstr(msg, fragment) != NULL, "no '%s' in: %s", fragment, msg);
 }
 
-static void expect_items(const vbpr_dataset *ds, int32_t u, const int32_t *want, int64_t n)
+static void expect_items(const vbpr_dataset *ds, int32_t u, const int32_t *want, size_t n)
 {
   const int32_t *items;
-  int64_t count;
+  size_t count;
   ck_assert_ok(vbpr_dataset_user_items(ds, u, &items, &count));
   ck_assert_int_eq(count, n);
-  for (int64_t k = 0; k < n; k++) ck_assert_int_eq(items[k], want[k]);
+  for (size_t k = 0; k < count; k++) ck_assert_int_eq(items[k], want[k]);
 }
 
 /* ---- memory ------------------------------------------------------------ */
@@ -73,7 +72,7 @@ START_TEST(create_builds_sorted_csr)
   const int32_t items[] = {4, 3, 1, 0, 3, 2};
   const float ratings[] = {5, 2, 4, 1, 3, 2};
   vbpr_dataset *ds = NULL;
-  ck_assert_ok(vbpr_dataset_create(VBPR_DATASET_INFER, 6, users, items, ratings, 6, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(VBPR_DATASET_INFER, 6, 6, users, items, ratings, NULL, &ds));
   ck_assert_int_eq(vbpr_dataset_num_users(ds), 3);
   ck_assert_int_eq(vbpr_dataset_num_items(ds), 6);
   ck_assert_int_eq(vbpr_dataset_num_interactions(ds), 5); /* (0,3) twice */
@@ -100,10 +99,10 @@ START_TEST(create_builds_sorted_csr)
     ck_assert_double_eq(sums[i], want_s[i]);
   }
   double means[6];
-  ck_assert_ok(vbpr_dataset_item_mean_ratings(ds, -1.0, means, 6));
+  ck_assert_ok(vbpr_dataset_item_mean_ratings(ds, -1.0, 6, means));
   ck_assert_double_eq(means[4], 5.0);
   ck_assert_double_eq(means[5], -1.0);
-  ck_assert_status(vbpr_dataset_item_mean_ratings(ds, 0, means, 5), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_dataset_item_mean_ratings(ds, 0, 5, means), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_int_eq(vbpr_dataset_contains(ds, 2, 4), 1);
   ck_assert_int_eq(vbpr_dataset_contains(ds, 2, 3), 0);
   ck_assert_int_eq(vbpr_dataset_contains(ds, 1, 0), 0);
@@ -111,7 +110,7 @@ START_TEST(create_builds_sorted_csr)
   ck_assert_int_eq(vbpr_dataset_contains(ds, 0, 6), 0);
   ck_assert_int_eq(vbpr_dataset_contains(NULL, 0, 1), 0);
   const int32_t *items_u;
-  int64_t n;
+  size_t n;
   ck_assert_status(vbpr_dataset_user_items(ds, 3, &items_u, &n), VBPR_ERR_OUT_OF_RANGE);
   ck_assert_msg(strstr(vbpr_last_error(), "got 3") != NULL, "%s", vbpr_last_error());
   vbpr_dataset_destroy(ds);
@@ -138,9 +137,9 @@ static float merged(int policy)
   const float ratings[] = {2, 9, 5, 3};
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_DUPLICATES, policy));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_DUPLICATES, policy));
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(1, 2, users, items, ratings, 4, o, &ds));
+  ck_assert_ok(vbpr_dataset_create(1, 2, 4, users, items, ratings, o, &ds));
   vbpr_dataset_options_destroy(o);
   ck_assert_int_eq(vbpr_dataset_num_interactions(ds), 2);
   const float *r;
@@ -156,11 +155,11 @@ static float merged(int policy)
 
 START_TEST(duplicate_policies)
 {
-  ck_assert(merged(VBPR_DATASET_DUP_MAX) == 5);
-  ck_assert(merged(VBPR_DATASET_DUP_LAST) == 3);
-  ck_assert(merged(VBPR_DATASET_DUP_FIRST) == 2);
-  ck_assert(merged(VBPR_DATASET_DUP_MEAN) == 10.0f / 3.0f);
-  ck_assert(merged(VBPR_DATASET_DUP_SUM) == 10);
+  ck_assert(merged(VBPR_DATASET_DUPLICATES_MAX) == 5);
+  ck_assert(merged(VBPR_DATASET_DUPLICATES_LAST) == 3);
+  ck_assert(merged(VBPR_DATASET_DUPLICATES_FIRST) == 2);
+  ck_assert(merged(VBPR_DATASET_DUPLICATES_MEAN) == 10.0f / 3.0f);
+  ck_assert(merged(VBPR_DATASET_DUPLICATES_SUM) == 10);
 }
 END_TEST
 
@@ -178,9 +177,9 @@ START_TEST(last_policy_follows_input_order_across_many_items)
   }
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_DUPLICATES, VBPR_DATASET_DUP_LAST));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_DUPLICATES, VBPR_DATASET_DUPLICATES_LAST));
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(1, N, users, items, ratings, 2 * N, o, &ds));
+  ck_assert_ok(vbpr_dataset_create(1, N, 2 * N, users, items, ratings, o, &ds));
   vbpr_dataset_options_destroy(o);
   const int32_t *it;
   const float *r;
@@ -199,25 +198,29 @@ START_TEST(create_rejects_bad_input)
   const int32_t neg[] = {0, -2};
   const float nan_r[] = {1, NAN};
   vbpr_dataset *ds = (vbpr_dataset *)&ds, *sentinel = ds;
-  ck_assert_status(vbpr_dataset_create(2, 3, users, items, NULL, 2, NULL, &ds),
+  ck_assert_status(vbpr_dataset_create(2, 3, 2, users, items, NULL, NULL, &ds),
                    VBPR_ERR_OUT_OF_RANGE);
   ck_assert_msg(strstr(vbpr_last_error(), "items[1]") && strstr(vbpr_last_error(), "got 3"), "%s",
                 vbpr_last_error());
-  ck_assert_status(vbpr_dataset_create(-1, -1, neg, items, NULL, 2, NULL, &ds),
+  ck_assert_status(vbpr_dataset_create(VBPR_DATASET_INFER, VBPR_DATASET_INFER, 2, neg, items, NULL, NULL, &ds),
                    VBPR_ERR_OUT_OF_RANGE);
   ck_assert_msg(strstr(vbpr_last_error(), "users[1]"), "%s", vbpr_last_error());
-  ck_assert_status(vbpr_dataset_create(-1, -1, users, items, nan_r, 2, NULL, &ds),
+  ck_assert_status(vbpr_dataset_create(VBPR_DATASET_INFER, VBPR_DATASET_INFER, 2, users, items, nan_r, NULL, &ds),
                    VBPR_ERR_NUMERIC);
   ck_assert_msg(strstr(vbpr_last_error(), "ratings[1]"), "%s", vbpr_last_error());
-  ck_assert_status(vbpr_dataset_create(-2, -1, users, items, NULL, 2, NULL, &ds),
+  ck_assert_status(vbpr_dataset_create((size_t)INT32_MAX + 1, VBPR_DATASET_INFER, 2, users,
+                                       items, NULL, NULL, &ds),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_dataset_create(-1, -1, users, items, NULL, -1, NULL, &ds),
+  ck_assert_msg(strstr(vbpr_last_error(), "num_users"), "%s", vbpr_last_error());
+  ck_assert_status(vbpr_dataset_create(VBPR_DATASET_INFER, VBPR_DATASET_INFER, SIZE_MAX, users,
+                                       items, NULL, NULL, &ds),
+                   VBPR_ERR_OUT_OF_MEMORY);
+  ck_assert_status(vbpr_dataset_create(VBPR_DATASET_INFER, VBPR_DATASET_INFER, 2, NULL, items, NULL, NULL, &ds),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_dataset_create(-1, -1, NULL, items, NULL, 2, NULL, &ds),
+  ck_assert_status(vbpr_dataset_create(VBPR_DATASET_INFER, VBPR_DATASET_INFER, 2, users, items, NULL, NULL, NULL),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_dataset_create(-1, -1, users, items, NULL, 2, NULL, NULL),
-                   VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_ptr_eq(ds, sentinel);
+  ck_assert_ptr_null(ds); /* set to NULL on entry */
+  (void)sentinel;
 }
 END_TEST
 
@@ -225,11 +228,11 @@ START_TEST(create_sizes_infer_min_and_empty)
 {
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_MIN_USERS, 10));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_MIN_ITEMS, 2));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_MIN_USERS, 10));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_MIN_ITEMS, 2));
   const int32_t users[] = {3}, items[] = {7};
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(VBPR_DATASET_INFER, VBPR_DATASET_INFER, users, items, NULL, 1,
+  ck_assert_ok(vbpr_dataset_create(VBPR_DATASET_INFER, VBPR_DATASET_INFER, 1, users, items, NULL,
                                    o, &ds));
   ck_assert_int_eq(vbpr_dataset_num_users(ds), 10);
   ck_assert_int_eq(vbpr_dataset_num_items(ds), 8);
@@ -238,7 +241,7 @@ START_TEST(create_sizes_infer_min_and_empty)
   ck_assert_ok(vbpr_dataset_item_rating_sums(ds, &sums));
   ck_assert_double_eq(sums[7], 0.0);
   vbpr_dataset_destroy(ds);
-  ck_assert_ok(vbpr_dataset_create(VBPR_DATASET_INFER, 5, NULL, NULL, NULL, 0, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(VBPR_DATASET_INFER, 5, 0, NULL, NULL, NULL, NULL, &ds));
   ck_assert_int_eq(vbpr_dataset_num_users(ds), 0);
   ck_assert_int_eq(vbpr_dataset_num_items(ds), 5);
   ck_assert_int_eq(vbpr_dataset_num_interactions(ds), 0);
@@ -258,24 +261,24 @@ START_TEST(options_validate)
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
   double v;
-  ck_assert_ok(vbpr_dataset_options_get(o, VBPR_DATASET_OPT_NUM_USERS, &v));
+  ck_assert_ok(vbpr_dataset_options_get(o, VBPR_DATASET_OPTIONS_NUM_USERS, &v));
   ck_assert_double_eq(v, -1);
-  ck_assert_status(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_FORMAT, 3),
+  ck_assert_status(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_FORMAT, 3),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_msg(strstr(vbpr_last_error(), "VBPR_DATASET_OPT_FORMAT") &&
-                    strstr(vbpr_last_error(), "got 3"), "%s", vbpr_last_error());
-  ck_assert_status(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_MIN_ITEMS, 1.5),
+  ck_assert_str_eq(vbpr_last_error(), "vbpr_dataset_options_set: format must be one of "
+                                      "auto (0), table (1), user_lists (2), lists (2), got 3");
+  ck_assert_status(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_MIN_ITEMS, 1.5),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_MIN_ITEMS, NAN),
+  ck_assert_status(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_MIN_ITEMS, NAN),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_dataset_options_set(o, (vbpr_dataset_option)99, 1),
+  ck_assert_status(vbpr_dataset_options_set(o, (vbpr_dataset_options_param)99, 1),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_dataset_options_get(o, (vbpr_dataset_option)0, &v),
+  ck_assert_status(vbpr_dataset_options_get(o, (vbpr_dataset_options_param)0, &v),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_NUM_ITEMS, 40));
-  ck_assert_ok(vbpr_dataset_options_get(o, VBPR_DATASET_OPT_NUM_ITEMS, &v));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_NUM_ITEMS, 40));
+  ck_assert_ok(vbpr_dataset_options_get(o, VBPR_DATASET_OPTIONS_NUM_ITEMS, &v));
   ck_assert_double_eq(v, 40);
-  ck_assert_ok(vbpr_dataset_options_get(o, VBPR_DATASET_OPT_MIN_ITEMS, &v));
+  ck_assert_ok(vbpr_dataset_options_get(o, VBPR_DATASET_OPTIONS_MIN_ITEMS, &v));
   ck_assert_double_eq(v, 0); /* failed sets changed nothing */
   vbpr_dataset_options_destroy(o);
 }
@@ -328,12 +331,12 @@ START_TEST(load_header_option)
 {
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_HEADER, 1));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_HEADER, 1));
   vbpr_dataset *ds;
   ck_assert_ok(load_text("7\t7\n1\t2\n", o, &ds)); /* numeric first line skipped */
   ck_assert_int_eq(vbpr_dataset_num_users(ds), 2);
   vbpr_dataset_destroy(ds);
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_HEADER, 0));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_HEADER, 0));
   const char *p = write_str("user\titem\n1\t2\n");
   vbpr_status st = vbpr_dataset_load(p, o, &ds);
   unlink(p);
@@ -366,13 +369,13 @@ START_TEST(load_forced_format)
 {
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_FORMAT,
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_FORMAT,
                                         VBPR_DATASET_FORMAT_USER_LISTS));
   vbpr_dataset *ds;
   ck_assert_ok(load_text("0\t1\t2\n", o, &ds)); /* tabs separate a user list too */
   ck_assert_int_eq(vbpr_dataset_num_interactions(ds), 2);
   vbpr_dataset_destroy(ds);
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_FORMAT, VBPR_DATASET_FORMAT_TABLE));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_FORMAT, VBPR_DATASET_FORMAT_TABLE));
   const char *p = write_str("0 1 2\n");
   ck_assert_status(vbpr_dataset_load(p, o, &ds), VBPR_ERR_PARSE);
   unlink(p);
@@ -418,13 +421,13 @@ START_TEST(bad_exact_universe)
 {
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_NUM_ITEMS, 5));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_NUM_ITEMS, 5));
   vbpr_dataset *ds;
   const char *p = write_str("0 1 4\n1 5\n");
   ck_assert_status(vbpr_dataset_load(p, o, &ds), VBPR_ERR_OUT_OF_RANGE);
   ck_assert_msg(strstr(vbpr_last_error(), ":2:3:") && strstr(vbpr_last_error(), "< 5"), "%s",
                 vbpr_last_error());
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_MIN_ITEMS, 6));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_MIN_ITEMS, 6));
   ck_assert_status(vbpr_dataset_load(p, o, &ds), VBPR_ERR_INVALID_ARGUMENT);
   unlink(p);
   vbpr_dataset_options_destroy(o);
@@ -547,7 +550,7 @@ START_TEST(remap_sparse_ids)
 {
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_REMAP_IDS, 1));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_REMAP_IDS, 1));
   vbpr_dataset *ds;
   ck_assert_ok(load_text("u,i\n900000000000,70\n5,3000000000\n5,70\n", o, &ds));
   ck_assert_int_eq(vbpr_dataset_num_users(ds), 2);
@@ -587,7 +590,7 @@ START_TEST(remap_pair_and_identity_lookup)
 {
   vbpr_dataset_options *o;
   ck_assert_ok(vbpr_dataset_options_create(&o));
-  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPT_REMAP_IDS, 1));
+  ck_assert_ok(vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_REMAP_IDS, 1));
   char a[64], b[64];
   strcpy(a, write_str("10 100 200\n"));
   strcpy(b, write_str("30 150\n10 100\n"));
@@ -625,7 +628,7 @@ static vbpr_dataset *rated_dataset(void)
   enum { U = 50, I = 40 };
   static int32_t users[U * I], items[U * I];
   static float ratings[U * I];
-  int64_t n = 0;
+  size_t n = 0;
   for (int u = 0; u < U; u++)
     for (int i = 0; i < I; i++)
       if ((u * 7 + i * 3) % 5 < 3) {
@@ -634,7 +637,7 @@ static vbpr_dataset *rated_dataset(void)
         ratings[n++] = (float)(1 + (u + i) % 5);
       }
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(U, I + 2, users, items, ratings, n, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(U, I + 2, n, users, items, ratings, NULL, &ds));
   return ds;
 }
 
@@ -652,10 +655,10 @@ START_TEST(split_by_threshold_is_reproducible)
   int differs = 0;
   for (int32_t u = 0; u < 50; u++) {
     const int32_t *all;
-    int64_t n;
+    size_t n;
     ck_assert_ok(vbpr_dataset_user_items(ds, u, &all, &n));
     int64_t high = 0, in_test = 0;
-    for (int64_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n; k++) {
       int32_t i = all[k];
       float r = (float)(1 + (u + i) % 5);
       high += r >= 4;
@@ -728,7 +731,7 @@ static vbpr_status op_create(void *ctx, vbpr_dataset **a, vbpr_dataset **b)
   (void)b;
   const int32_t users[] = {1, 0, 1, 1}, items[] = {2, 1, 0, 2};
   const float r[] = {1, 2, 3, 4};
-  return vbpr_dataset_create(-1, -1, users, items, r, 4, NULL, a);
+  return vbpr_dataset_create(VBPR_DATASET_INFER, VBPR_DATASET_INFER, 4, users, items, r, NULL, a);
 }
 
 static vbpr_status op_load_pair(void *ctx, vbpr_dataset **a, vbpr_dataset **b)
@@ -742,7 +745,7 @@ static vbpr_status op_load_remap(void *ctx, vbpr_dataset **a, vbpr_dataset **b)
   const char **paths = ctx;
   vbpr_dataset_options *o = NULL;
   vbpr_status st = vbpr_dataset_options_create(&o);
-  if (st == VBPR_OK) st = vbpr_dataset_options_set(o, VBPR_DATASET_OPT_REMAP_IDS, 1);
+  if (st == VBPR_OK) st = vbpr_dataset_options_set(o, VBPR_DATASET_OPTIONS_REMAP_IDS, 1);
   if (st == VBPR_OK) st = vbpr_dataset_load_pair(paths[0], paths[1], o, a, b);
   vbpr_dataset_options_destroy(o);
   return st;

@@ -23,7 +23,7 @@ static void check_sorted_unique(const vbpr_dataset *ds)
   const int64_t *off;
   const int32_t *items;
   ck_assert_ok(vbpr_dataset_csr(ds, &off, &items, NULL));
-  for (int32_t u = 0; u < vbpr_dataset_num_users(ds); u++)
+  for (int32_t u = 0; (size_t)u < vbpr_dataset_num_users(ds); u++)
     for (int64_t k = off[u] + 1; k < off[u + 1]; k++)
       REQUIRE(items[k - 1] < items[k], "user %d not sorted", u);
 }
@@ -39,7 +39,7 @@ START_TEST(ml100k_counts)
   ck_assert_int_eq(vbpr_dataset_has_ratings(all), 1);
   check_sorted_unique(all);
   double means[1682];
-  ck_assert_ok(vbpr_dataset_item_mean_ratings(all, 0.0, means, 1682));
+  ck_assert_ok(vbpr_dataset_item_mean_ratings(all, 0.0, 1682, means));
   for (int i = 0; i < 1682; i++) REQUIRE(means[i] >= 1.0 && means[i] <= 5.0, "mean %g", means[i]);
 
   /* train and test in one id space: rank over all 1,682 items */

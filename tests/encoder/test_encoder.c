@@ -22,7 +22,7 @@ static const int32_t ti[NNZ] = {0, 1, 3, 1, 2, 0, 2, 3, 4, 4};
 static vbpr_dataset *tiny_dataset(void)
 {
   vbpr_dataset *ds = NULL;
-  ck_assert_ok(vbpr_dataset_create(NU, NI, tu, ti, NULL, NNZ, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(NU, NI, NNZ, tu, ti, NULL, NULL, &ds));
   return ds;
 }
 
@@ -542,7 +542,7 @@ START_TEST(lightgcn_without_interactions)
 {
   if (!VBPR_HAVE_LIGHTGCN) return;
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(3, 4, NULL, NULL, NULL, 0, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(3, 4, 0, NULL, NULL, NULL, NULL, &ds));
   vbpr_encoder *enc;
   ck_assert_ok(vbpr_encoder_create_lightgcn(ds, 2, 2, 1, &enc));
   vbpr_dataset_destroy(ds);
@@ -568,7 +568,7 @@ static vbpr_encoder *random_lightgcn(int32_t nu, int32_t ni, int64_t nnz, int32_
     i[e] = (int32_t)(x * x * x * (ni - 1));
   }
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(nu, ni, u, i, NULL, nnz, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(nu, ni, nnz, u, i, NULL, NULL, &ds));
   free(u);
   free(i);
   vbpr_encoder *enc = NULL;

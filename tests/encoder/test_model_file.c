@@ -104,7 +104,7 @@ static vbpr_dataset *small_dataset(void)
   const int32_t u[] = {0, 0, 1, 2, 2, 3, 5, 6, 6, 6};
   const int32_t i[] = {0, 4, 1, 2, 3, 3, 0, 1, 7, 8};
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(8, 10, u, i, NULL, 10, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(8, 10, 10, u, i, NULL, NULL, &ds));
   return ds;
 }
 

@@ -14,17 +14,17 @@
 /* ---- helpers ----------------------------------------------------------- */
 
 /* Dataset from (user, item) pairs pairs[2*i], pairs[2*i+1]. */
-static vbpr_dataset *make_ds(int32_t nu, int32_t ni, const int32_t *pairs, int64_t n)
+static vbpr_dataset *make_ds(int32_t nu, int32_t ni, const int32_t *pairs, size_t n)
 {
   int32_t *u = malloc((size_t)(n ? n : 1) * sizeof *u);
   int32_t *it = malloc((size_t)(n ? n : 1) * sizeof *it);
   ck_assert(u && it);
-  for (int64_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++) {
     u[i] = pairs[2 * i];
     it[i] = pairs[2 * i + 1];
   }
   vbpr_dataset *ds = NULL;
-  ck_assert_ok(vbpr_dataset_create(nu, ni, u, it, NULL, n, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(nu, ni, n, u, it, NULL, NULL, &ds));
   free(u);
   free(it);
   return ds;
@@ -33,7 +33,7 @@ static vbpr_dataset *make_ds(int32_t nu, int32_t ni, const int32_t *pairs, int64
 static double metric(const vbpr_evaluator *ev, vbpr_metric m, int32_t k)
 {
   double v = -1.0;
-  ck_assert_ok(vbpr_eval_metric(ev, m, k, &v));
+  ck_assert_ok(vbpr_evaluator_metric(ev, m, k, &v));
   return v;
 }
 
@@ -76,13 +76,13 @@ static fixture hand_fixture(void)
   fixture f;
   f.train = make_ds(3, 6, hand_train, 4);
   f.test = make_ds(3, 6, hand_test, 3);
-  ck_assert_ok(vbpr_eval_create(f.train, f.test, &f.ev));
+  ck_assert_ok(vbpr_evaluator_create(f.train, f.test, &f.ev));
   return f;
 }
 
 static void fixture_free(fixture *f)
 {
-  vbpr_eval_destroy(f->ev);
+  vbpr_evaluator_destroy(f->ev);
   vbpr_dataset_destroy(f->train);
   vbpr_dataset_destroy(f->test);
 }
@@ -90,10 +90,10 @@ static void fixture_free(fixture *f)
 START_TEST(hand_computed_metrics)
 {
   fixture f = hand_fixture();
-  const int32_t ks[] = {3, 2};
-  ck_assert_ok(vbpr_eval_set_ks(f.ev, ks, 2));
-  ck_assert_ok(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, 3));
-  ck_assert_int_eq(vbpr_eval_num_users_evaluated(f.ev), 2);
+  const size_t ks[] = {3, 2};
+  ck_assert_ok(vbpr_evaluator_set_ks(f.ev, 2, ks));
+  ck_assert_ok(vbpr_evaluator_run(f.ev, 3, 6, 3, hand_users, hand_items));
+  ck_assert_int_eq(vbpr_evaluator_num_users_evaluated(f.ev), 2);
   double l2 = 1.0 / log2(3.0), l3 = 1.0 / log2(4.0);
   /* K = 2: user 0 [0 4] one hit at rank 1; user 2 [3 4] one hit at rank 2 */
   ck_assert_near(metric(f.ev, VBPR_METRIC_PRECISION, 2), (0.5 + 0.5) / 2);
@@ -116,24 +116,24 @@ END_TEST
 START_TEST(per_user_values_and_skipped_users)
 {
   fixture f = hand_fixture();
-  ck_assert_ok(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, 3));
+  ck_assert_ok(vbpr_evaluator_run(f.ev, 3, 6, 3, hand_users, hand_items));
   double v[4] = {-7, -7, -7, -7};
   /* default K is 20: every list is the 5 candidates */
-  ck_assert_ok(vbpr_eval_user_metric(f.ev, VBPR_METRIC_PRECISION, 20, v, 4));
+  ck_assert_ok(vbpr_evaluator_user_metric(f.ev, VBPR_METRIC_PRECISION, 20, 4, v));
   ck_assert_near(v[0], 2.0 / 20); /* divided by K even with 5 items listed */
   ck_assert(isnan(v[1]));          /* no test items: skipped */
   ck_assert_near(v[2], 1.0 / 20);
   ck_assert(v[3] == -7);           /* beyond the run's users: untouched */
-  ck_assert_ok(vbpr_eval_user_metric(f.ev, VBPR_METRIC_HIT_RATE, 20, v, 3));
+  ck_assert_ok(vbpr_evaluator_user_metric(f.ev, VBPR_METRIC_HIT_RATE, 20, 3, v));
   ck_assert_near(v[0], 1.0);
   ck_assert_near(v[2], 1.0);
-  ck_assert_ok(vbpr_eval_user_metric(f.ev, VBPR_METRIC_NDCG, 20, v, 3));
+  ck_assert_ok(vbpr_evaluator_user_metric(f.ev, VBPR_METRIC_NDCG, 20, 3, v));
   double l2 = 1.0 / log2(3.0);
   ck_assert_near(v[0], (1.0 + 1.0 / log2(4.0)) / (1.0 + l2));
   ck_assert_near(v[2], l2);
   /* the average is the mean over evaluated users only */
   ck_assert_near(metric(f.ev, VBPR_METRIC_NDCG, 20), (v[0] + v[2]) / 2);
-  ck_assert_status(vbpr_eval_user_metric(f.ev, VBPR_METRIC_NDCG, 20, v, 2),
+  ck_assert_status(vbpr_evaluator_user_metric(f.ev, VBPR_METRIC_NDCG, 20, 2, v),
                    VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("len");
   fixture_free(&f);
@@ -147,12 +147,12 @@ START_TEST(fewer_candidates_than_k)
   const int32_t te[] = {0, 1, 0, 3};
   vbpr_dataset *train = make_ds(1, 4, tr, 2), *test = make_ds(1, 4, te, 2);
   vbpr_evaluator *ev = NULL;
-  ck_assert_ok(vbpr_eval_create(train, test, &ev));
-  const int32_t ks[] = {1, 5};
-  ck_assert_ok(vbpr_eval_set_ks(ev, ks, 2));
+  ck_assert_ok(vbpr_evaluator_create(train, test, &ev));
+  const size_t ks[] = {1, 5};
+  ck_assert_ok(vbpr_evaluator_set_ks(ev, 2, ks));
   const float u[1] = {1};
   const float it[4] = {4, 1, 3, 2}; /* candidates: 3 (2) then 1 (1) */
-  ck_assert_ok(vbpr_eval_run(ev, u, it, 1, 4, 1));
+  ck_assert_ok(vbpr_evaluator_run(ev, 1, 4, 1, u, it));
   ck_assert_near(metric(ev, VBPR_METRIC_PRECISION, 1), 1.0);
   ck_assert_near(metric(ev, VBPR_METRIC_PRECISION, 5), 2.0 / 5);
   ck_assert_near(metric(ev, VBPR_METRIC_RECALL, 5), 1.0);
@@ -162,7 +162,7 @@ START_TEST(fewer_candidates_than_k)
   ck_assert_near(metric(ev, VBPR_METRIC_NDCG, 1), 1.0); /* IDCG over min(2, 1) */
   /* tail: floor(0.85 * 4) = 3 by (count, id): 1 3 0 (0 and 2 tie at 1) */
   ck_assert_near(metric(ev, VBPR_METRIC_APLT, 5), 2.0 / 5);
-  vbpr_eval_destroy(ev);
+  vbpr_evaluator_destroy(ev);
   vbpr_dataset_destroy(train);
   vbpr_dataset_destroy(test);
 }
@@ -176,30 +176,30 @@ START_TEST(long_tail_cut_breaks_ties_by_id)
   const int32_t te[] = {4, 0, 5, 0};
   vbpr_dataset *train = make_ds(6, 6, tr, 6), *test = make_ds(6, 6, te, 2);
   vbpr_evaluator *ev = NULL;
-  ck_assert_ok(vbpr_eval_create(train, test, &ev));
-  const int32_t k1[] = {1};
-  ck_assert_ok(vbpr_eval_set_ks(ev, k1, 1));
-  ck_assert_ok(vbpr_eval_set_long_tail_share(ev, 0.5));
+  ck_assert_ok(vbpr_evaluator_create(train, test, &ev));
+  const size_t k1[] = {1};
+  ck_assert_ok(vbpr_evaluator_set_ks(ev, 1, k1));
+  ck_assert_ok(vbpr_evaluator_set_long_tail_share(ev, 0.5));
   /* user 4 top-1 is item 1 (tail), user 5 top-1 is item 2 (head: same count
    * as item 1 but a larger id) */
   float u[12] = {0};
   u[4 * 2] = 1;
   u[5 * 2 + 1] = 1;
   const float it[12] = {0, 0, 9, 0, 0, 9, 0, 0, 0, 0, 0, 0};
-  ck_assert_ok(vbpr_eval_run(ev, u, it, 6, 6, 2));
+  ck_assert_ok(vbpr_evaluator_run(ev, 6, 6, 2, u, it));
   double v[6];
-  ck_assert_ok(vbpr_eval_user_metric(ev, VBPR_METRIC_APLT, 1, v, 6));
+  ck_assert_ok(vbpr_evaluator_user_metric(ev, VBPR_METRIC_APLT, 1, 6, v));
   ck_assert_near(v[4], 1.0);
   ck_assert_near(v[5], 0.0);
   /* share 1: everything is long tail */
-  ck_assert_ok(vbpr_eval_set_long_tail_share(ev, 1.0));
-  ck_assert_ok(vbpr_eval_run(ev, u, it, 6, 6, 2));
+  ck_assert_ok(vbpr_evaluator_set_long_tail_share(ev, 1.0));
+  ck_assert_ok(vbpr_evaluator_run(ev, 6, 6, 2, u, it));
   ck_assert_near(metric(ev, VBPR_METRIC_APLT, 1), 1.0);
-  ck_assert_status(vbpr_eval_set_long_tail_share(ev, 0.0), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_set_long_tail_share(ev, NAN), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_set_long_tail_share(ev, 1.5), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_set_long_tail_share(ev, 0.0), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_set_long_tail_share(ev, NAN), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_set_long_tail_share(ev, 1.5), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("share");
-  vbpr_eval_destroy(ev);
+  vbpr_evaluator_destroy(ev);
   vbpr_dataset_destroy(train);
   vbpr_dataset_destroy(test);
 }
@@ -225,19 +225,19 @@ START_TEST(training_items_never_ranked)
     for (int32_t i = 0; i < NI; i++)
       ue[u * NI + i] = i == u % NI ? 100.0f : (float)((i * 7 + u) % 11);
   vbpr_evaluator *ev = NULL;
-  ck_assert_ok(vbpr_eval_create(train, test, &ev));
-  ck_assert_ok(vbpr_eval_run(ev, ue, ie, NU, NI, NI));
+  ck_assert_ok(vbpr_evaluator_create(train, test, &ev));
+  ck_assert_ok(vbpr_evaluator_run(ev, NU, NI, NI, ue, ie));
   int32_t users[NU], items[NU * 5];
   float scores[NU * 5];
   for (int32_t u = 0; u < NU; u++) users[u] = u;
-  ck_assert_ok(vbpr_recommend(train, ue, ie, NU, NI, NI, users, NU, 5, items, scores));
+  ck_assert_ok(vbpr_recommend(train, NU, NI, NI, ue, ie, NU, users, 5, items, scores));
   for (int32_t u = 0; u < NU; u++)
     for (int r = 0; r < 5; r++) {
       ck_assert_int_ne(items[u * 5 + r], u % NI);
       ck_assert(scores[u * 5 + r] < 100.0f);
     }
   /* Without train, the 100-point item leads every list. */
-  ck_assert_ok(vbpr_recommend(NULL, ue, ie, NU, NI, NI, users, NU, 5, items, scores));
+  ck_assert_ok(vbpr_recommend(NULL, NU, NI, NI, ue, ie, NU, users, 5, items, scores));
   for (int32_t u = 0; u < NU; u++) {
     ck_assert_int_eq(items[u * 5], u % NI);
     ck_assert(scores[u * 5] == 100.0f);
@@ -245,12 +245,12 @@ START_TEST(training_items_never_ranked)
   /* And when the test item is the training item, it can never be hit. */
   vbpr_dataset *test2 = make_ds(NU, NI, tr, NU);
   vbpr_evaluator *ev2 = NULL;
-  ck_assert_ok(vbpr_eval_create(train, test2, &ev2));
-  ck_assert_ok(vbpr_eval_run(ev2, ue, ie, NU, NI, NI));
+  ck_assert_ok(vbpr_evaluator_create(train, test2, &ev2));
+  ck_assert_ok(vbpr_evaluator_run(ev2, NU, NI, NI, ue, ie));
   ck_assert_near(metric(ev2, VBPR_METRIC_HIT_RATE, 20), 0.0);
-  vbpr_eval_destroy(ev2);
+  vbpr_evaluator_destroy(ev2);
   vbpr_dataset_destroy(test2);
-  vbpr_eval_destroy(ev);
+  vbpr_evaluator_destroy(ev);
   vbpr_dataset_destroy(train);
   vbpr_dataset_destroy(test);
 }
@@ -344,7 +344,7 @@ static double ref_metric(const bigcase *c, int32_t u, int32_t k, vbpr_metric m,
   int32_t list[64];
   int32_t len = ref_topk(c, u, k, list);
   const int32_t *t;
-  int64_t n;
+  size_t n;
   ck_assert_ok(vbpr_dataset_user_items(c->test, u, &t, &n));
   ck_assert_int_gt(n, 0);
   double h = 0, dcg = 0, idcg = 0, lt = 0;
@@ -355,7 +355,7 @@ static double ref_metric(const bigcase *c, int32_t u, int32_t k, vbpr_metric m,
     }
     lt += tail[list[r]];
   }
-  for (int32_t r = 0; r < (n < k ? n : k); r++) idcg += 1.0 / log2(r + 2.0);
+  for (int32_t r = 0; r < ((int32_t)n < k ? (int32_t)n : k); r++) idcg += 1.0 / log2(r + 2.0);
   switch (m) {
   case VBPR_METRIC_PRECISION: return h / k;
   case VBPR_METRIC_RECALL: return h / (double)n;
@@ -393,40 +393,40 @@ START_TEST(matches_brute_force)
 {
   bigcase c = big_case(150, 90, 6, 12345);
   vbpr_evaluator *ev = NULL;
-  ck_assert_ok(vbpr_eval_create(c.train, c.test, &ev));
-  const int32_t ks[] = {10, 1, 5, 40};
-  ck_assert_ok(vbpr_eval_set_ks(ev, ks, 4));
-  ck_assert_ok(vbpr_eval_run(ev, c.ue, c.ie, c.nu, c.ni, c.dim));
+  ck_assert_ok(vbpr_evaluator_create(c.train, c.test, &ev));
+  const size_t ks[] = {10, 1, 5, 40};
+  ck_assert_ok(vbpr_evaluator_set_ks(ev, 4, ks));
+  ck_assert_ok(vbpr_evaluator_run(ev, c.nu, c.ni, c.dim, c.ue, c.ie));
   uint8_t tail[90];
   ref_tail(&c, 0.85, tail);
   double *v = malloc((size_t)c.nu * sizeof *v);
   int evaluated = 0;
   for (int m = VBPR_METRIC_PRECISION; m <= VBPR_METRIC_APLT; m++)
     for (int j = 0; j < 4; j++) {
-      ck_assert_ok(vbpr_eval_user_metric(ev, (vbpr_metric)m, ks[j], v, (size_t)c.nu));
+      ck_assert_ok(vbpr_evaluator_user_metric(ev, (vbpr_metric)m, ks[j], (size_t)c.nu, v));
       double sum = 0;
       int cnt = 0;
       for (int32_t u = 0; u < c.nu; u++) {
         const int32_t *t;
-        int64_t n;
+        size_t n;
         ck_assert_ok(vbpr_dataset_user_items(c.test, u, &t, &n));
         if (n == 0) {
           ck_assert_msg(isnan(v[u]), "user %d has no test items", u);
           continue;
         }
         double want = ref_metric(&c, u, ks[j], (vbpr_metric)m, tail);
-        ck_assert_msg(fabs(v[u] - want) <= EPS, "metric %d k %d user %d: %.15g vs %.15g", m,
+        ck_assert_msg(fabs(v[u] - want) <= EPS, "metric %d k %zu user %d: %.15g vs %.15g", m,
                       ks[j], u, v[u], want);
         sum += want;
         cnt++;
       }
       evaluated = cnt;
       ck_assert_msg(fabs(metric(ev, (vbpr_metric)m, ks[j]) - sum / cnt) <= 1e-9,
-                    "average of metric %d at %d", m, ks[j]);
+                    "average of metric %d at %zu", m, ks[j]);
     }
-  ck_assert_int_eq(vbpr_eval_num_users_evaluated(ev), evaluated);
+  ck_assert_int_eq(vbpr_evaluator_num_users_evaluated(ev), evaluated);
   free(v);
-  vbpr_eval_destroy(ev);
+  vbpr_evaluator_destroy(ev);
   big_free(&c);
 }
 END_TEST
@@ -435,24 +435,24 @@ START_TEST(several_k_equal_separate_runs)
 {
   bigcase c = big_case(120, 70, 5, 777);
   vbpr_evaluator *all = NULL, *one = NULL;
-  ck_assert_ok(vbpr_eval_create(c.train, c.test, &all));
-  ck_assert_ok(vbpr_eval_create(c.train, c.test, &one));
-  const int32_t ks[] = {50, 3, 20, 1, 7};
-  ck_assert_ok(vbpr_eval_set_ks(all, ks, 5));
-  ck_assert_ok(vbpr_eval_run(all, c.ue, c.ie, c.nu, c.ni, c.dim));
+  ck_assert_ok(vbpr_evaluator_create(c.train, c.test, &all));
+  ck_assert_ok(vbpr_evaluator_create(c.train, c.test, &one));
+  const size_t ks[] = {50, 3, 20, 1, 7};
+  ck_assert_ok(vbpr_evaluator_set_ks(all, 5, ks));
+  ck_assert_ok(vbpr_evaluator_run(all, c.nu, c.ni, c.dim, c.ue, c.ie));
   double va[120], vo[120];
   for (int j = 0; j < 5; j++) {
-    ck_assert_ok(vbpr_eval_set_ks(one, &ks[j], 1));
-    ck_assert_ok(vbpr_eval_run(one, c.ue, c.ie, c.nu, c.ni, c.dim));
+    ck_assert_ok(vbpr_evaluator_set_ks(one, 1, &ks[j]));
+    ck_assert_ok(vbpr_evaluator_run(one, c.nu, c.ni, c.dim, c.ue, c.ie));
     for (int m = VBPR_METRIC_PRECISION; m <= VBPR_METRIC_APLT; m++) {
       ck_assert(metric(all, (vbpr_metric)m, ks[j]) == metric(one, (vbpr_metric)m, ks[j]));
-      ck_assert_ok(vbpr_eval_user_metric(all, (vbpr_metric)m, ks[j], va, 120));
-      ck_assert_ok(vbpr_eval_user_metric(one, (vbpr_metric)m, ks[j], vo, 120));
+      ck_assert_ok(vbpr_evaluator_user_metric(all, (vbpr_metric)m, ks[j], 120, va));
+      ck_assert_ok(vbpr_evaluator_user_metric(one, (vbpr_metric)m, ks[j], 120, vo));
       ck_assert(memcmp(va, vo, sizeof va) == 0);
     }
   }
-  vbpr_eval_destroy(all);
-  vbpr_eval_destroy(one);
+  vbpr_evaluator_destroy(all);
+  vbpr_evaluator_destroy(one);
   big_free(&c);
 }
 END_TEST
@@ -465,7 +465,7 @@ START_TEST(same_results_for_any_thread_count)
   uint64_t s = 5;
   for (size_t i = 0; i < (size_t)c.nu * c.dim; i++) c.ue[i] = (float)(lcg(&s) % 1000) / 997.0f - 0.5f;
   for (size_t i = 0; i < (size_t)c.ni * c.dim; i++) c.ie[i] = (float)(lcg(&s) % 1000) / 991.0f - 0.5f;
-  const int32_t ks[] = {5, 20};
+  const size_t ks[] = {5, 20};
   double avg[2][6][2];
   double *per[2];
   int32_t *rec[2];
@@ -475,20 +475,20 @@ START_TEST(same_results_for_any_thread_count)
   for (int t = 0; t < 2; t++) {
     ck_assert_ok(vbpr_set_num_threads(t + 1));
     vbpr_evaluator *ev = NULL;
-    ck_assert_ok(vbpr_eval_create(c.train, c.test, &ev));
-    ck_assert_ok(vbpr_eval_set_ks(ev, ks, 2));
-    ck_assert_ok(vbpr_eval_run(ev, c.ue, c.ie, c.nu, c.ni, c.dim));
+    ck_assert_ok(vbpr_evaluator_create(c.train, c.test, &ev));
+    ck_assert_ok(vbpr_evaluator_set_ks(ev, 2, ks));
+    ck_assert_ok(vbpr_evaluator_run(ev, c.nu, c.ni, c.dim, c.ue, c.ie));
     per[t] = malloc(700 * 6 * 2 * sizeof(double));
     for (int m = 0; m < 6; m++)
       for (int j = 0; j < 2; j++) {
         avg[t][m][j] = metric(ev, (vbpr_metric)(m + 1), ks[j]);
-        ck_assert_ok(vbpr_eval_user_metric(ev, (vbpr_metric)(m + 1), ks[j],
-                                           per[t] + (m * 2 + j) * 700, 700));
+        ck_assert_ok(vbpr_evaluator_user_metric(ev, (vbpr_metric)(m + 1), ks[j],
+                                           700, per[t] + (m * 2 + j) * 700));
       }
-    vbpr_eval_destroy(ev);
+    vbpr_evaluator_destroy(ev);
     rec[t] = malloc(700 * 20 * sizeof(int32_t));
     rsc[t] = malloc(700 * 20 * sizeof(float));
-    ck_assert_ok(vbpr_recommend(c.train, c.ue, c.ie, c.nu, c.ni, c.dim, users, 700, 20,
+    ck_assert_ok(vbpr_recommend(c.train, c.nu, c.ni, c.dim, c.ue, c.ie, 700, users, 20,
                                 rec[t], rsc[t]));
   }
   ck_assert(memcmp(avg[0], avg[1], sizeof avg[0]) == 0);
@@ -514,7 +514,7 @@ START_TEST(datasets_may_be_destroyed_first)
   vbpr_dataset_destroy(f.train);
   vbpr_dataset_destroy(f.test);
   f.train = f.test = NULL;
-  ck_assert_ok(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, 3));
+  ck_assert_ok(vbpr_evaluator_run(f.ev, 3, 6, 3, hand_users, hand_items));
   ck_assert_near(metric(f.ev, VBPR_METRIC_RECALL, 20), 1.0);
   fixture_free(&f);
 }
@@ -527,28 +527,28 @@ START_TEST(universes_may_differ)
   const int32_t te[] = {0, 6, 0, 3};
   vbpr_dataset *test = make_ds(1, 7, te, 2);
   vbpr_evaluator *ev = NULL;
-  ck_assert_ok(vbpr_eval_create(train, test, &ev));
-  ck_assert_int_eq(vbpr_eval_num_users_evaluated(ev), 1);
-  ck_assert_status(vbpr_eval_run(ev, hand_users, hand_items, 3, 6, 3), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_ok(vbpr_evaluator_create(train, test, &ev));
+  ck_assert_int_eq(vbpr_evaluator_num_users_evaluated(ev), 1);
+  ck_assert_status(vbpr_evaluator_run(ev, 3, 6, 3, hand_users, hand_items), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("test set's 7 items");
   float it7[21];
   memcpy(it7, hand_items, sizeof hand_items);
   it7[18] = 4.5f; it7[19] = 0; it7[20] = 0; /* item 6 */
   /* user 0 ranks 0 (5), 6 (4.5), 4 (4), 3 (3), ...; test {3, 6} */
-  const int32_t k2[] = {2};
-  ck_assert_ok(vbpr_eval_set_ks(ev, k2, 1));
-  ck_assert_ok(vbpr_eval_run(ev, hand_users, it7, 3, 7, 3));
+  const size_t k2[] = {2};
+  ck_assert_ok(vbpr_evaluator_set_ks(ev, 1, k2));
+  ck_assert_ok(vbpr_evaluator_run(ev, 3, 7, 3, hand_users, it7));
   ck_assert_near(metric(ev, VBPR_METRIC_RECALL, 2), 0.5);
   ck_assert_near(metric(ev, VBPR_METRIC_NDCG, 2), (1.0 / log2(3.0)) / (1.0 + 1.0 / log2(3.0)));
   /* a user table smaller than the test universe is refused */
   vbpr_dataset *test3 = make_ds(3, 6, hand_test, 3);
   vbpr_evaluator *ev3 = NULL;
-  ck_assert_ok(vbpr_eval_create(train, test3, &ev3));
-  ck_assert_status(vbpr_eval_run(ev3, hand_users, hand_items, 2, 6, 3), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_ok(vbpr_evaluator_create(train, test3, &ev3));
+  ck_assert_status(vbpr_evaluator_run(ev3, 2, 6, 3, hand_users, hand_items), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("test set's 3 users");
-  vbpr_eval_destroy(ev3);
+  vbpr_evaluator_destroy(ev3);
   vbpr_dataset_destroy(test3);
-  vbpr_eval_destroy(ev);
+  vbpr_evaluator_destroy(ev);
   vbpr_dataset_destroy(train);
   vbpr_dataset_destroy(test);
 }
@@ -559,18 +559,18 @@ END_TEST
 START_TEST(create_errors)
 {
   fixture f = hand_fixture();
-  vbpr_evaluator *ev = (vbpr_evaluator *)&f; /* must stay untouched */
-  ck_assert_status(vbpr_eval_create(NULL, f.test, &ev), VBPR_ERR_INVALID_ARGUMENT);
-  assert_error_mentions("vbpr_eval_create: train");
-  ck_assert_status(vbpr_eval_create(f.train, NULL, &ev), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_create(f.train, f.test, NULL), VBPR_ERR_INVALID_ARGUMENT);
+  vbpr_evaluator *ev = (vbpr_evaluator *)&f; /* must come back NULL */
+  ck_assert_status(vbpr_evaluator_create(NULL, f.test, &ev), VBPR_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("vbpr_evaluator_create: train");
+  ck_assert_status(vbpr_evaluator_create(f.train, NULL, &ev), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_create(f.train, f.test, NULL), VBPR_ERR_INVALID_ARGUMENT);
   vbpr_dataset *empty = make_ds(3, 6, NULL, 0);
-  ck_assert_status(vbpr_eval_create(f.train, empty, &ev), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_create(f.train, empty, &ev), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("no user with test items");
-  ck_assert_ptr_eq(ev, (vbpr_evaluator *)&f);
+  ck_assert_ptr_null(ev);
   vbpr_dataset_destroy(empty);
-  vbpr_eval_destroy(NULL);
-  ck_assert_int_eq(vbpr_eval_num_users_evaluated(NULL), 0);
+  vbpr_evaluator_destroy(NULL);
+  ck_assert_int_eq(vbpr_evaluator_num_users_evaluated(NULL), 0);
   fixture_free(&f);
 }
 END_TEST
@@ -578,32 +578,32 @@ END_TEST
 START_TEST(set_ks_errors_keep_old_set)
 {
   fixture f = hand_fixture();
-  const int32_t good[] = {2, 3};
-  ck_assert_ok(vbpr_eval_set_ks(f.ev, good, 2));
-  int32_t bad0[] = {0}, badneg[] = {3, -1}, huge[] = {VBPR_EVAL_MAX_K + 1}, dup[] = {5, 7, 5};
-  ck_assert_status(vbpr_eval_set_ks(f.ev, bad0, 1), VBPR_ERR_INVALID_ARGUMENT);
+  const size_t good[] = {2, 3};
+  ck_assert_ok(vbpr_evaluator_set_ks(f.ev, 2, good));
+  size_t bad0[] = {0}, badneg[] = {3, SIZE_MAX}, huge[] = {VBPR_EVALUATOR_MAX_K + 1}, dup[] = {5, 7, 5};
+  ck_assert_status(vbpr_evaluator_set_ks(f.ev, 1, bad0), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("ks[0]");
-  ck_assert_status(vbpr_eval_set_ks(f.ev, badneg, 2), VBPR_ERR_INVALID_ARGUMENT);
-  assert_error_mentions("-1");
-  ck_assert_status(vbpr_eval_set_ks(f.ev, huge, 1), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_set_ks(f.ev, dup, 3), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_set_ks(f.ev, 2, badneg), VBPR_ERR_INVALID_ARGUMENT);
+  assert_error_mentions("ks[1]");
+  ck_assert_status(vbpr_evaluator_set_ks(f.ev, 1, huge), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_set_ks(f.ev, 3, dup), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("repeats");
-  ck_assert_status(vbpr_eval_set_ks(f.ev, good, 0), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_set_ks(f.ev, good, VBPR_EVAL_MAX_KS + 1),
+  ck_assert_status(vbpr_evaluator_set_ks(f.ev, 0, good), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_set_ks(f.ev, VBPR_EVALUATOR_MAX_KS + 1, good),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_set_ks(f.ev, NULL, 1), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_set_ks(NULL, good, 1), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_set_ks(f.ev, 1, NULL), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_set_ks(NULL, 1, good), VBPR_ERR_INVALID_ARGUMENT);
   /* the old set {2, 3} still holds */
-  ck_assert_ok(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, 3));
+  ck_assert_ok(vbpr_evaluator_run(f.ev, 3, 6, 3, hand_users, hand_items));
   ck_assert_near(metric(f.ev, VBPR_METRIC_RECALL, 3), 1.0);
   double v = 0;
-  ck_assert_status(vbpr_eval_metric(f.ev, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_metric(f.ev, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("k = 20");
   /* the largest K is accepted */
-  int32_t max[] = {VBPR_EVAL_MAX_K};
-  ck_assert_ok(vbpr_eval_set_ks(f.ev, max, 1));
-  ck_assert_ok(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, 3));
-  ck_assert_near(metric(f.ev, VBPR_METRIC_RECALL, VBPR_EVAL_MAX_K), 1.0);
+  size_t max[] = {VBPR_EVALUATOR_MAX_K};
+  ck_assert_ok(vbpr_evaluator_set_ks(f.ev, 1, max));
+  ck_assert_ok(vbpr_evaluator_run(f.ev, 3, 6, 3, hand_users, hand_items));
+  ck_assert_near(metric(f.ev, VBPR_METRIC_RECALL, VBPR_EVALUATOR_MAX_K), 1.0);
   fixture_free(&f);
 }
 END_TEST
@@ -611,32 +611,32 @@ END_TEST
 START_TEST(run_errors)
 {
   fixture f = hand_fixture();
-  ck_assert_status(vbpr_eval_run(NULL, hand_users, hand_items, 3, 6, 3), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_run(f.ev, NULL, hand_items, 3, 6, 3), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_run(NULL, 3, 6, 3, hand_users, hand_items), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_run(f.ev, 3, 6, 3, NULL, hand_items), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("user_emb");
-  ck_assert_status(vbpr_eval_run(f.ev, hand_users, NULL, 3, 6, 3), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_run(f.ev, hand_users, hand_items, 2, 6, 3), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_run(f.ev, 3, 6, 3, hand_users, NULL), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_run(f.ev, 2, 6, 3, hand_users, hand_items), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("num_users");
-  ck_assert_status(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 5, 3), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_run(f.ev, 3, 5, 3, hand_users, hand_items), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("num_items");
-  ck_assert_status(vbpr_eval_run(f.ev, hand_users, hand_items, 3, -6, 3), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, 0), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_run(f.ev, 3, -6, 3, hand_users, hand_items), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_run(f.ev, 3, 6, 0, hand_users, hand_items), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("dim");
-  ck_assert_status(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, SIZE_MAX / 2),
+  ck_assert_status(vbpr_evaluator_run(f.ev, 3, 6, SIZE_MAX / 2, hand_users, hand_items),
                    VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("overflow");
   double v = 0;
-  ck_assert_status(vbpr_eval_metric(f.ev, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_STATE);
-  ck_assert_ok(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, 3));
-  ck_assert_status(vbpr_eval_metric(f.ev, (vbpr_metric)0, 20, &v), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_metric(f.ev, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_STATE);
+  ck_assert_ok(vbpr_evaluator_run(f.ev, 3, 6, 3, hand_users, hand_items));
+  ck_assert_status(vbpr_evaluator_metric(f.ev, (vbpr_metric)0, 20, &v), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("metric");
-  ck_assert_status(vbpr_eval_metric(f.ev, (vbpr_metric)7, 20, &v), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_metric(f.ev, VBPR_METRIC_RECALL, 20, NULL), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_eval_metric(NULL, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_metric(f.ev, (vbpr_metric)7, 20, &v), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_metric(f.ev, VBPR_METRIC_RECALL, 20, NULL), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_evaluator_metric(NULL, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_INVALID_ARGUMENT);
   /* a setting change drops the results */
-  ck_assert_ok(vbpr_eval_set_long_tail_share(f.ev, 0.5));
-  ck_assert_status(vbpr_eval_metric(f.ev, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_STATE);
-  assert_error_mentions("vbpr_eval_run");
+  ck_assert_ok(vbpr_evaluator_set_long_tail_share(f.ev, 0.5));
+  ck_assert_status(vbpr_evaluator_metric(f.ev, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_STATE);
+  assert_error_mentions("vbpr_evaluator_run");
   fixture_free(&f);
 }
 END_TEST
@@ -648,16 +648,16 @@ START_TEST(non_finite_embeddings)
   memcpy(u, hand_users, sizeof u);
   memcpy(it, hand_items, sizeof it);
   u[2 * 3 + 1] = NAN; /* user 2, an evaluated user */
-  ck_assert_status(vbpr_eval_run(f.ev, u, it, 3, 6, 3), VBPR_ERR_NUMERIC);
+  ck_assert_status(vbpr_evaluator_run(f.ev, 3, 6, 3, u, it), VBPR_ERR_NUMERIC);
   assert_error_mentions("user_emb[2 * dim + 1]");
   double v = 0;
-  ck_assert_status(vbpr_eval_metric(f.ev, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_STATE);
+  ck_assert_status(vbpr_evaluator_metric(f.ev, VBPR_METRIC_RECALL, 20, &v), VBPR_ERR_STATE);
   memcpy(u, hand_users, sizeof u);
   it[4 * 3 + 2] = INFINITY;
-  ck_assert_status(vbpr_eval_run(f.ev, u, it, 3, 6, 3), VBPR_ERR_NUMERIC);
+  ck_assert_status(vbpr_evaluator_run(f.ev, 3, 6, 3, u, it), VBPR_ERR_NUMERIC);
   assert_error_mentions("item_emb[4 * dim + 2]");
   /* the evaluator still works afterwards */
-  ck_assert_ok(vbpr_eval_run(f.ev, hand_users, hand_items, 3, 6, 3));
+  ck_assert_ok(vbpr_evaluator_run(f.ev, 3, 6, 3, hand_users, hand_items));
   fixture_free(&f);
 }
 END_TEST
@@ -670,7 +670,7 @@ START_TEST(recommend_ranks_and_pads)
   const int32_t users[] = {2, 0, 2};
   int32_t items[3 * 6];
   float scores[3 * 6];
-  ck_assert_ok(vbpr_recommend(train, hand_users, hand_items, 3, 6, 3, users, 3, 6, items,
+  ck_assert_ok(vbpr_recommend(train, 3, 6, 3, hand_users, hand_items, 3, users, 6, items,
                               scores));
   const int32_t want_items[] = {3, 4, 5, 0, 1, -1, 0, 4, 3, 5, 2, -1, 3, 4, 5, 0, 1, -1};
   const float want_scores[] = {1, 1, 1, 0, 0, -INFINITY, 5, 4, 3, 2, 1, -INFINITY,
@@ -682,17 +682,17 @@ START_TEST(recommend_ranks_and_pads)
   /* user 1 (train {0, 5}); scores_out may be NULL */
   const int32_t u1[] = {1};
   int32_t top2[2];
-  ck_assert_ok(vbpr_recommend(train, hand_users, hand_items, 3, 6, 3, u1, 1, 2, top2, NULL));
+  ck_assert_ok(vbpr_recommend(train, 3, 6, 3, hand_users, hand_items, 1, u1, 2, top2, NULL));
   ck_assert_int_eq(top2[0], 1); /* column 1: [8 7 6 5 4 3] minus {0, 5} */
   ck_assert_int_eq(top2[1], 2);
   /* a longer item table than train's universe: extra items are candidates */
   float it7[21];
   memcpy(it7, hand_items, sizeof hand_items);
   it7[18] = 100; it7[19] = 0; it7[20] = 0;
-  ck_assert_ok(vbpr_recommend(train, hand_users, it7, 3, 7, 3, u1 + 0, 1, 1, top2, NULL));
+  ck_assert_ok(vbpr_recommend(train, 3, 7, 3, hand_users, it7, 1, u1 + 0, 1, top2, NULL));
   ck_assert_int_eq(top2[0], 1);
   const int32_t u0[] = {0};
-  ck_assert_ok(vbpr_recommend(train, hand_users, it7, 3, 7, 3, u0, 1, 1, top2, NULL));
+  ck_assert_ok(vbpr_recommend(train, 3, 7, 3, hand_users, it7, 1, u0, 1, top2, NULL));
   ck_assert_int_eq(top2[0], 6);
   vbpr_dataset_destroy(train);
 }
@@ -705,11 +705,11 @@ START_TEST(recommend_errors_write_nothing)
   int32_t items[4] = {-9, -9, -9, -9};
   float scores[4] = {-9, -9, -9, -9};
 #define REC(tr, ue, ie, nu, ni, d, us, n, k) \
-  vbpr_recommend(tr, ue, ie, nu, ni, d, us, n, k, items, scores)
+  vbpr_recommend(tr, nu, ni, d, ue, ie, n, us, k, items, scores)
   ck_assert_status(REC(train, NULL, hand_items, 3, 6, 3, users, 2, 2), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_status(REC(train, hand_users, NULL, 3, 6, 3, users, 2, 2), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_status(REC(train, hand_users, hand_items, 3, 6, 3, NULL, 2, 2), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_recommend(train, hand_users, hand_items, 3, 6, 3, users, 2, 2, NULL, scores),
+  ck_assert_status(vbpr_recommend(train, 3, 6, 3, hand_users, hand_items, 2, users, 2, NULL, scores),
                    VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("items_out");
   ck_assert_status(REC(train, hand_users, hand_items, 3, 5, 3, users, 2, 2), VBPR_ERR_INVALID_ARGUMENT);
@@ -719,7 +719,7 @@ START_TEST(recommend_errors_write_nothing)
   ck_assert_status(REC(train, hand_users, hand_items, 3, 6, 3, users, 0, 2), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_status(REC(train, hand_users, hand_items, 3, 6, 3, users, 2, 0), VBPR_ERR_INVALID_ARGUMENT);
   assert_error_mentions("k must be");
-  ck_assert_status(REC(train, hand_users, hand_items, 3, 6, 3, users, 2, VBPR_EVAL_MAX_K + 1),
+  ck_assert_status(REC(train, hand_users, hand_items, 3, 6, 3, users, 2, VBPR_EVALUATOR_MAX_K + 1),
                    VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_status(REC(train, hand_users, hand_items, 3, 6, 3, users, SIZE_MAX / 2, 4),
                    VBPR_ERR_INVALID_ARGUMENT);
@@ -759,10 +759,10 @@ START_TEST(ml100k_against_brute_force)
   for (size_t i = 0; i < (size_t)c.nu * c.dim; i++) c.ue[i] = (float)((int)(lcg(&s) % 9) - 4);
   for (size_t i = 0; i < (size_t)c.ni * c.dim; i++) c.ie[i] = (float)((int)(lcg(&s) % 9) - 4);
   vbpr_evaluator *ev = NULL;
-  ck_assert_ok(vbpr_eval_create(train, test, &ev));
-  const int32_t ks[] = {20, 5};
-  ck_assert_ok(vbpr_eval_set_ks(ev, ks, 2));
-  ck_assert_ok(vbpr_eval_run(ev, c.ue, c.ie, c.nu, c.ni, c.dim));
+  ck_assert_ok(vbpr_evaluator_create(train, test, &ev));
+  const size_t ks[] = {20, 5};
+  ck_assert_ok(vbpr_evaluator_set_ks(ev, 2, ks));
+  ck_assert_ok(vbpr_evaluator_run(ev, c.nu, c.ni, c.dim, c.ue, c.ie));
   uint8_t *tail = malloc(1682);
   ref_tail(&c, 0.85, tail);
   for (int m = VBPR_METRIC_PRECISION; m <= VBPR_METRIC_APLT; m++) {
@@ -770,19 +770,19 @@ START_TEST(ml100k_against_brute_force)
     int n = 0;
     for (int32_t u = 0; u < c.nu; u++) {
       const int32_t *t;
-      int64_t cnt;
+      size_t cnt;
       ck_assert_ok(vbpr_dataset_user_items(test, u, &t, &cnt));
       if (cnt == 0) continue;
       sum += ref_metric(&c, u, 20, (vbpr_metric)m, tail);
       n++;
     }
-    ck_assert_int_eq(n, vbpr_eval_num_users_evaluated(ev));
+    ck_assert_int_eq(n, vbpr_evaluator_num_users_evaluated(ev));
     ck_assert_msg(fabs(metric(ev, (vbpr_metric)m, 20) - sum / n) <= 1e-9, "metric %d", m);
   }
   free(tail);
   free(c.ue);
   free(c.ie);
-  vbpr_eval_destroy(ev);
+  vbpr_evaluator_destroy(ev);
   vbpr_dataset_destroy(train);
   vbpr_dataset_destroy(test);
 }

@@ -184,7 +184,7 @@ static vbpr_dataset *small_ds(const int32_t *pairs, int64_t n)
     it[i] = pairs[2 * i + 1];
   }
   vbpr_dataset *ds = NULL;
-  ck_assert_ok(vbpr_dataset_create(3, 6, u, it, NULL, n, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(3, 6, n, u, it, NULL, NULL, &ds));
   return ds;
 }
 
@@ -198,38 +198,38 @@ START_TEST(allocation_failures_are_reported)
   double want = 0;
   {
     vbpr_evaluator *ev = NULL;
-    ck_assert_ok(vbpr_eval_create(train, test, &ev));
-    ck_assert_ok(vbpr_eval_run(ev, users3, items6, 3, 6, 3));
-    ck_assert_ok(vbpr_eval_metric(ev, VBPR_METRIC_NDCG, 20, &want));
-    vbpr_eval_destroy(ev);
+    ck_assert_ok(vbpr_evaluator_create(train, test, &ev));
+    ck_assert_ok(vbpr_evaluator_run(ev, 3, 6, 3, users3, items6));
+    ck_assert_ok(vbpr_evaluator_metric(ev, VBPR_METRIC_NDCG, 20, &want));
+    vbpr_evaluator_destroy(ev);
   }
   int failures = 0;
   for (long n = 1;; n++) {
     vbpr_evaluator *ev = NULL;
     vbpr__fault_arm(n);
-    vbpr_status st = vbpr_eval_create(train, test, &ev);
-    const int32_t ks[] = {5, 20};
-    if (st == VBPR_OK) st = vbpr_eval_set_ks(ev, ks, 2);
-    if (st == VBPR_OK) st = vbpr_eval_run(ev, users3, items6, 3, 6, 3);
+    vbpr_status st = vbpr_evaluator_create(train, test, &ev);
+    const size_t ks[] = {5, 20};
+    if (st == VBPR_OK) st = vbpr_evaluator_set_ks(ev, 2, ks);
+    if (st == VBPR_OK) st = vbpr_evaluator_run(ev, 3, 6, 3, users3, items6);
     long made = vbpr__fault_count();
     vbpr__fault_arm(0);
     if (st == VBPR_OK) {
       double v = -1;
-      ck_assert_ok(vbpr_eval_metric(ev, VBPR_METRIC_NDCG, 20, &v));
+      ck_assert_ok(vbpr_evaluator_metric(ev, VBPR_METRIC_NDCG, 20, &v));
       ck_assert(v == want);
-      vbpr_eval_destroy(ev);
+      vbpr_evaluator_destroy(ev);
       if (made < n) break; /* the armed allocation was never reached */
       continue;
     }
     failures++;
     ck_assert_int_eq(st, VBPR_ERR_OUT_OF_MEMORY);
-    ck_assert_msg(strncmp(vbpr_last_error(), "vbpr_eval_", 10) == 0, "%s", vbpr_last_error());
+    ck_assert_msg(strncmp(vbpr_last_error(), "vbpr_evaluator_", 15) == 0, "%s", vbpr_last_error());
     if (ev != NULL) {
       /* a failed run leaves a usable evaluator */
       double v;
-      ck_assert_status(vbpr_eval_metric(ev, VBPR_METRIC_NDCG, 20, &v), VBPR_ERR_STATE);
-      ck_assert_ok(vbpr_eval_run(ev, users3, items6, 3, 6, 3));
-      vbpr_eval_destroy(ev);
+      ck_assert_status(vbpr_evaluator_metric(ev, VBPR_METRIC_NDCG, 20, &v), VBPR_ERR_STATE);
+      ck_assert_ok(vbpr_evaluator_run(ev, 3, 6, 3, users3, items6));
+      vbpr_evaluator_destroy(ev);
     }
   }
   ck_assert_int_gt(failures, 3);
@@ -237,26 +237,26 @@ START_TEST(allocation_failures_are_reported)
   /* a set_ks that cannot grow its tables keeps the old K set working */
   for (long n = 1; n <= 2; n++) {
     vbpr_evaluator *ev = NULL;
-    ck_assert_ok(vbpr_eval_create(train, test, &ev));
-    const int32_t big[] = {20, VBPR_EVAL_MAX_K};
+    ck_assert_ok(vbpr_evaluator_create(train, test, &ev));
+    const size_t big[] = {20, VBPR_EVALUATOR_MAX_K};
     vbpr__fault_arm(n);
-    vbpr_status st = vbpr_eval_set_ks(ev, big, 2);
+    vbpr_status st = vbpr_evaluator_set_ks(ev, 2, big);
     vbpr__fault_arm(0);
     ck_assert_int_eq(st, VBPR_ERR_OUT_OF_MEMORY);
     double v = -1;
-    ck_assert_ok(vbpr_eval_run(ev, users3, items6, 3, 6, 3));
-    ck_assert_ok(vbpr_eval_metric(ev, VBPR_METRIC_NDCG, 20, &v));
+    ck_assert_ok(vbpr_evaluator_run(ev, 3, 6, 3, users3, items6));
+    ck_assert_ok(vbpr_evaluator_metric(ev, VBPR_METRIC_NDCG, 20, &v));
     ck_assert(v == want);
-    ck_assert_status(vbpr_eval_metric(ev, VBPR_METRIC_NDCG, VBPR_EVAL_MAX_K, &v),
+    ck_assert_status(vbpr_evaluator_metric(ev, VBPR_METRIC_NDCG, VBPR_EVALUATOR_MAX_K, &v),
                      VBPR_ERR_INVALID_ARGUMENT);
-    vbpr_eval_destroy(ev);
+    vbpr_evaluator_destroy(ev);
   }
 
   failures = 0;
   for (long n = 1;; n++) {
     int32_t items[4] = {-9, -9, -9, -9};
     vbpr__fault_arm(n);
-    vbpr_status st = vbpr_recommend(train, users3, items6, 3, 6, 3, (const int32_t[]){0, 2}, 2,
+    vbpr_status st = vbpr_recommend(train, 3, 6, 3, users3, items6, 2, (const int32_t[]){0, 2},
                                     2, items, NULL);
     long made = vbpr__fault_count();
     vbpr__fault_arm(0);

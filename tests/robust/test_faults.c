@@ -106,11 +106,11 @@ static void run_datasets(scenario *sc)
   int64_t n;
   char path[512];
   NEW(vbpr_dataset_options_create(&sc->opts));
-  USE(vbpr_dataset_options_set(sc->opts, VBPR_DATASET_OPT_DUPLICATES, VBPR_DATASET_DUP_MEAN));
+  USE(vbpr_dataset_options_set(sc->opts, VBPR_DATASET_OPTIONS_DUPLICATES, VBPR_DATASET_DUPLICATES_MEAN));
   make_arrays(u, it, r, &n, 0);
-  NEW(vbpr_dataset_create(U, I, u, it, r, n, sc->opts, &sc->train));
+  NEW(vbpr_dataset_create(U, I, n, u, it, r, sc->opts, &sc->train));
   make_arrays(u, it, r, &n, 1);
-  NEW(vbpr_dataset_create(U, I, u, it, r, n, NULL, &sc->test));
+  NEW(vbpr_dataset_create(U, I, n, u, it, r, NULL, &sc->test));
   NEW(vbpr_dataset_load(test_path(path, sizeof path, sc->dir, "d.tsv"), NULL, &sc->table_ds));
   NEW(vbpr_dataset_load(test_path(path, sizeof path, sc->dir, "d.txt"), NULL, &sc->lists_ds));
   NEW(vbpr_dataset_load_pair(test_path(path, sizeof path, sc->dir, "d.tsv"), path, NULL,
@@ -173,32 +173,38 @@ static void run_eval_train(scenario *sc)
 {
   const float *eu, *ei;
   double v = 0;
-  int32_t ks[2] = {3, 5}, who[3] = {0, 5, 9};
+  size_t ks[2] = {3, 5};
+  int32_t who[3] = {0, 5, 9};
   char path[512];
   USE(vbpr_encoder_embeddings(sc->mf, &eu, &ei));
-  NEW(vbpr_eval_create(sc->train, sc->test, &sc->ev));
-  USE(vbpr_eval_set_ks(sc->ev, ks, 2));
-  USE(vbpr_eval_run(sc->ev, eu, ei, U, I, DIM));
-  USE(vbpr_eval_metric(sc->ev, VBPR_METRIC_NDCG, 5, &v));
-  USE(vbpr_recommend(sc->train, eu, ei, U, I, DIM, who, 3, 5, sc->rec_items, sc->rec_scores));
+  NEW(vbpr_evaluator_create(sc->train, sc->test, &sc->ev));
+  USE(vbpr_evaluator_set_ks(sc->ev, 2, ks));
+  USE(vbpr_evaluator_run(sc->ev, U, I, DIM, eu, ei));
+  USE(vbpr_evaluator_metric(sc->ev, VBPR_METRIC_NDCG, 5, &v));
+  USE(vbpr_recommend(sc->train, U, I, DIM, eu, ei, 3, who, 5, sc->rec_items, sc->rec_scores));
 
   NEW(vbpr_trainer_create(sc->syn_train, sc->syn_test, &sc->tr));
-  USE(vbpr_trainer_set(sc->tr, VBPR_TRAIN_DIM, 8));
-  USE(vbpr_trainer_set(sc->tr, VBPR_TRAIN_BATCH, 64));
-  USE(vbpr_trainer_set_ks(sc->tr, ks, 2));
+  USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_DIM, 8));
+  USE(vbpr_trainer_set_ks(sc->tr, 2, ks));
   USE(vbpr_trainer_prepare(sc->tr));
-  USE(vbpr_trainer_epoch(sc->tr, NULL));
+  USE(vbpr_sampler_set(vbpr_trainer_sampler(sc->tr), VBPR_SAMPLER_BATCH_SIZE, 64));
+  USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_EPOCHS, 2));
+  USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_EVAL_EVERY, 1));
+  USE(vbpr_trainer_fit(sc->tr));
   USE(vbpr_trainer_evaluate(sc->tr));
   USE(vbpr_trainer_metric(sc->tr, VBPR_METRIC_RECALL, 5, &v));
 
   if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
     NEW(vbpr_trainer_create(sc->syn_train, NULL, &sc->tr_gcn));
-    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAIN_ENCODER, VBPR_ENCODER_LIGHTGCN));
-    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAIN_LAYERS, 2));
-    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAIN_DIM, 4));
-    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAIN_BATCH, 100));
-    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAIN_ESTIMATOR, VBPR_EST_ELBO));
-    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAIN_PRIOR_POPULARITY, 0.5));
+    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAINER_ENCODER, VBPR_ENCODER_LIGHTGCN));
+    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAINER_LAYERS, 2));
+    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAINER_DIM, 4));
+    USE(vbpr_trainer_set(sc->tr_gcn, VBPR_TRAINER_PRIOR_POPULARITY, 0.5));
+    USE(vbpr_trainer_prepare(sc->tr_gcn));
+    USE(vbpr_sampler_set(vbpr_trainer_sampler(sc->tr_gcn), VBPR_SAMPLER_BATCH_SIZE, 100));
+    USE(vbpr_loss_set(vbpr_trainer_loss(sc->tr_gcn), VBPR_LOSS_ESTIMATOR,
+                      VBPR_ESTIMATOR_ELBO));
+    USE(vbpr_loss_set(vbpr_trainer_loss(sc->tr_gcn), VBPR_LOSS_NUM_NEG, 6));
     USE(vbpr_trainer_epoch(sc->tr_gcn, NULL));
   }
 
@@ -213,7 +219,7 @@ static void destroy_all(scenario *sc)
 {
   vbpr_trainer_destroy(sc->tr_gcn);
   vbpr_trainer_destroy(sc->tr);
-  vbpr_eval_destroy(sc->ev);
+  vbpr_evaluator_destroy(sc->ev);
   vbpr_optim_destroy(sc->opt);
   vbpr_loss_destroy(sc->bpr);
   /* VBPR_ROBUST_SELFTEST_LEAK=1 leaks the loss on purpose: the ASan build

@@ -69,7 +69,7 @@ static void setup(work *w, handles *h)
   TRY(vbpr_loss_set(h->loss, VBPR_LOSS_NUM_NEG, NNEG));
   TRY(vbpr_optim_create(VBPR_OPTIM_ADAM, &h->opt));
   TRY(vbpr_optim_set(h->opt, VBPR_OPTIM_LR, 0.01));
-  TRY(vbpr_eval_create(w->train, w->test, &h->ev));
+  TRY(vbpr_evaluator_create(w->train, w->test, &h->ev));
 }
 
 static void train_and_eval(work *w, handles *h, bufs *b)
@@ -88,9 +88,9 @@ static void train_and_eval(work *w, handles *h, bufs *b)
   }
   const float *eu, *ei;
   TRY(vbpr_encoder_embeddings(h->enc, &eu, &ei));
-  TRY(vbpr_eval_run(h->ev, eu, ei, vbpr_encoder_num_users(h->enc),
-                    vbpr_encoder_num_items(h->enc), DIM));
-  TRY(vbpr_eval_metric(h->ev, VBPR_METRIC_NDCG, 20, &w->ndcg));
+  TRY(vbpr_evaluator_run(h->ev, vbpr_encoder_num_users(h->enc), vbpr_encoder_num_items(h->enc), DIM,
+                    eu, ei));
+  TRY(vbpr_evaluator_metric(h->ev, VBPR_METRIC_NDCG, 20, &w->ndcg));
   for (int t = 0; t < 2; t++) {
     float *param;
     const float *grad;
@@ -112,7 +112,7 @@ static void *run_work(void *arg)
   if (b == NULL) { w->st = VBPR_ERR_OUT_OF_MEMORY; return NULL; }
   setup(w, &h);
   if (w->st == VBPR_OK) train_and_eval(w, &h, b);
-  vbpr_eval_destroy(h.ev);
+  vbpr_evaluator_destroy(h.ev);
   vbpr_optim_destroy(h.opt);
   vbpr_loss_destroy(h.loss);
   vbpr_encoder_destroy(h.enc);

@@ -55,7 +55,7 @@ static vbpr_dataset *random_dataset(int32_t U, int32_t I, int max_deg, int full_
     items[n++] = i;
   }
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(U + (full_user ? 1 : 0), I, users, items, NULL, n, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(U + (full_user ? 1 : 0), I, n, users, items, NULL, NULL, &ds));
   free(users);
   free(items);
   return ds;
@@ -89,13 +89,13 @@ static void check_rows(const vbpr_dataset *ds, const batch *b, size_t rows)
 {
   for (size_t r = 0; r < rows; r++) {
     int32_t u = b->users[r];
-    REQUIRE(u >= 0 && u < vbpr_dataset_num_users(ds), "row %zu: user %d", r, u);
+    REQUIRE(u >= 0 && (size_t)u < vbpr_dataset_num_users(ds), "row %zu: user %d", r, u);
     for (int64_t k = 0; k < b->M; k++)
       REQUIRE(vbpr_dataset_contains(ds, u, b->pos[r * b->M + k]), "row %zu pos %lld", r,
               (long long)k);
     const int32_t *neg = b->neg + r * b->N;
     for (int64_t k = 0; k < b->N; k++) {
-      REQUIRE(neg[k] >= 0 && neg[k] < vbpr_dataset_num_items(ds), "row %zu: item %d", r, neg[k]);
+      REQUIRE(neg[k] >= 0 && (size_t)neg[k] < vbpr_dataset_num_items(ds), "row %zu: item %d", r, neg[k]);
       REQUIRE(!vbpr_dataset_contains(ds, u, neg[k]), "user %d negative %d is a positive", u,
               neg[k]);
       for (int64_t l = 0; l < k; l++) REQUIRE(neg[l] != neg[k], "repeated negative %d", neg[k]);
@@ -116,8 +116,8 @@ START_TEST(parameters_validate)
   ck_assert_ok(vbpr_sampler_get(s, VBPR_SAMPLER_NUM_NEG, &v));
   ck_assert_double_eq(v, 1);
   ck_assert_status(vbpr_sampler_set(s, VBPR_SAMPLER_BATCH_SIZE, 0), VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_msg(strstr(vbpr_last_error(), "vbpr_sampler_set: VBPR_SAMPLER_BATCH_SIZE") &&
-                    strstr(vbpr_last_error(), "got 0"), "%s", vbpr_last_error());
+  ck_assert_str_eq(vbpr_last_error(), "vbpr_sampler_set: batch_size must be an integer in "
+                                      "[1, 16777216], got 0");
   ck_assert_status(vbpr_sampler_set(s, VBPR_SAMPLER_NUM_POS, 1.5), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_status(vbpr_sampler_set(s, VBPR_SAMPLER_NUM_NEG, 31), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(vbpr_last_error(), "30"), "%s", vbpr_last_error());
@@ -211,7 +211,7 @@ START_TEST(users_mode_draws_active_users_uniformly)
   int32_t items[26];
   for (int k = 0; k < 26; k++) items[k] = k < 6 ? k : k - 6;
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(5, 40, users, items, NULL, 26, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(5, 40, 26, users, items, NULL, NULL, &ds));
   vbpr_sampler *s;
   ck_assert_ok(vbpr_sampler_create(ds, &s));
   ck_assert_ok(vbpr_sampler_set(s, VBPR_SAMPLER_MODE, VBPR_SAMPLER_MODE_USERS));
@@ -296,7 +296,7 @@ START_TEST(uniform_negatives_chi_square)
   /* one user, positives {1, 3, 4} among 12 items: 9 candidates */
   const int32_t users[] = {0, 0, 0}, items[] = {1, 3, 4};
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(1, 12, users, items, NULL, 3, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(1, 12, 3, users, items, NULL, NULL, &ds));
   const int cand[9] = {0, 2, 5, 6, 7, 8, 9, 10, 11};
   const int64_t Ns[] = {1, 2, 6, 9}; /* sparse (rejection) and dense (Floyd) paths */
   for (int t = 0; t < 4; t++) {
@@ -332,7 +332,7 @@ START_TEST(popularity_negatives_follow_weights)
       items[n++] = i;
     }
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(6, 6, users, items, NULL, n, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(6, 6, n, users, items, NULL, NULL, &ds));
   /* one draw per row from user 0 (weights (c+1)^a, item 0 excluded) */
   for (int t = 0; t < 2; t++) {
     double a = t == 0 ? 1.0 : 0.5;
@@ -380,7 +380,7 @@ START_TEST(popularity_negatives_dense_user_exact)
     items[n++] = i;
   }
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(11, 8, users, items, NULL, n, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(11, 8, n, users, items, NULL, NULL, &ds));
   const int64_t *cnt;
   ck_assert_ok(vbpr_dataset_item_counts(ds, &cnt));
   vbpr_sampler *s;
@@ -503,22 +503,23 @@ START_TEST(edge_cases)
 {
   vbpr_sampler *s = (vbpr_sampler *)&s, *sentinel = s;
   vbpr_dataset *empty;
-  ck_assert_ok(vbpr_dataset_create(3, 4, NULL, NULL, NULL, 0, NULL, &empty));
+  ck_assert_ok(vbpr_dataset_create(3, 4, 0, NULL, NULL, NULL, NULL, &empty));
   ck_assert_status(vbpr_sampler_create(empty, &s), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(vbpr_last_error(), "no interactions"), "%s", vbpr_last_error());
-  ck_assert_ptr_eq(s, sentinel);
+  ck_assert_ptr_null(s); /* set to NULL on entry */
+  (void)sentinel;
   vbpr_dataset_destroy(empty);
   /* every user holds every item: no negative exists */
   const int32_t fu[] = {0, 0}, fi[] = {0, 1};
   vbpr_dataset *full;
-  ck_assert_ok(vbpr_dataset_create(1, 2, fu, fi, NULL, 2, NULL, &full));
+  ck_assert_ok(vbpr_dataset_create(1, 2, 2, fu, fi, NULL, NULL, &full));
   ck_assert_status(vbpr_sampler_create(full, &s), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(vbpr_last_error(), "num_neg 1"), "%s", vbpr_last_error());
   vbpr_dataset_destroy(full);
   /* user 0: 1 item, user 1: 3 of 4 items, user 2: all 4 */
   const int32_t u[] = {0, 1, 1, 1, 2, 2, 2, 2}, it[] = {0, 0, 1, 2, 0, 1, 2, 3};
   vbpr_dataset *ds;
-  ck_assert_ok(vbpr_dataset_create(3, 4, u, it, NULL, 8, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(3, 4, 8, u, it, NULL, NULL, &ds));
   ck_assert_ok(vbpr_sampler_create(ds, &s));
   ck_assert_int_eq(vbpr_sampler_rows_per_epoch(s), 4); /* user 2 left out */
   ck_assert_ok(vbpr_sampler_set(s, VBPR_SAMPLER_NUM_NEG, 2));

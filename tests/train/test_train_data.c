@@ -10,13 +10,27 @@ typedef struct result {
   double recall, ndcg;
 } result;
 
+/* A configuration: the loss kind, loss parameters and trainer priors. */
+typedef struct config {
+  vbpr_loss_kind kind;
+  size_t n_loss;
+  vbpr_loss_param loss_keys[4];
+  double loss_values[4];
+  double prior_good, prior_bad;
+} config;
+
 static result train_ml100k(const vbpr_dataset *train, const vbpr_dataset *test,
-                           const vbpr_train_param *keys, const double *values, size_t n)
+                           const config *c)
 {
   vbpr_trainer *tr = NULL;
   ck_assert_ok(vbpr_trainer_create(train, test, &tr));
-  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAIN_SEED, 3));
-  for (size_t i = 0; i < n; i++) ck_assert_ok(vbpr_trainer_set(tr, keys[i], values[i]));
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_SEED, 3));
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_LOSS, c->kind));
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_PRIOR_GOOD, c->prior_good));
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_PRIOR_BAD, c->prior_bad));
+  ck_assert_ok(vbpr_trainer_prepare(tr));
+  for (size_t i = 0; i < c->n_loss; i++)
+    ck_assert_ok(vbpr_loss_set(vbpr_trainer_loss(tr), c->loss_keys[i], c->loss_values[i]));
   for (int e = 0; e < 20; e++) ck_assert_ok(vbpr_trainer_epoch(tr, NULL));
   ck_assert_ok(vbpr_trainer_evaluate(tr));
   result r;
@@ -38,25 +52,23 @@ START_TEST(variational_bpr_beats_bpr_on_ml100k)
   ck_assert_ok(vbpr_dataset_load(all_path, NULL, &all));
   vbpr_dataset_options *opts;
   ck_assert_ok(vbpr_dataset_options_create(&opts));
-  ck_assert_ok(vbpr_dataset_options_set(opts, VBPR_DATASET_OPT_NUM_ITEMS, vbpr_dataset_num_items(all)));
+  ck_assert_ok(vbpr_dataset_options_set(opts, VBPR_DATASET_OPTIONS_NUM_ITEMS, vbpr_dataset_num_items(all)));
   ck_assert_ok(vbpr_dataset_load_pair(tr_path, te_path, opts, &train, &test));
   ck_assert_int_eq(vbpr_dataset_num_items(train), 1682);
 
-  vbpr_train_param bpr_k[] = {VBPR_TRAIN_LOSS};
-  double bpr_v[] = {VBPR_LOSS_BPR};
-  result bpr = train_ml100k(train, test, bpr_k, bpr_v, 1);
+  const config bpr_c = {.kind = VBPR_LOSS_BPR};
+  result bpr = train_ml100k(train, test, &bpr_c);
 
   /* the paper's estimator at the best grid point of doc/results.md */
-  vbpr_train_param paper_k[] = {VBPR_TRAIN_C_POS, VBPR_TRAIN_C_NEG};
-  double paper_v[] = {10, 0.1};
-  result paper = train_ml100k(train, test, paper_k, paper_v, 2);
+  const config paper_c = {VBPR_LOSS_VARIATIONAL, 2, {VBPR_LOSS_C_POS, VBPR_LOSS_C_NEG},
+                          {10, 0.1}, 0, 0};
+  result paper = train_ml100k(train, test, &paper_c);
 
   /* the library's best configuration: ELBO, easy attention, priors */
-  vbpr_train_param best_k[] = {VBPR_TRAIN_ESTIMATOR, VBPR_TRAIN_NEG_ATTENTION,
-                               VBPR_TRAIN_PRIOR_GOOD, VBPR_TRAIN_PRIOR_BAD,
-                               VBPR_TRAIN_NEG_HARDNESS};
-  double best_v[] = {VBPR_EST_ELBO, VBPR_ATTEND_EASY, 1, 0.5, 0.5};
-  result best = train_ml100k(train, test, best_k, best_v, 5);
+  const config best_c = {VBPR_LOSS_VARIATIONAL, 3,
+                         {VBPR_LOSS_ESTIMATOR, VBPR_LOSS_NEG_ATTENTION, VBPR_LOSS_NEG_HARDNESS},
+                         {VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 0.5}, 1, 0.5};
+  result best = train_ml100k(train, test, &best_c);
 
   fprintf(stderr, "ml-100k, 20 epochs: BPR %.4f/%.4f, paper %.4f/%.4f, best %.4f/%.4f\n",
           bpr.recall, bpr.ndcg, paper.recall, paper.ndcg, best.recall, best.ndcg);

@@ -275,14 +275,14 @@ PROTOTYPES = {
     "vbpr_optim_reset": (c_status, [Optim], S),
 
     # eval.h
-    "vbpr_eval_create": (c_status, [Dataset, Dataset, ctypes.POINTER(Evaluator)], S),
-    "vbpr_eval_destroy": (None, [Evaluator], V),
-    "vbpr_eval_set_ks": (c_status, [Evaluator, I32, c_size], S),
-    "vbpr_eval_set_long_tail_share": (c_status, [Evaluator, dbl], S),
-    "vbpr_eval_run": (c_status, [Evaluator, F32, F32, i32, i32, c_size], S),
-    "vbpr_eval_metric": (c_status, [Evaluator, c_enum, i32, out_d], S),
-    "vbpr_eval_user_metric": (c_status, [Evaluator, c_enum, i32, F64_OUT, c_size], S),
-    "vbpr_eval_num_users_evaluated": (i32, [Evaluator], V),
+    "vbpr_evaluator_create": (c_status, [Dataset, Dataset, ctypes.POINTER(Evaluator)], S),
+    "vbpr_evaluator_destroy": (None, [Evaluator], V),
+    "vbpr_evaluator_set_ks": (c_status, [Evaluator, I32, c_size], S),
+    "vbpr_evaluator_set_long_tail_share": (c_status, [Evaluator, dbl], S),
+    "vbpr_evaluator_run": (c_status, [Evaluator, F32, F32, i32, i32, c_size], S),
+    "vbpr_evaluator_metric": (c_status, [Evaluator, c_enum, i32, out_d], S),
+    "vbpr_evaluator_user_metric": (c_status, [Evaluator, c_enum, i32, F64_OUT, c_size], S),
+    "vbpr_evaluator_num_users_evaluated": (i32, [Evaluator], V),
     "vbpr_recommend": (c_status, [Dataset, F32, F32, i32, i32, c_size, I32, c_size, i32,
                                   I32_OUT, F32_OUT_OPT], S),
 

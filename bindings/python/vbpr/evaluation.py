@@ -44,8 +44,8 @@ class Evaluator(Handle):
 
     def __init__(self, train, test, ks=None, long_tail_share=None):
         ptr = _EvaluatorP()
-        lib.vbpr_eval_create(train._ptr, test._ptr, ctypes.byref(ptr))
-        super().__init__(ptr, lib.vbpr_eval_destroy)
+        lib.vbpr_evaluator_create(train._ptr, test._ptr, ctypes.byref(ptr))
+        super().__init__(ptr, lib.vbpr_evaluator_destroy)
         self._ks = (20,)
         self._run_users = None
         try:
@@ -65,32 +65,32 @@ class Evaluator(Handle):
     def set_ks(self, ks):
         """Distinct K values in [1, 65536], at most 64 of them."""
         arr = _ks_array(ks)
-        lib.vbpr_eval_set_ks(self._ptr, arr, arr.shape[0])
+        lib.vbpr_evaluator_set_ks(self._ptr, arr, arr.shape[0])
         self._ks = tuple(int(k) for k in arr)
         self._run_users = None
 
     def set_long_tail_share(self, share):
         """Share of the least popular items that counts as long tail (APLT)."""
-        lib.vbpr_eval_set_long_tail_share(self._ptr, float(share))
+        lib.vbpr_evaluator_set_long_tail_share(self._ptr, float(share))
         self._run_users = None
 
     @property
     def num_users_evaluated(self):
-        return lib.vbpr_eval_num_users_evaluated(self._ptr)
+        return lib.vbpr_evaluator_num_users_evaluated(self._ptr)
 
     def run(self, user_emb, item_emb):
         """Evaluates user_emb [num_users, d] and item_emb [num_items, d]
-        (vbpr_eval_run); returns results()."""
+        (vbpr_evaluator_run); returns results()."""
         u, i, nu, ni, d = _tables(user_emb, item_emb)
         self._run_users = None
-        lib.vbpr_eval_run(self._ptr, u, i, nu, ni, d)
+        lib.vbpr_evaluator_run(self._ptr, u, i, nu, ni, d)
         self._run_users = nu
         return self.results()
 
     def metric(self, metric, k):
         """The mean of metric at k over the evaluated users of the last run."""
         out = ctypes.c_double()
-        lib.vbpr_eval_metric(self._ptr, int(_metric(metric)), int(k), ctypes.byref(out))
+        lib.vbpr_evaluator_metric(self._ptr, int(_metric(metric)), int(k), ctypes.byref(out))
         return out.value
 
     def user_metric(self, metric, k, out=None):
@@ -98,7 +98,7 @@ class Evaluator(Handle):
         (NaN for users without test items)."""
         n = self._run_users if self._run_users is not None else 1
         out = out_array(out, np.float64, (n,), "out")
-        lib.vbpr_eval_user_metric(self._ptr, int(_metric(metric)), int(k), out, n)
+        lib.vbpr_evaluator_user_metric(self._ptr, int(_metric(metric)), int(k), out, n)
         return out
 
     def results(self):
