@@ -12,6 +12,27 @@ else
   echo "== real data: not found (data tests skip; in CI they fail)"
 fi
 
+# meson_test DIR LABEL [meson test options...]: runs the tests; the whole
+# output is kept in DIR/meson-logs/output-LABEL.txt. On success it prints the
+# summary; on failure every failing test's log as well. It never stops the
+# script: the other builds still run, and summarize.py counts the failures.
+meson_test() {
+  dir=$1
+  label=$2
+  shift 2
+  out="$dir/meson-logs/output-$label.txt"
+  status=0
+  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 \
+    "--timeout-multiplier=${VBPR_TIMEOUT_MULTIPLIER:-1}" "$@" >"$out" 2>&1 || status=$?
+  if [ "$status" -eq 0 ]; then
+    tail -n 8 "$out"
+  else
+    echo "== [$label] FAILED (exit $status); the failing tests and their logs follow"
+    echo "== (full output: $out; per-test logs: $dir/meson-logs/testlog*.txt)"
+    grep -vE '^ *[0-9]+/[0-9]+ .* (OK|SKIP) +[0-9.]+s' "$out"
+  fi
+}
+
 run_suite() {
   name=$1
   dir=$2
@@ -19,8 +40,7 @@ run_suite() {
   echo "== [$name] configure and build ($dir)"
   configure_build "$dir" "$@"
   echo "== [$name] test"
-  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 \
-    "--timeout-multiplier=${VBPR_TIMEOUT_MULTIPLIER:-1}" | tail -n 8 || true
+  meson_test "$dir" "$name"
 }
 
 # run_suite_only NAME DIR SUITE [meson options...]: run_suite for one suite.
@@ -32,8 +52,7 @@ run_suite_only() {
   echo "== [$name] configure and build ($dir)"
   configure_build "$dir" "$@"
   echo "== [$name] test (suite $suite)"
-  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 \
-    --suite "$suite" "--timeout-multiplier=${VBPR_TIMEOUT_MULTIPLIER:-1}" | tail -n 8 || true
+  meson_test "$dir" "$name" --suite "$suite"
 }
 
 run_suite release build
@@ -57,8 +76,7 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 VBPR_NUM_THREADS=2 \
 # The unit tests under valgrind's memcheck (the kill-a-saving-child test is
 # left to the sanitizer builds: it takes minutes under valgrind).
 echo "== [valgrind] unit suite under memcheck (build)"
-meson test -C build --no-rebuild --print-errorlogs --num-processes 2 \
-  --setup valgrind --suite unit --no-suite crash-safety | tail -n 8 || true
+meson_test build valgrind --setup valgrind --suite unit --no-suite crash-safety
 
 python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod build-tsan \
   "fuzz=$fuzz_status"

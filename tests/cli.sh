@@ -68,7 +68,13 @@ fi
 
 "$bin" --epochs 100000 --dim 8 --json "$tmp/int.json" > "$tmp/int" 2>&1 &
 pid=$!
-sleep 2
+# The handler is installed before training starts: wait for the first epoch
+# line (however loaded the machine), not for a fixed time.
+waited=0
+until grep -q '^epoch' "$tmp/int" 2>/dev/null || [ $waited -ge 600 ]; do
+  sleep 0.1
+  waited=$((waited + 1))
+done
 kill -INT $pid
 wait $pid
 check "Ctrl-C exits 130" $([ $? -eq 130 ]; echo $?)

@@ -1,5 +1,6 @@
 /* Black-box tests of the core public API, linked against the shared library. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +143,42 @@ START_TEST(modules_match_build)
 }
 END_TEST
 
+/* The whole of a text file under the source root into a malloc'd string. */
+static char *read_source(const char *rel)
+{
+  const char *root = getenv("VBPR_SOURCE_ROOT");
+  ck_assert_msg(root != NULL, "VBPR_SOURCE_ROOT is not set");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", root, rel);
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  char *buf = malloc(1 << 20);
+  ck_assert_ptr_nonnull(buf);
+  size_t n = fread(buf, 1, (1 << 20) - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* The error-message example of vbpr/error.h and doc/README.md is the
+ * message the library really gives for that call. */
+START_TEST(documented_error_example_is_the_real_message)
+{
+  vbpr_loss *loss = NULL;
+  ck_assert_ok(vbpr_loss_create(VBPR_LOSS_VARIATIONAL, &loss));
+  ck_assert_status(vbpr_loss_set(loss, VBPR_LOSS_C_POS, -1), VBPR_ERR_INVALID_ARGUMENT);
+  const char *real = vbpr_last_error();
+  const char *docs[] = {"include/vbpr/error.h", "doc/README.md"};
+  for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+    char *text = read_source(docs[i]);
+    ck_assert_msg(strstr(text, real) != NULL, "%s does not quote the real message '%s'",
+                  docs[i], real);
+    free(text);
+  }
+  vbpr_loss_destroy(loss);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("api");
@@ -154,6 +191,7 @@ int main(void)
   tcase_add_test(tc, num_threads_from_environment);
   tcase_add_test(tc, num_threads_setting);
   tcase_add_test(tc, modules_match_build);
+  tcase_add_test(tc, documented_error_example_is_the_real_message);
   suite_add_tcase(s, tc);
   return test_run_suite(s);
 }

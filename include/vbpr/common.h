@@ -13,6 +13,32 @@
  *  - Unless a header says otherwise, one handle must not be used by two
  *    threads at the same time; different handles may be used concurrently.
  *  - The library never prints, exits or aborts.
+ *
+ * Signature rules, applied to every function:
+ *  - Names are vbpr_<object>_<verb>, <object> being the handle's type
+ *    without "vbpr_" (vbpr_evaluator_run for a vbpr_evaluator). An enum's
+ *    values are its type name in upper case followed by the value's name,
+ *    without a trailing _PARAM or _KIND (vbpr_estimator: VBPR_ESTIMATOR_ELBO;
+ *    vbpr_loss_param: VBPR_LOSS_C_POS; vbpr_loss_kind: VBPR_LOSS_BPR).
+ *  - Ids of users, items and table rows are int32_t. Sizes and counts
+ *    (batch, dim, rows, lengths, numbers of users or interactions, K) are
+ *    size_t. Epoch and step numbers are int64_t.
+ *  - A size comes before the arrays it describes: (n, array).
+ *  - Constructors return a status and take the new object's `**out` last;
+ *    they set *out to NULL on entry (when out is not NULL), so a failed
+ *    constructor never leaves a stale or half-built pointer behind.
+ *  - A getter of a plain property returns the value (0 or NULL for a NULL
+ *    handle); a getter that can fail returns a status and writes through
+ *    its out-parameters, which come last and are untouched on failure.
+ *  - Kinds are returned as their enum type.
+ *  - Objects configured by parameters (loss, sampler, optimizer, trainer,
+ *    dataset options, synthetic data) share one pattern:
+ *    vbpr_<object>_set(obj, param, double) and _get(obj, param, double *),
+ *    plus vbpr_<object>_param_bounds() (range, default, flags),
+ *    _param_name(), _param_from_name() (case-insensitive, '-' matching '_')
+ *    and _param_parse() (a number or a value name as text), all answered by
+ *    one table in the library. Error messages name a parameter by that name:
+ *    "vbpr_loss_set: c_pos must be in [1e-06, 1000000], got -1".
  */
 #ifndef VBPR_COMMON_H
 #define VBPR_COMMON_H

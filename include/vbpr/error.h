@@ -18,7 +18,8 @@ VBPR_API const char *vbpr_status_string(vbpr_status status);
 /**
  * The message of the last failure on the calling thread, naming the function,
  * the offending parameter and its value, e.g.
- * "vbpr_loss_set: c_pos must be > 0, got -1".
+ * "vbpr_loss_set: c_pos must be in [1e-06, 1000000], got -1" (tests/test_api.c
+ * checks that this example is the real message).
  *
  * Never NULL: it is "" when no call on this thread has failed since the
  * thread started or since vbpr_error_clear(). Successful calls do not clear
