@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "encoder/encoder_internal.h"
 #include "train/train_internal.h"
 
 void vbpr__trainer_release(vbpr_trainer *tr)
@@ -47,13 +48,10 @@ static vbpr_status make_encoder(vbpr_trainer *tr)
 {
   uint64_t seed = (uint64_t)tr->param[VBPR_TRAIN_SEED];
   int32_t dim = (int32_t)tr->dim;
-  vbpr_status st;
-  if ((int)tr->param[VBPR_TRAIN_ENCODER] == VBPR_ENCODER_LIGHTGCN)
-    st = vbpr_encoder_create_lightgcn(tr->train, dim, (int32_t)tr->param[VBPR_TRAIN_LAYERS],
-                                      seed, &tr->enc);
-  else
-    st = vbpr_encoder_create_mf(vbpr_dataset_num_users(tr->train),
-                                vbpr_dataset_num_items(tr->train), dim, seed, &tr->enc);
+  /* The registry builds any kind; kinds without layers ignore them. */
+  vbpr_status st = vbpr__encoder_create_for((int)tr->param[VBPR_TRAIN_ENCODER], tr->train, dim,
+                                            (int32_t)tr->param[VBPR_TRAIN_LAYERS], seed,
+                                            &tr->enc);
   if (st != VBPR_OK) return st;
   /* Unless asked otherwise, keep each encoder's own default (that of its
    * reference code: MF Normal(0, 0.01), LightGCN Xavier normal). */
