@@ -1,5 +1,8 @@
-/* The encoder interface common to MF and LightGCN: parameters, forward
- * gather, backward scatter, gradients and their touched rows. */
+/* The part of every encoder that does not depend on its kind: sizes,
+ * parameter and gradient tables, initialisation, validation of ids, sizes
+ * and gradients, the forward gather from the kind's node embeddings, the
+ * recorded batch, and the getters. Everything kind-specific goes through
+ * enc->ops (encoder_impl.h); this file never tests the kind. */
 #include <math.h>
 #include <string.h>
 
@@ -57,42 +60,32 @@ static void fill_rows(void *vctx, size_t begin, size_t end, int tid)
   }
 }
 
-void vbpr__encoder_fill(vbpr_encoder *enc, vbpr_init init, double scale, uint64_t seed)
+static void fill(vbpr_encoder *enc, vbpr_init init, double scale, uint64_t seed)
 {
   fill_ctx c = {enc, init, scale, seed};
   vbpr__parallel_for(enc->n_nodes, vbpr__threads_for(enc->n_elems, 1 << 16),
                      fill_rows, &c);
 }
 
-vbpr_status vbpr__encoder_alloc(vbpr_encoder_kind kind, int32_t num_users,
-                                int32_t num_items, int32_t dim, vbpr_init init,
-                                double scale, uint64_t seed, vbpr_encoder **out,
-                                const char *func)
+vbpr_status vbpr__encoder_alloc(const vbpr__encoder_ops *ops, int32_t num_users,
+                                int32_t num_items, int32_t dim, int32_t num_layers,
+                                vbpr_init init, double scale, uint64_t seed,
+                                vbpr_encoder **out, const char *func)
 {
   vbpr_encoder *e = vbpr__calloc(1, sizeof *e);
   if (e == NULL) goto oom;
-  e->kind = kind;
+  e->ops = ops;
   e->num_users = num_users;
   e->num_items = num_items;
   e->dim = dim;
+  e->num_layers = num_layers;
   e->n_nodes = (size_t)num_users + (size_t)num_items;
   if (!vbpr__mul_ok(e->n_nodes, (size_t)dim, &e->n_elems)) goto oom;
   e->param = vbpr__aligned_array(e->n_elems, sizeof(float));
   e->grad = vbpr__aligned_array(e->n_elems, sizeof(float));
   if (e->param == NULL || e->grad == NULL) goto oom;
   memset(e->grad, 0, e->n_elems * sizeof(float));
-  if (kind == VBPR_ENCODER_MF) {
-    e->mark = vbpr__calloc(e->n_nodes, 1);
-    e->touched[VBPR_TABLE_USERS] = vbpr__malloc_array((size_t)num_users, sizeof(int32_t));
-    e->touched[VBPR_TABLE_ITEMS] = vbpr__malloc_array((size_t)num_items, sizeof(int32_t));
-    if (e->mark == NULL || e->touched[0] == NULL || e->touched[1] == NULL) goto oom;
-  } else {
-    int32_t n = num_users > num_items ? num_users : num_items;
-    e->iota = vbpr__malloc_array((size_t)n, sizeof(int32_t));
-    if (e->iota == NULL) goto oom;
-    for (int32_t i = 0; i < n; i++) e->iota[i] = i;
-  }
-  vbpr__encoder_fill(e, init, scale, seed);
+  fill(e, init, scale, seed);
   *out = e;
   return VBPR_OK;
 oom:
@@ -105,23 +98,20 @@ oom:
 void vbpr_encoder_destroy(vbpr_encoder *enc)
 {
   if (enc == NULL) return;
+  if (enc->state != NULL) enc->ops->free_state(enc->state);
   vbpr__free(enc->param);
   vbpr__free(enc->grad);
-  vbpr__free(enc->mark);
-  vbpr__free(enc->touched[0]);
-  vbpr__free(enc->touched[1]);
-  vbpr__free(enc->iota);
   vbpr__free(enc->ids);
-  vbpr__graph_free(&enc->graph);
-  vbpr__free(enc->final);
-  vbpr__free(enc->layer[0]);
-  vbpr__free(enc->layer[1]);
   vbpr__free(enc);
 }
 
 /* ---- getters ----------------------------------------------------------- */
 
-int vbpr_encoder_get_kind(const vbpr_encoder *enc) { return enc ? (int)enc->kind : 0; }
+int vbpr_encoder_get_kind(const vbpr_encoder *enc)
+{
+  return enc ? (int)enc->ops->info->kind : 0;
+}
+
 int32_t vbpr_encoder_num_users(const vbpr_encoder *enc) { return enc ? enc->num_users : 0; }
 int32_t vbpr_encoder_num_items(const vbpr_encoder *enc) { return enc ? enc->num_items : 0; }
 int32_t vbpr_encoder_dim(const vbpr_encoder *enc) { return enc ? enc->dim : 0; }
@@ -138,7 +128,7 @@ vbpr_status vbpr_encoder_init_params(vbpr_encoder *enc, vbpr_init init, double s
   if (!(scale > 0.0 && scale <= 1000.0)) /* also rejects NaN */
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "scale must be in (0, 1000], got %g",
                      scale);
-  vbpr__encoder_fill(enc, init, scale, seed);
+  fill(enc, init, scale, seed);
   return VBPR_OK;
 }
 
@@ -173,14 +163,7 @@ vbpr_status vbpr_encoder_touched_rows(const vbpr_encoder *enc, vbpr_table table,
   VBPR_CHECK_NULL(count);
   vbpr_status st = check_table(table, __func__);
   if (st != VBPR_OK) return st;
-  if (enc->kind == VBPR_ENCODER_MF) {
-    *rows = enc->touched[table];
-    *count = enc->n_touched[table];
-  } else {
-    *rows = enc->iota;
-    *count = !enc->all_touched ? 0
-             : table == VBPR_TABLE_USERS ? enc->num_users : enc->num_items;
-  }
+  enc->ops->touched_rows(enc, table, rows, count);
   return VBPR_OK;
 }
 
@@ -188,12 +171,9 @@ vbpr_status vbpr_encoder_embeddings(vbpr_encoder *enc, const float **users,
                                     const float **items)
 {
   VBPR_CHECK_NULL(enc);
-  const float *src = enc->param;
-  if (enc->kind == VBPR_ENCODER_LIGHTGCN) {
-    vbpr_status st = vbpr__lightgcn_propagate(enc, __func__);
-    if (st != VBPR_OK) return st;
-    src = enc->final;
-  }
+  const float *src = NULL;
+  vbpr_status st = enc->ops->source(enc, VBPR__SOURCE_EVAL, &src, __func__);
+  if (st != VBPR_OK) return st;
   if (users) *users = src;
   if (items) *items = src + (size_t)enc->num_users * (size_t)enc->dim;
   return VBPR_OK;
@@ -266,12 +246,9 @@ vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, const int32_t *users,
   if (st == VBPR_OK) st = check_ids(neg, s.n_neg, enc->num_items, "neg", __func__);
   if (st != VBPR_OK) return st;
 
-  const float *src = enc->param;
-  if (enc->kind == VBPR_ENCODER_LIGHTGCN) {
-    st = vbpr__lightgcn_propagate(enc, __func__);
-    if (st != VBPR_OK) return st;
-    src = enc->final;
-  }
+  const float *src = NULL;
+  st = enc->ops->source(enc, VBPR__SOURCE_FORWARD, &src, __func__);
+  if (st != VBPR_OK) return st;
   /* vbpr__reserve keeps the old buffer on failure; on success nothing after
    * it can fail, so the recorded batch is either the old or the new one. */
   st = vbpr__reserve((void **)&enc->ids, &enc->ids_cap, s.n_ids, sizeof(int32_t),
@@ -288,6 +265,7 @@ vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, const int32_t *users,
   enc->m = m;
   enc->n = n;
   enc->have_forward = true;
+  enc->have_extra = false;
   return VBPR_OK;
 }
 
@@ -307,28 +285,29 @@ static inline void add_row(float *restrict dst, const float *restrict src, size_
   for (size_t j = 0; j < dim; j++) dst[j] += src[j];
 }
 
-/* MF: adds to the touched rows and records them. */
-static void scatter_mf(vbpr_encoder *e, vbpr_table table, const int32_t *ids,
-                       size_t count, const float *g)
+static void scatter(float *dst, size_t row0, const int32_t *ids, size_t count,
+                    const float *g, size_t dim)
 {
-  size_t d = (size_t)e->dim;
-  size_t row0 = table == VBPR_TABLE_USERS ? 0 : (size_t)e->num_users;
-  for (size_t i = 0; i < count; i++) {
-    size_t node = row0 + (size_t)ids[i];
-    if (!e->mark[node]) {
-      e->mark[node] = 1;
-      e->touched[table][e->n_touched[table]++] = ids[i];
-    }
-    add_row(e->grad + node * d, g + i * d, d);
-  }
+  for (size_t i = 0; i < count; i++)
+    add_row(dst + (row0 + (size_t)ids[i]) * dim, g + i * dim, dim);
 }
 
-/* LightGCN: scatters into a dense gradient of the final embeddings. */
-static void scatter_dense(vbpr_encoder *e, float *dst, size_t row0, const int32_t *ids,
-                          size_t count, const float *g)
+void vbpr__encoder_scatter_rows(const vbpr_encoder *enc, const vbpr__batch *b,
+                                const vbpr__batch_grad *g, float *dst)
 {
-  size_t d = (size_t)e->dim;
-  for (size_t i = 0; i < count; i++) add_row(dst + (row0 + (size_t)ids[i]) * d, g + i * d, d);
+  size_t d = (size_t)enc->dim, nu = (size_t)enc->num_users;
+  scatter(dst, 0, b->users, b->batch, g->user, d);
+  if (b->m > 0) scatter(dst, nu, b->pos, b->batch * b->m, g->pos, d);
+  if (b->n > 0) scatter(dst, nu, b->neg, b->batch * b->n, g->neg, d);
+}
+
+/* The recorded batch of the last forward, as the kinds see it. */
+static vbpr__batch recorded_batch(const vbpr_encoder *enc)
+{
+  size_t b = enc->batch, m = enc->m, n = enc->n;
+  const int32_t *users = enc->ids;
+  return (vbpr__batch){users, m > 0 ? users + b : NULL, n > 0 ? users + b + b * m : NULL,
+                       b, m, n, enc->have_extra};
 }
 
 vbpr_status vbpr_encoder_backward(vbpr_encoder *enc, const float *grad_user,
@@ -352,42 +331,35 @@ vbpr_status vbpr_encoder_backward(vbpr_encoder *enc, const float *grad_user,
   if (st == VBPR_OK && n > 0) st = check_finite(grad_neg, b * n * d, "grad_neg", __func__);
   if (st != VBPR_OK) return st;
 
-  const int32_t *users = enc->ids, *pos = users + b, *neg = pos + b * m;
-  if (enc->kind == VBPR_ENCODER_MF) {
-    scatter_mf(enc, VBPR_TABLE_USERS, users, b, grad_user);
-    if (m > 0) scatter_mf(enc, VBPR_TABLE_ITEMS, pos, b * m, grad_pos);
-    if (n > 0) scatter_mf(enc, VBPR_TABLE_ITEMS, neg, b * n, grad_neg);
-  } else {
-    size_t nu = (size_t)enc->num_users;
-    float *g = enc->layer[0];
-    memset(g, 0, enc->n_elems * sizeof(float));
-    scatter_dense(enc, g, 0, users, b, grad_user);
-    if (m > 0) scatter_dense(enc, g, nu, pos, b * m, grad_pos);
-    if (n > 0) scatter_dense(enc, g, nu, neg, b * n, grad_neg);
-    vbpr__lightgcn_backprop(enc);
-    enc->all_touched = true;
-  }
+  vbpr__batch batch = recorded_batch(enc);
+  vbpr__batch_grad grad = {grad_user, m > 0 ? grad_pos : NULL, n > 0 ? grad_neg : NULL};
+  enc->ops->backward(enc, &batch, &grad);
   enc->have_forward = false;
+  enc->have_extra = false;
   return VBPR_OK;
 }
 
 vbpr_status vbpr_encoder_zero_grad(vbpr_encoder *enc)
 {
   VBPR_CHECK_NULL(enc);
-  size_t d = (size_t)enc->dim;
-  if (enc->kind == VBPR_ENCODER_MF) {
-    for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
-      size_t row0 = t == VBPR_TABLE_USERS ? 0 : (size_t)enc->num_users;
-      for (int32_t i = 0; i < enc->n_touched[t]; i++) {
-        size_t node = row0 + (size_t)enc->touched[t][i];
-        memset(enc->grad + node * d, 0, d * sizeof(float));
-        enc->mark[node] = 0;
-      }
-      enc->n_touched[t] = 0;
-    }
-  } else if (enc->all_touched) {
-    memset(enc->grad, 0, enc->n_elems * sizeof(float));
-    enc->all_touched = false;
-  }
+  enc->ops->zero_grad(enc);
   return VBPR_OK;
+}
+
+vbpr_status vbpr__encoder_extra_loss(vbpr_encoder *enc, double *value, const char *func)
+{
+  if (enc == NULL || value == NULL)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "%s must not be NULL",
+                       enc == NULL ? "enc" : "value");
+  *value = 0.0;
+  if (!enc->have_forward)
+    return vbpr__error(VBPR_ERR_STATE, func,
+                       "no forward to add a loss term to: call vbpr_encoder_forward first");
+  if (enc->ops->extra_loss == NULL) return VBPR_OK;
+  vbpr__batch batch = recorded_batch(enc);
+  batch.extra = false;
+  vbpr_status st = enc->ops->extra_loss(enc, &batch, value, func);
+  enc->have_extra = st == VBPR_OK;
+  if (st != VBPR_OK) *value = 0.0;
+  return st;
 }

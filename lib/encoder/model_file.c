@@ -211,7 +211,7 @@ static void encode_header(const vbpr_encoder *e, unsigned char *h)
   memcpy(h, MODEL_MAGIC, 8);
   put_u32(h + 8, MODEL_VERSION);
   put_u32(h + 12, MODEL_BOM);
-  put_u32(h + 16, (uint32_t)e->kind);
+  put_u32(h + 16, (uint32_t)e->ops->info->kind);
   put_u32(h + 20, MODEL_DTYPE_F32);
   put_u32(h + 24, (uint32_t)e->dim);
   put_u32(h + 28, (uint32_t)e->num_layers);
@@ -274,11 +274,12 @@ static vbpr_status decode_header(const unsigned char *h, model_header *m, const 
   if (m->dtype != MODEL_DTYPE_F32)
     return vbpr__error(VBPR_ERR_UNSUPPORTED, func, "'%s': element type %u, expected 1 (float32)",
                        path, (unsigned)m->dtype);
-  bool lgcn = m->kind == VBPR_ENCODER_LIGHTGCN;
-  if ((m->kind != VBPR_ENCODER_MF && !lgcn) || m->dim < 1 || m->dim > VBPR_ENCODER_MAX_DIM ||
-      m->num_users < 1 || m->num_items < 1 || m->num_users + m->num_items > INT32_MAX ||
-      (lgcn ? m->num_layers < 1 || m->num_layers > VBPR_LIGHTGCN_MAX_LAYERS
-            : m->num_layers != 0))
+  /* Any registered kind, built or not, with layers in its range. */
+  const vbpr__encoder_kind_info *k =
+      m->kind <= INT32_MAX ? vbpr__encoder_kind_find((int)m->kind) : NULL;
+  if (k == NULL || m->num_layers < k->min_layers || m->num_layers > k->max_layers ||
+      m->dim < 1 || m->dim > VBPR_ENCODER_MAX_DIM || m->num_users < 1 || m->num_items < 1 ||
+      m->num_users + m->num_items > INT32_MAX)
     return vbpr__error(VBPR_ERR_PARSE, func,
                        "'%s': invalid header (kind %u, dim %d, layers %d, %lld users, "
                        "%lld items)", path, (unsigned)m->kind, (int)m->dim,
@@ -292,23 +293,19 @@ static vbpr_status decode_header(const unsigned char *h, model_header *m, const 
   return VBPR_OK;
 }
 
-static const char *kind_name(uint32_t kind)
-{
-  return kind == VBPR_ENCODER_MF ? "MF" : kind == VBPR_ENCODER_LIGHTGCN ? "LightGCN" : "?";
-}
-
 static vbpr_status check_match(const vbpr_encoder *e, const model_header *m,
                                const char *path, const char *func)
 {
-  if (m->kind == (uint32_t)e->kind && m->dim == e->dim && m->num_users == e->num_users &&
+  const vbpr__encoder_kind_info *k = e->ops->info;
+  if (m->kind == (uint32_t)k->kind && m->dim == e->dim && m->num_users == e->num_users &&
       m->num_items == e->num_items && m->num_layers == e->num_layers)
     return VBPR_OK;
   return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
                      "'%s' holds a %s model (%lld users, %lld items, dim %d, %d layers) "
                      "but the encoder is %s (%d users, %d items, dim %d, %d layers)",
-                     path, kind_name(m->kind), (long long)m->num_users,
+                     path, vbpr__encoder_kind_name((int)m->kind), (long long)m->num_users,
                      (long long)m->num_items, (int)m->dim, (int)m->num_layers,
-                     kind_name((uint32_t)e->kind), (int)e->num_users, (int)e->num_items,
+                     k->name, (int)e->num_users, (int)e->num_items,
                      (int)e->dim, (int)e->num_layers);
 }
 
@@ -433,13 +430,9 @@ vbpr_status vbpr_encoder_export_npy(vbpr_encoder *enc, vbpr_table table, const c
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
                      "table must be VBPR_TABLE_USERS (0) or VBPR_TABLE_ITEMS (1), got %d",
                      (int)table);
-  const float *src = enc->param; /* MF: the tables are the embeddings */
-  vbpr_status st;
-  if (enc->kind == VBPR_ENCODER_LIGHTGCN) {
-    st = vbpr__lightgcn_propagate(enc, __func__);
-    if (st != VBPR_OK) return st;
-    src = enc->final;
-  }
+  const float *src = NULL; /* the final embeddings, as vbpr_encoder_embeddings */
+  vbpr_status st = enc->ops->source(enc, VBPR__SOURCE_EVAL, &src, __func__);
+  if (st != VBPR_OK) return st;
   int32_t rows = table == VBPR_TABLE_USERS ? enc->num_users : enc->num_items;
   if (table == VBPR_TABLE_ITEMS) src += (size_t)enc->num_users * (size_t)enc->dim;
   unsigned char h[128];

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "encoder/encoder_internal.h"
 #include "train/train_internal.h"
 
 /* The reference code's L2 weight decay, set on the optimizer prepare builds. */
@@ -43,15 +44,10 @@ static vbpr_status make_encoder(vbpr_trainer *tr)
 {
   uint64_t seed = (uint64_t)tr->param[VBPR_TRAINER_SEED];
   int32_t dim = (int32_t)tr->param[VBPR_TRAINER_DIM];
-  vbpr_status st;
-  if ((int)tr->param[VBPR_TRAINER_ENCODER] == VBPR_ENCODER_LIGHTGCN)
-    st = vbpr_encoder_create_lightgcn(tr->train, dim,
-                                      (int32_t)tr->param[VBPR_TRAINER_LAYERS], seed,
-                                      &tr->enc);
-  else
-    st = vbpr_encoder_create_mf((int32_t)vbpr_dataset_num_users(tr->train),
-                                (int32_t)vbpr_dataset_num_items(tr->train), dim, seed,
-                                &tr->enc);
+  /* The registry builds any kind; kinds without layers ignore them. */
+  vbpr_status st = vbpr__encoder_create_for((int)tr->param[VBPR_TRAINER_ENCODER], tr->train,
+                                            dim, (int32_t)tr->param[VBPR_TRAINER_LAYERS], seed,
+                                            &tr->enc);
   if (st != VBPR_OK) return st;
   /* 0 keeps each encoder's own default (that of its reference code). */
   vbpr_init init = (vbpr_init)tr->param[VBPR_TRAINER_INIT];
