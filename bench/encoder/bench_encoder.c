@@ -54,7 +54,7 @@ static double time_pass(vbpr_encoder *enc, int back)
   double t[REPS];
   for (int r = 0; r < REPS; r++) {
     double t0 = (1e3 * bench_seconds());
-    CHECK(vbpr_encoder_forward(enc, users, pos, neg, BATCH, M, N, ue, pe, ne));
+    CHECK(vbpr_encoder_forward(enc, BATCH, M, N, users, pos, neg, ue, pe, ne));
     double t1 = (1e3 * bench_seconds());
     if (back) {
       CHECK(vbpr_encoder_zero_grad(enc));

@@ -41,7 +41,7 @@ static double epoch(vbpr_sampler *smp, vbpr_encoder *enc, vbpr_loss *loss, vbpr_
     if (rows == 0) break;
     float value;
     CHECK(vbpr_encoder_zero_grad(enc));
-    CHECK(vbpr_encoder_forward(enc, users, pos, neg, rows, M, N, ue, pe, ne));
+    CHECK(vbpr_encoder_forward(enc, rows, M, N, users, pos, neg, ue, pe, ne));
     CHECK(vbpr_loss_forward_backward(loss, rows, DIM, ue, pe, ne, NULL, NULL, 1.0f, &value,
                                      gu, gp, gn));
     CHECK(vbpr_encoder_backward(enc, gu, gp, gn));

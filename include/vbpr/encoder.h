@@ -70,7 +70,7 @@ typedef enum vbpr_table {
  * so the values do not depend on the thread count.
  *
  * @param num_users  rows of the user table, >= 1
- * @param num_items  rows of the item table, >= 1
+ * @param num_items  rows of the item table, >= 1 (num_users + num_items < 2^31)
  * @param dim        embedding dimension, 1..VBPR_ENCODER_MAX_DIM
  * @param seed       any value; equal seeds give equal tables
  * @param[out] out   the new encoder, the caller's to destroy; set to NULL on
@@ -79,9 +79,8 @@ typedef enum vbpr_table {
  *         VBPR_ERR_OUT_OF_MEMORY; VBPR_ERR_UNSUPPORTED when the library was
  *         built without the "mf" module.
  */
-VBPR_API vbpr_status vbpr_encoder_create_mf(int32_t num_users, int32_t num_items,
-                                            int32_t dim, uint64_t seed,
-                                            vbpr_encoder **out);
+VBPR_API vbpr_status vbpr_encoder_create_mf(size_t num_users, size_t num_items, size_t dim,
+                                            uint64_t seed, vbpr_encoder **out);
 
 /**
  * Creates a LightGCN encoder over the user-item graph of @p ds (every
@@ -97,12 +96,12 @@ VBPR_API vbpr_status vbpr_encoder_create_mf(int32_t num_users, int32_t num_items
  * @param num_layers  propagation layers K, 1..VBPR_LIGHTGCN_MAX_LAYERS
  *                    (the LightGCN paper uses 1 to 4, the reference code 2)
  * @param seed        any value; equal seeds give equal tables
- * @param[out] out    the new encoder, the caller's to destroy; NULL on failure
+ * @param[out] out    the new encoder, the caller's to destroy; set to NULL on entry
  * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT; VBPR_ERR_OUT_OF_MEMORY;
  *         VBPR_ERR_UNSUPPORTED when built without the "lightgcn" module.
  */
-VBPR_API vbpr_status vbpr_encoder_create_lightgcn(const vbpr_dataset *ds, int32_t dim,
-                                                  int32_t num_layers, uint64_t seed,
+VBPR_API vbpr_status vbpr_encoder_create_lightgcn(const vbpr_dataset *ds, size_t dim,
+                                                  size_t num_layers, uint64_t seed,
                                                   vbpr_encoder **out);
 
 /** Frees @p enc and everything it owns; NULL is a no-op. Pointers obtained
@@ -110,15 +109,15 @@ VBPR_API vbpr_status vbpr_encoder_create_lightgcn(const vbpr_dataset *ds, int32_
 VBPR_API void vbpr_encoder_destroy(vbpr_encoder *enc);
 
 /** The kind of @p enc, or 0 if @p enc is NULL. */
-VBPR_API int vbpr_encoder_get_kind(const vbpr_encoder *enc);
+VBPR_API vbpr_encoder_kind vbpr_encoder_get_kind(const vbpr_encoder *enc);
 /** Rows of the user table, or 0 if @p enc is NULL. */
-VBPR_API int32_t vbpr_encoder_num_users(const vbpr_encoder *enc);
+VBPR_API size_t vbpr_encoder_num_users(const vbpr_encoder *enc);
 /** Rows of the item table, or 0 if @p enc is NULL. */
-VBPR_API int32_t vbpr_encoder_num_items(const vbpr_encoder *enc);
+VBPR_API size_t vbpr_encoder_num_items(const vbpr_encoder *enc);
 /** Embedding dimension, or 0 if @p enc is NULL. */
-VBPR_API int32_t vbpr_encoder_dim(const vbpr_encoder *enc);
+VBPR_API size_t vbpr_encoder_dim(const vbpr_encoder *enc);
 /** LightGCN layers K; 0 for MF or NULL. */
-VBPR_API int32_t vbpr_encoder_num_layers(const vbpr_encoder *enc);
+VBPR_API size_t vbpr_encoder_num_layers(const vbpr_encoder *enc);
 
 /**
  * Re-initialises both tables (gradients are left alone).
@@ -144,11 +143,11 @@ VBPR_API vbpr_status vbpr_encoder_init_params(vbpr_encoder *enc, vbpr_init init,
  * the recorded batch are unchanged. The batch is recorded for the next
  * vbpr_encoder_backward().
  *
+ * @param batch     rows, >= 1
+ * @param m, n      positives and negatives per row (each may be 0)
  * @param users     [batch] user ids in [0, num_users)
  * @param pos       [batch*m] item ids in [0, num_items); may be NULL if m == 0
  * @param neg       [batch*n] item ids in [0, num_items); may be NULL if n == 0
- * @param batch     rows, >= 1
- * @param m, n      positives and negatives per row (each may be 0)
  * @param[out] user_emb  [batch*dim]
  * @param[out] pos_emb   [batch*m*dim]; may be NULL if m == 0
  * @param[out] neg_emb   [batch*n*dim]; may be NULL if n == 0
@@ -156,9 +155,9 @@ VBPR_API vbpr_status vbpr_encoder_init_params(vbpr_encoder *enc, vbpr_init init,
  *         overflow); VBPR_ERR_OUT_OF_RANGE naming the array, position and
  *         id; VBPR_ERR_OUT_OF_MEMORY.
  */
-VBPR_API vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, const int32_t *users,
+VBPR_API vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, size_t batch, size_t m,
+                                          size_t n, const int32_t *users,
                                           const int32_t *pos, const int32_t *neg,
-                                          size_t batch, size_t m, size_t n,
                                           float *user_emb, float *pos_emb,
                                           float *neg_emb);
 
@@ -205,7 +204,7 @@ VBPR_API vbpr_status vbpr_encoder_zero_grad(vbpr_encoder *enc);
  */
 VBPR_API vbpr_status vbpr_encoder_table(vbpr_encoder *enc, vbpr_table table,
                                         float **param, const float **grad,
-                                        int32_t *rows, int32_t *dim);
+                                        size_t *rows, size_t *dim);
 
 /**
  * The rows of @p table whose gradient may be non-zero since the last
@@ -217,7 +216,7 @@ VBPR_API vbpr_status vbpr_encoder_table(vbpr_encoder *enc, vbpr_table table,
  * @param[out] count  number of rows
  */
 VBPR_API vbpr_status vbpr_encoder_touched_rows(const vbpr_encoder *enc, vbpr_table table,
-                                               const int32_t **rows, int32_t *count);
+                                               const int32_t **rows, size_t *count);
 
 /**
  * The final embeddings of all users and all items, for scoring and

@@ -11,24 +11,21 @@
 
 /* ---- construction ------------------------------------------------------ */
 
-vbpr_status vbpr__encoder_check_sizes(int32_t num_users, int32_t num_items,
-                                      int32_t dim, const char *func)
+vbpr_status vbpr__encoder_check_sizes(size_t num_users, size_t num_items, size_t dim,
+                                      const char *func)
 {
   if (num_users < 1)
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "num_users must be >= 1, got %d", (int)num_users);
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "num_users must be >= 1, got 0");
   if (num_items < 1)
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "num_items must be >= 1, got %d", (int)num_items);
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "num_items must be >= 1, got 0");
   if (dim < 1 || dim > VBPR_ENCODER_MAX_DIM)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "dim must be in [1, %d], got %d", VBPR_ENCODER_MAX_DIM,
-                       (int)dim);
+                       "dim must be in [1, %d], got %zu", VBPR_ENCODER_MAX_DIM, dim);
   /* Node ids of the joint graph are int32. */
-  if ((int64_t)num_users + num_items > INT32_MAX)
+  if (num_users > (size_t)INT32_MAX || num_items > (size_t)INT32_MAX - num_users)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "num_users + num_items must be < 2^31, got %d + %d",
-                       (int)num_users, (int)num_items);
+                       "num_users + num_items must be < 2^31, got %zu + %zu", num_users,
+                       num_items);
   return VBPR_OK;
 }
 
@@ -107,15 +104,24 @@ void vbpr_encoder_destroy(vbpr_encoder *enc)
 
 /* ---- getters ----------------------------------------------------------- */
 
-int vbpr_encoder_get_kind(const vbpr_encoder *enc)
+vbpr_encoder_kind vbpr_encoder_get_kind(const vbpr_encoder *enc)
 {
-  return enc ? (int)enc->ops->info->kind : 0;
+  return enc ? enc->ops->info->kind : (vbpr_encoder_kind)0;
 }
 
-int32_t vbpr_encoder_num_users(const vbpr_encoder *enc) { return enc ? enc->num_users : 0; }
-int32_t vbpr_encoder_num_items(const vbpr_encoder *enc) { return enc ? enc->num_items : 0; }
-int32_t vbpr_encoder_dim(const vbpr_encoder *enc) { return enc ? enc->dim : 0; }
-int32_t vbpr_encoder_num_layers(const vbpr_encoder *enc) { return enc ? enc->num_layers : 0; }
+size_t vbpr_encoder_num_users(const vbpr_encoder *enc)
+{
+  return enc ? (size_t)enc->num_users : 0;
+}
+size_t vbpr_encoder_num_items(const vbpr_encoder *enc)
+{
+  return enc ? (size_t)enc->num_items : 0;
+}
+size_t vbpr_encoder_dim(const vbpr_encoder *enc) { return enc ? (size_t)enc->dim : 0; }
+size_t vbpr_encoder_num_layers(const vbpr_encoder *enc)
+{
+  return enc ? (size_t)enc->num_layers : 0;
+}
 
 vbpr_status vbpr_encoder_init_params(vbpr_encoder *enc, vbpr_init init, double scale,
                                      uint64_t seed)
@@ -142,7 +148,7 @@ static vbpr_status check_table(vbpr_table table, const char *func)
 }
 
 vbpr_status vbpr_encoder_table(vbpr_encoder *enc, vbpr_table table, float **param,
-                               const float **grad, int32_t *rows, int32_t *dim)
+                               const float **grad, size_t *rows, size_t *dim)
 {
   VBPR_CHECK_NULL(enc);
   vbpr_status st = check_table(table, __func__);
@@ -150,20 +156,22 @@ vbpr_status vbpr_encoder_table(vbpr_encoder *enc, vbpr_table table, float **para
   size_t off = table == VBPR_TABLE_USERS ? 0 : (size_t)enc->num_users * (size_t)enc->dim;
   if (param) *param = enc->param + off;
   if (grad) *grad = enc->grad + off;
-  if (rows) *rows = table == VBPR_TABLE_USERS ? enc->num_users : enc->num_items;
-  if (dim) *dim = enc->dim;
+  if (rows) *rows = (size_t)(table == VBPR_TABLE_USERS ? enc->num_users : enc->num_items);
+  if (dim) *dim = (size_t)enc->dim;
   return VBPR_OK;
 }
 
 vbpr_status vbpr_encoder_touched_rows(const vbpr_encoder *enc, vbpr_table table,
-                                      const int32_t **rows, int32_t *count)
+                                      const int32_t **rows, size_t *count)
 {
   VBPR_CHECK_NULL(enc);
   VBPR_CHECK_NULL(rows);
   VBPR_CHECK_NULL(count);
   vbpr_status st = check_table(table, __func__);
   if (st != VBPR_OK) return st;
-  enc->ops->touched_rows(enc, table, rows, count);
+  int32_t n = 0;
+  enc->ops->touched_rows(enc, table, rows, &n);
+  *count = (size_t)n;
   return VBPR_OK;
 }
 
@@ -223,9 +231,9 @@ static void gather(const float *src, size_t row0, const int32_t *ids, size_t cou
     memcpy(dst + i * dim, src + (row0 + (size_t)ids[i]) * dim, dim * sizeof(float));
 }
 
-vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, const int32_t *users,
-                                 const int32_t *pos, const int32_t *neg, size_t batch,
-                                 size_t m, size_t n, float *user_emb, float *pos_emb,
+vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, size_t batch, size_t m, size_t n,
+                                 const int32_t *users, const int32_t *pos,
+                                 const int32_t *neg, float *user_emb, float *pos_emb,
                                  float *neg_emb)
 {
   VBPR_CHECK_NULL(enc);

@@ -147,7 +147,7 @@ struct vbpr_encoder {
 /* ---- helpers for kinds -------------------------------------------------- */
 
 /* Validates a table size triple for the constructor named `func`. */
-vbpr_status vbpr__encoder_check_sizes(int32_t num_users, int32_t num_items, int32_t dim,
+vbpr_status vbpr__encoder_check_sizes(size_t num_users, size_t num_items, size_t dim,
                                       const char *func);
 
 /* Allocates the common parts (tables, zeroed gradients) of an encoder with

@@ -361,12 +361,19 @@ static vbpr_status lgcn_create_for(const vbpr_dataset *train, int32_t dim,
   return from_dataset(train, dim, num_layers, seed, out, "vbpr_encoder_create_lightgcn");
 }
 
-vbpr_status vbpr_encoder_create_lightgcn(const vbpr_dataset *ds, int32_t dim,
-                                         int32_t num_layers, uint64_t seed,
+vbpr_status vbpr_encoder_create_lightgcn(const vbpr_dataset *ds, size_t dim,
+                                         size_t num_layers, uint64_t seed,
                                          vbpr_encoder **out)
 {
   VBPR_CHECK_NULL(out);
   *out = NULL;
   VBPR_CHECK_NULL(ds);
-  return from_dataset(ds, dim, num_layers, seed, out, __func__);
+  /* int32 beyond here: what does not fit is refused now, the rest below */
+  if (dim > VBPR_ENCODER_MAX_DIM)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "dim must be in [1, %d], got %zu",
+                     VBPR_ENCODER_MAX_DIM, dim);
+  if (num_layers > VBPR_LIGHTGCN_MAX_LAYERS)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "num_layers must be in [1, %d], got %zu",
+                     VBPR_LIGHTGCN_MAX_LAYERS, num_layers);
+  return from_dataset(ds, (int32_t)dim, (int32_t)num_layers, seed, out, __func__);
 }

@@ -27,8 +27,8 @@ static vbpr_status lgcn_create_for(const vbpr_dataset *train, int32_t dim,
                                    "vbpr_encoder_create_lightgcn");
 }
 
-vbpr_status vbpr_encoder_create_lightgcn(const vbpr_dataset *ds, int32_t dim,
-                                         int32_t num_layers, uint64_t seed,
+vbpr_status vbpr_encoder_create_lightgcn(const vbpr_dataset *ds, size_t dim,
+                                         size_t num_layers, uint64_t seed,
                                          vbpr_encoder **out)
 {
   (void)ds, (void)dim, (void)num_layers, (void)seed;

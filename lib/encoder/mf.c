@@ -155,10 +155,12 @@ static vbpr_status mf_create_for(const vbpr_dataset *train, int32_t dim, int32_t
                 "vbpr_encoder_create_mf");
 }
 
-vbpr_status vbpr_encoder_create_mf(int32_t num_users, int32_t num_items, int32_t dim,
+vbpr_status vbpr_encoder_create_mf(size_t num_users, size_t num_items, size_t dim,
                                    uint64_t seed, vbpr_encoder **out)
 {
   VBPR_CHECK_NULL(out);
   *out = NULL;
-  return mf_new(num_users, num_items, dim, seed, out, __func__);
+  vbpr_status st = vbpr__encoder_check_sizes(num_users, num_items, dim, __func__);
+  if (st != VBPR_OK) return st;
+  return mf_new((int32_t)num_users, (int32_t)num_items, (int32_t)dim, seed, out, __func__);
 }

@@ -25,7 +25,7 @@ static vbpr_status mf_create_for(const vbpr_dataset *train, int32_t dim, int32_t
   return vbpr__encoder_unsupported(&vbpr__encoder_kind_mf, "vbpr_encoder_create_mf");
 }
 
-vbpr_status vbpr_encoder_create_mf(int32_t num_users, int32_t num_items, int32_t dim,
+vbpr_status vbpr_encoder_create_mf(size_t num_users, size_t num_items, size_t dim,
                                    uint64_t seed, vbpr_encoder **out)
 {
   (void)num_users, (void)num_items, (void)dim, (void)seed;

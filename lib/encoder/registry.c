@@ -6,10 +6,10 @@
 #include "encoder/encoder_internal.h"
 #include "encoder/encoder_kinds.h"
 
-#define DECLARE_KIND(stem) extern const vbpr__encoder_kind_info vbpr__encoder_kind_##stem;
+#define DECLARE_KIND(stem, ENUM) extern const vbpr__encoder_kind_info vbpr__encoder_kind_##stem;
 VBPR__ENCODER_KINDS(DECLARE_KIND)
 
-#define LIST_KIND(stem) &vbpr__encoder_kind_##stem,
+#define LIST_KIND(stem, ENUM) &vbpr__encoder_kind_##stem,
 static const vbpr__encoder_kind_info *const kinds[] = {VBPR__ENCODER_KINDS(LIST_KIND)};
 
 enum { NUM_KINDS = sizeof kinds / sizeof kinds[0] };

@@ -516,7 +516,7 @@ vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
   for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
     float *param;
     const float *grad;
-    int32_t rows, dim;
+    size_t rows, dim;
     vbpr_status st = vbpr_encoder_table(enc, (vbpr_table)t, &param, &grad, &rows, &dim);
     if (st != VBPR_OK) return st;
     plan *p = &plans[t];
@@ -525,7 +525,7 @@ vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
     /* The gradient is zero outside the touched rows: every kind steps them
      * as a row-sparse gradient, which for SGD and Adam is exactly the dense
      * step, but reads (and checks) only the rows that hold a gradient. */
-    int32_t count;
+    size_t count;
     st = vbpr_encoder_touched_rows(enc, (vbpr_table)t, &p->row_ids, &count);
     if (st != VBPR_OK) return st;
     p->count = (size_t)count;

@@ -162,7 +162,7 @@ static vbpr_status train_batch(vbpr_trainer *tr, size_t rows, size_t m, size_t n
   vbpr__batch_bufs *b = &tr->buf;
   vbpr_status st = vbpr_encoder_zero_grad(tr->enc);
   if (st == VBPR_OK)
-    st = vbpr_encoder_forward(tr->enc, b->users, b->pos, b->neg, rows, m, n, b->emb_user,
+    st = vbpr_encoder_forward(tr->enc, rows, m, n, b->users, b->pos, b->neg, b->emb_user,
                               b->emb_pos, b->emb_neg);
   if (st != VBPR_OK) return st;
   const float *lpp = NULL, *lpn = NULL;

@@ -6,12 +6,22 @@
 #include "core/core.h"
 #include "core/params.h"
 #include "dataset/dataset_internal.h"
+#include "encoder/encoder_kinds.h"
 #include "train/train_internal.h"
 
 /* ---- parameter table ----------------------------------------------------- */
 
-static const vbpr__named_value encoder_names[] = {
-  {"mf", VBPR_ENCODER_MF}, {"lightgcn", VBPR_ENCODER_LIGHTGCN}, {NULL, 0}};
+/* Every registered encoder kind, by the stem of its source file (the list
+ * of lib/encoder/meson.build): a new kind needs no line here. Kinds are
+ * numbered 1..NUM_KINDS. */
+#define KIND_NAME(stem, ENUM) {#stem, VBPR_ENCODER_##ENUM},
+#define KIND_COUNT(stem, ENUM) +1
+#define KIND_CHECK(stem, ENUM)                                                     \
+  _Static_assert((int)VBPR_ENCODER_##ENUM >= 1 && (int)VBPR_ENCODER_##ENUM <= (int)NUM_KINDS, \
+                 "encoder kinds are numbered 1..NUM_KINDS");
+enum { NUM_KINDS = 0 VBPR__ENCODER_KINDS(KIND_COUNT) };
+VBPR__ENCODER_KINDS(KIND_CHECK)
+static const vbpr__named_value encoder_names[] = {VBPR__ENCODER_KINDS(KIND_NAME){NULL, 0}};
 static const vbpr__named_value init_names[] = {
   {"default", 0}, {"normal", VBPR_INIT_NORMAL}, {"xavier", VBPR_INIT_XAVIER_NORMAL},
   {"xavier_normal", VBPR_INIT_XAVIER_NORMAL}, {NULL, 0}};
@@ -26,7 +36,7 @@ static const vbpr__named_value optim_names[] = {
 #define PRIOR_SPEC(nm) {nm, 0, 1e3, 0, 0, NULL}
 
 static const vbpr__param_spec specs[] = {
-  [VBPR_TRAINER_ENCODER] = {"encoder", 1, 2, VBPR_ENCODER_MF, NAMED, encoder_names},
+  [VBPR_TRAINER_ENCODER] = {"encoder", 1, NUM_KINDS, VBPR_ENCODER_MF, NAMED, encoder_names},
   [VBPR_TRAINER_DIM] = INT_SPEC("dim", 1, VBPR_ENCODER_MAX_DIM, 64),
   [VBPR_TRAINER_LAYERS] = INT_SPEC("layers", 1, VBPR_LIGHTGCN_MAX_LAYERS, 1),
   [VBPR_TRAINER_INIT] = {"init", 0, 2, 0, NAMED, init_names},

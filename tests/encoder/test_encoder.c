@@ -28,7 +28,7 @@ static vbpr_dataset *tiny_dataset(void)
 
 /* Creates an encoder of the given kind, or checks that the module is out
  * and returns NULL. */
-static vbpr_encoder *make(int kind, int32_t dim, int32_t layers, uint64_t seed)
+static vbpr_encoder *make(int kind, size_t dim, int32_t layers, uint64_t seed)
 {
   vbpr_encoder *enc = NULL;
   if (kind == VBPR_ENCODER_MF) {
@@ -208,7 +208,7 @@ START_TEST(getters_report_shape)
     ck_assert_int_eq(vbpr_encoder_num_layers(enc), 0);
     float *p;
     const float *g;
-    int32_t rows, dim;
+    size_t rows, dim;
     ck_assert_ok(vbpr_encoder_table(enc, VBPR_TABLE_ITEMS, &p, &g, &rows, &dim));
     ck_assert_int_eq(rows, NI);
     ck_assert_int_eq(dim, 7);
@@ -291,7 +291,7 @@ START_TEST(mf_forward_gathers_rows)
   vbpr_encoder *enc = make(VBPR_ENCODER_MF, DIM, 0, 3);
   if (!enc) return;
   float ue[B * DIM], pe[B * M * DIM], ne[B * N * DIM];
-  ck_assert_ok(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, ue, pe, ne));
+  ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, ue, pe, ne));
   float *pu, *pi;
   ck_assert_ok(vbpr_encoder_table(enc, VBPR_TABLE_USERS, &pu, NULL, NULL, NULL));
   ck_assert_ok(vbpr_encoder_table(enc, VBPR_TABLE_ITEMS, &pi, NULL, NULL, NULL));
@@ -318,37 +318,37 @@ static void forward_validation(int kind)
   int32_t badp[B * M];
   memcpy(badp, bp, sizeof badp);
   badp[5] = NI; /* first id past the end */
-  ck_assert_status(vbpr_encoder_forward(enc, bu, badp, bn, B, M, N, ue, pe, ne),
+  ck_assert_status(vbpr_encoder_forward(enc, B, M, N, bu, badp, bn, ue, pe, ne),
                    VBPR_ERR_OUT_OF_RANGE);
   ck_assert_str_eq(vbpr_last_error(),
                    "vbpr_encoder_forward: pos[5] = 6 is out of range [0, 6)");
   for (int i = 0; i < B * DIM; i++) ck_assert_float_eq(ue[i], -7.0f); /* untouched */
   int32_t badu[B] = {0, -1, 0, 0};
-  ck_assert_status(vbpr_encoder_forward(enc, badu, bp, bn, B, M, N, ue, pe, ne),
+  ck_assert_status(vbpr_encoder_forward(enc, B, M, N, badu, bp, bn, ue, pe, ne),
                    VBPR_ERR_OUT_OF_RANGE);
   ck_assert_ptr_nonnull(strstr(vbpr_last_error(), "users[1] = -1"));
   int32_t badn[B * N];
   memcpy(badn, bn, sizeof badn);
   badn[11] = INT32_MAX;
-  ck_assert_status(vbpr_encoder_forward(enc, bu, bp, badn, B, M, N, ue, pe, ne),
+  ck_assert_status(vbpr_encoder_forward(enc, B, M, N, bu, bp, badn, ue, pe, ne),
                    VBPR_ERR_OUT_OF_RANGE);
   ck_assert_ptr_nonnull(strstr(vbpr_last_error(), "neg[11] = 2147483647"));
-  ck_assert_status(vbpr_encoder_forward(enc, bu, bp, bn, 0, M, N, ue, pe, ne),
+  ck_assert_status(vbpr_encoder_forward(enc, 0, M, N, bu, bp, bn, ue, pe, ne),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_encoder_forward(enc, NULL, bp, bn, B, M, N, ue, pe, ne),
+  ck_assert_status(vbpr_encoder_forward(enc, B, M, N, NULL, bp, bn, ue, pe, ne),
                    VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(vbpr_last_error(), "users must not be NULL"));
-  ck_assert_status(vbpr_encoder_forward(enc, bu, NULL, bn, B, M, N, ue, pe, ne),
+  ck_assert_status(vbpr_encoder_forward(enc, B, M, N, bu, NULL, bn, ue, pe, ne),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, ue, pe, NULL),
+  ck_assert_status(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, ue, pe, NULL),
                    VBPR_ERR_INVALID_ARGUMENT);
-  ck_assert_status(vbpr_encoder_forward(enc, bu, bp, bn, SIZE_MAX / 2, 4, N, ue, pe, ne),
+  ck_assert_status(vbpr_encoder_forward(enc, SIZE_MAX / 2, 4, N, bu, bp, bn, ue, pe, ne),
                    VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(vbpr_last_error(), "overflow"));
   /* Nothing recorded by the failed calls: backward has nothing to do. */
   ck_assert_status(vbpr_encoder_backward(enc, ue, pe, ne), VBPR_ERR_STATE);
   /* m = 0 and n = 0 with NULL arrays are fine (user embeddings only). */
-  ck_assert_ok(vbpr_encoder_forward(enc, bu, NULL, NULL, B, 0, 0, ue, NULL, NULL));
+  ck_assert_ok(vbpr_encoder_forward(enc, B, 0, 0, bu, NULL, NULL, ue, NULL, NULL));
   ck_assert_ok(vbpr_encoder_backward(enc, ue, NULL, NULL));
   vbpr_encoder_destroy(enc);
 }
@@ -373,7 +373,7 @@ START_TEST(mf_backward_scatters_and_tracks_rows)
   fill_weights(gn, wn, B * N * DIM, 3);
   /* Two accumulated batches: the gradient doubles. */
   for (int rep = 0; rep < 2; rep++) {
-    ck_assert_ok(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, ue, pe, ne));
+    ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, ue, pe, ne));
     ck_assert_ok(vbpr_encoder_backward(enc, gu, gp, gn));
   }
   double want[NN * DIM] = {0};
@@ -391,11 +391,11 @@ START_TEST(mf_backward_scatters_and_tracks_rows)
 
   /* Touched rows: each used id once; users 1 and 3 are not in the batch. */
   const int32_t *rows;
-  int32_t count;
+  size_t count;
   ck_assert_ok(vbpr_encoder_touched_rows(enc, VBPR_TABLE_USERS, &rows, &count));
   ck_assert_int_eq(count, 3);
   int seen[NI] = {0};
-  for (int i = 0; i < count; i++) seen[rows[i]]++;
+  for (size_t i = 0; i < count; i++) seen[rows[i]]++;
   ck_assert(seen[0] == 1 && seen[2] == 1 && seen[4] == 1 && seen[1] == 0 && seen[3] == 0);
   ck_assert_ok(vbpr_encoder_touched_rows(enc, VBPR_TABLE_ITEMS, &rows, &count));
   ck_assert_int_eq(count, NI); /* every item occurs */
@@ -422,7 +422,7 @@ static void backward_state_and_numeric(int kind)
   fill_weights(gn, w, B * N * DIM, 3);
   ck_assert_status(vbpr_encoder_backward(enc, gu, gp, gn), VBPR_ERR_STATE);
   ck_assert_ptr_nonnull(strstr(vbpr_last_error(), "vbpr_encoder_backward: no forward"));
-  ck_assert_ok(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, ue, pe, ne));
+  ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, ue, pe, ne));
   gp[7] = NAN;
   ck_assert_status(vbpr_encoder_backward(enc, gu, gp, gn), VBPR_ERR_NUMERIC);
   ck_assert_ptr_nonnull(strstr(vbpr_last_error(), "grad_pos[7] = nan"));
@@ -459,7 +459,7 @@ START_TEST(lightgcn_forward_matches_reference)
     params_double(enc, e0);
     ref_lightgcn(e0, DIM, K, f);
     float ue[B * DIM], pe[B * M * DIM], ne[B * N * DIM];
-    ck_assert_ok(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, ue, pe, ne));
+    ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, ue, pe, ne));
     for (int b = 0; b < B; b++)
       for (int d = 0; d < DIM; d++)
         ck_assert_double_eq_tol(ue[b * DIM + d], f[bu[b] * DIM + d], 1e-6);
@@ -496,7 +496,7 @@ START_TEST(lightgcn_backward_matches_finite_differences)
     fill_weights(gu, wu, B * DIM, 4);
     fill_weights(gp, wp, B * M * DIM, 5);
     fill_weights(gn, wn, B * N * DIM, 6);
-    ck_assert_ok(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, ue, pe, ne));
+    ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, ue, pe, ne));
     ck_assert_ok(vbpr_encoder_backward(enc, gu, gp, gn));
     const float *g_u, *g_i;
     ck_assert_ok(vbpr_encoder_table(enc, VBPR_TABLE_USERS, NULL, &g_u, NULL, NULL));
@@ -525,10 +525,10 @@ START_TEST(lightgcn_backward_matches_finite_differences)
     ck_assert_msg(max_abs > 0.1, "degenerate check: all gradients tiny");
     /* Every row counts as touched; zero_grad clears everything. */
     const int32_t *rows;
-    int32_t count;
+    size_t count;
     ck_assert_ok(vbpr_encoder_touched_rows(enc, VBPR_TABLE_ITEMS, &rows, &count));
     ck_assert_int_eq(count, NI);
-    for (int i = 0; i < count; i++) ck_assert_int_eq(rows[i], i);
+    for (size_t i = 0; i < count; i++) ck_assert_int_eq(rows[i], i);
     ck_assert_ok(vbpr_encoder_zero_grad(enc));
     ck_assert_ok(vbpr_encoder_touched_rows(enc, VBPR_TABLE_ITEMS, &rows, &count));
     ck_assert_int_eq(count, 0);
@@ -556,7 +556,7 @@ START_TEST(lightgcn_without_interactions)
 END_TEST
 
 /* A random graph big enough to be split over threads. */
-static vbpr_encoder *random_lightgcn(int32_t nu, int32_t ni, int64_t nnz, int32_t dim)
+static vbpr_encoder *random_lightgcn(int32_t nu, int32_t ni, int64_t nnz, size_t dim)
 {
   int32_t *u = malloc(sizeof(int32_t) * (size_t)nnz), *i = malloc(sizeof(int32_t) * (size_t)nnz);
   uint64_t s = 12345;
@@ -596,7 +596,7 @@ START_TEST(lightgcn_results_do_not_depend_on_threads)
   for (int r = 0; r < 2; r++) {
     ck_assert_ok(vbpr_set_num_threads(threads[r]));
     ck_assert_ok(vbpr_encoder_zero_grad(enc));
-    ck_assert_ok(vbpr_encoder_forward(enc, users, pos, neg, BB, 1, 1, ue[r], pe[r], ne[r]));
+    ck_assert_ok(vbpr_encoder_forward(enc, BB, 1, 1, users, pos, neg, ue[r], pe[r], ne[r]));
     ck_assert_ok(vbpr_encoder_backward(enc, g, g, g));
     const float *gu;
     ck_assert_ok(vbpr_encoder_table(enc, VBPR_TABLE_USERS, NULL, &gu, NULL, NULL));
@@ -635,7 +635,7 @@ START_TEST(allocation_failures_are_clean)
         float ue[B * DIM], pe[B * M * DIM], ne[B * N * DIM];
         for (long k = 1; k < 20; k++) {
           vbpr__fault_arm(k);
-          st = vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, ue, pe, ne);
+          st = vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, ue, pe, ne);
           vbpr__fault_arm(0);
           if (st == VBPR_OK) break;
           ck_assert_int_eq(st, VBPR_ERR_OUT_OF_MEMORY);
@@ -644,7 +644,7 @@ START_TEST(allocation_failures_are_clean)
         ck_assert_ok(st);
         /* After the first call, forward allocates nothing. */
         vbpr__fault_arm(1);
-        st = vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, ue, pe, ne);
+        st = vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, ue, pe, ne);
         ck_assert_int_eq(vbpr__fault_count(), 0);
         vbpr__fault_arm(0);
         ck_assert_ok(st);

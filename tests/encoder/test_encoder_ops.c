@@ -32,7 +32,7 @@ static const int32_t bn[B * N] = {5, 2, 4, 1, 1, 3, 0, 2, 4, 5, 5, 1};
 static vbpr_dataset *tiny_dataset(void)
 {
   vbpr_dataset *ds = NULL;
-  ck_assert_ok(vbpr_dataset_create(NU, NI, tu, ti, NULL, NNZ, NULL, &ds));
+  ck_assert_ok(vbpr_dataset_create(NU, NI, NNZ, tu, ti, NULL, NULL, &ds));
   return ds;
 }
 
@@ -184,7 +184,7 @@ typedef struct batch_bufs {
 /* The linear loss L = sum of g * (forward outputs), in double. */
 static double linear_loss(vbpr_encoder *enc, batch_bufs *x)
 {
-  ck_assert_ok(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, x->ue, x->pe, x->ne));
+  ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, x->ue, x->pe, x->ne));
   double l = 0;
   for (int i = 0; i < B * DIM; i++) l += (double)x->gu[i] * x->ue[i];
   for (int i = 0; i < B * M * DIM; i++) l += (double)x->gp[i] * x->pe[i];
@@ -195,7 +195,7 @@ static double linear_loss(vbpr_encoder *enc, batch_bufs *x)
 /* Forward writes the rows of the node embeddings of the batch's ids. */
 static void check_gather(vbpr_encoder *enc, batch_bufs *x, const char *name)
 {
-  ck_assert_ok(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, x->ue, x->pe, x->ne));
+  ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, x->ue, x->pe, x->ne));
   const float *eu, *ei;
   ck_assert_ok(vbpr_encoder_embeddings(enc, &eu, &ei));
   for (int b = 0; b < B; b++)
@@ -216,20 +216,21 @@ static int32_t check_touched(vbpr_encoder *enc, const char *name)
   int32_t total = 0;
   for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
     const int32_t *rows = NULL;
-    int32_t count = -1, nrows, dim;
+    size_t count = SIZE_MAX, nrows, dim;
     const float *grad;
     ck_assert_ok(vbpr_encoder_touched_rows(enc, (vbpr_table)t, &rows, &count));
     ck_assert_ok(vbpr_encoder_table(enc, (vbpr_table)t, NULL, &grad, &nrows, &dim));
     ck_assert_ptr_nonnull(rows);
-    ck_assert(count >= 0 && count <= nrows);
+    ck_assert(count <= nrows);
     char seen[NN] = {0};
-    for (int32_t i = 0; i < count; i++) {
-      ck_assert_msg(rows[i] >= 0 && rows[i] < nrows, "%s: row id %d", name, (int)rows[i]);
+    for (size_t i = 0; i < count; i++) {
+      ck_assert_msg(rows[i] >= 0 && (size_t)rows[i] < nrows, "%s: row id %d", name,
+                    (int)rows[i]);
       ck_assert_msg(!seen[rows[i]], "%s: row %d listed twice", name, (int)rows[i]);
       seen[rows[i]] = 1;
     }
-    for (int32_t r = 0; r < nrows; r++)
-      for (int32_t j = 0; j < dim && !seen[r]; j++)
+    for (size_t r = 0; r < nrows; r++)
+      for (size_t j = 0; j < dim && !seen[r]; j++)
         ck_assert_msg(grad[r * dim + j] == 0.0f, "%s: table %d row %d has a gradient "
                       "but is not touched", name, t, (int)r);
     total += count;
@@ -269,11 +270,11 @@ static void check_gradient(vbpr_encoder *enc, batch_bufs *x, const char *name)
 static void check_no_allocation(vbpr_encoder *enc, batch_bufs *x, const char *name)
 {
   const int32_t *rows;
-  int32_t count;
+  size_t count;
   vbpr__fault_arm(1);
   vbpr_status st = vbpr_encoder_zero_grad(enc);
   if (st == VBPR_OK)
-    st = vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, x->ue, x->pe, x->ne);
+    st = vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, x->ue, x->pe, x->ne);
   if (st == VBPR_OK) st = vbpr_encoder_backward(enc, x->gu, x->gp, x->gn);
   if (st == VBPR_OK) st = vbpr_encoder_touched_rows(enc, VBPR_TABLE_ITEMS, &rows, &count);
   long allocs = vbpr__fault_count();
@@ -310,7 +311,7 @@ static void check_contract(vbpr_encoder *enc, const vbpr__encoder_kind_info *k)
   const float *g = all_grads(enc, &p);
   static float once[NN * DIM];
   memcpy(once, g, sizeof once);
-  ck_assert_ok(vbpr_encoder_forward(enc, bu, bp, bn, B, M, N, x.ue, x.pe, x.ne));
+  ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, x.ue, x.pe, x.ne));
   ck_assert_ok(vbpr_encoder_backward(enc, x.gu, x.gp, x.gn));
   for (int i = 0; i < NN * DIM; i++)
     ck_assert_msg(fabsf(g[i] - 2 * once[i]) <= 1e-5f * (1 + fabsf(once[i])),

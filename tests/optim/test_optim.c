@@ -337,7 +337,7 @@ static void train_step(vbpr_encoder *enc, const int32_t *u, const int32_t *pi,
     gn[i] = val(i, 70 + s);
   }
   ck_assert_ok(vbpr_encoder_zero_grad(enc));
-  ck_assert_ok(vbpr_encoder_forward(enc, u, pi, ni, BB, 1, 1, ue, pe, ne));
+  ck_assert_ok(vbpr_encoder_forward(enc, BB, 1, 1, u, pi, ni, ue, pe, ne));
   ck_assert_ok(vbpr_encoder_backward(enc, gu, gp, gn));
 }
 
@@ -365,11 +365,11 @@ static void encoder_step_matches_manual(vbpr_optim_kind kind)
     for (int t = 0; t < 2; t++) { /* the same through the host API */
       float *p;
       const float *g;
-      int32_t rows, dim;
+      size_t rows, dim;
       ck_assert_ok(vbpr_encoder_table(b, (vbpr_table)t, &p, &g, &rows, &dim));
       if (kind == VBPR_OPTIM_LAZY_ADAM) {
         const int32_t *ids;
-        int32_t count;
+        size_t count;
         ck_assert_ok(vbpr_encoder_touched_rows(b, (vbpr_table)t, &ids, &count));
         ck_assert_ok(vbpr_optim_step_rows(ob, t, (size_t)rows, (size_t)dim, p, g, (size_t)count,
                                           ids));
@@ -380,7 +380,7 @@ static void encoder_step_matches_manual(vbpr_optim_kind kind)
   }
   for (int t = 0; t < 2; t++) {
     float *pa, *pb;
-    int32_t rows;
+    size_t rows;
     ck_assert_ok(vbpr_encoder_table(a, (vbpr_table)t, &pa, NULL, &rows, NULL));
     ck_assert_ok(vbpr_encoder_table(b, (vbpr_table)t, &pb, NULL, NULL, NULL));
     ck_assert_int_eq(memcmp(pa, pb, (size_t)rows * 4 * sizeof(float)), 0);

@@ -140,7 +140,7 @@ static void run_models(scenario *sc)
   USE(vbpr_loss_set(sc->loss, VBPR_LOSS_NUM_POS, M));
   USE(vbpr_loss_set(sc->loss, VBPR_LOSS_NUM_NEG, NN));
   NEW(vbpr_optim_create(VBPR_OPTIM_ADAM, &sc->opt));
-  USE(vbpr_encoder_forward(sc->mf, sc->users, sc->pos, sc->neg, B, M, NN, sc->ue, sc->pe, sc->ne));
+  USE(vbpr_encoder_forward(sc->mf, B, M, NN, sc->users, sc->pos, sc->neg, sc->ue, sc->pe, sc->ne));
   USE(vbpr_loss_forward(sc->loss, B, DIM, sc->ue, sc->pe, sc->ne, NULL, NULL, &l));
   USE(vbpr_loss_backward(sc->loss, 1.0f, sc->gu, sc->gp, sc->gn));
   USE(vbpr_encoder_backward(sc->mf, sc->gu, sc->gp, sc->gn));
@@ -160,7 +160,7 @@ static void run_models(scenario *sc)
   if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
     const float *eu, *ei;
     NEW(vbpr_encoder_create_lightgcn(sc->train, DIM, 2, 3, &sc->gcn));
-    USE(vbpr_encoder_forward(sc->gcn, sc->users, sc->pos, sc->neg, B, M, NN, sc->ue, sc->pe,
+    USE(vbpr_encoder_forward(sc->gcn, B, M, NN, sc->users, sc->pos, sc->neg, sc->ue, sc->pe,
                              sc->ne));
     USE(vbpr_encoder_backward(sc->gcn, sc->gu, sc->gp, sc->gn));
     USE(vbpr_optim_step_encoder(sc->opt, sc->gcn));

@@ -61,7 +61,7 @@ static const float *table(vbpr_encoder *enc, vbpr_table t, size_t *n)
 {
   float *p;
   const float *g;
-  int32_t rows, dim;
+  size_t rows, dim;
   ck_assert_ok(vbpr_encoder_table(enc, t, &p, &g, &rows, &dim));
   *n = (size_t)rows * (size_t)dim;
   return p;

@@ -126,12 +126,12 @@ START_TEST(denormal_inputs)
   ck_assert_ok(vbpr_encoder_create_mf(4, 6, 2, 1, &enc));
   float *param;
   const float *grad;
-  int32_t rows, dim;
+  size_t rows, dim;
   ck_assert_ok(vbpr_encoder_table(enc, VBPR_TABLE_USERS, &param, &grad, &rows, &dim));
-  for (int32_t i = 0; i < rows * dim; i++) param[i] = tiny;
+  for (size_t i = 0; i < rows * dim; i++) param[i] = tiny;
   int32_t us[2] = {0, 1}, ps[2] = {2, 3}, ns[2] = {4, 5};
   float ue[4], pe[4], ne[4];
-  ck_assert_ok(vbpr_encoder_forward(enc, us, ps, ns, 2, 1, 1, ue, pe, ne));
+  ck_assert_ok(vbpr_encoder_forward(enc, 2, 1, 1, us, ps, ns, ue, pe, ne));
   ck_assert(ue[0] == tiny);
   vbpr_encoder_destroy(enc);
 }
@@ -164,10 +164,10 @@ START_TEST(overflowing_sizes_are_refused)
 
   vbpr_encoder *enc = NULL;
   ck_assert_ok(vbpr_encoder_create_mf(4, 4, 4, 1, &enc));
-  st = vbpr_encoder_forward(enc, ids, ids, ids, SIZE_MAX / 2, 3, 3, one, one, one);
+  st = vbpr_encoder_forward(enc, SIZE_MAX / 2, 3, 3, ids, ids, ids, one, one, one);
   ck_assert_msg(st == VBPR_ERR_INVALID_ARGUMENT || st == VBPR_ERR_OUT_OF_MEMORY, "%d %s", st,
                 vbpr_last_error());
-  st = vbpr_encoder_forward(enc, ids, ids, ids, 2, SIZE_MAX / 2, 1, one, one, one);
+  st = vbpr_encoder_forward(enc, 2, SIZE_MAX / 2, 1, ids, ids, ids, one, one, one);
   ck_assert_msg(st == VBPR_ERR_INVALID_ARGUMENT || st == VBPR_ERR_OUT_OF_MEMORY, "%d %s", st,
                 vbpr_last_error());
   vbpr_encoder_destroy(enc);

@@ -79,7 +79,7 @@ static void train_and_eval(work *w, handles *h, bufs *b)
     TRY(vbpr_sampler_next(h->s, b->users, b->pos, b->neg, &rows));
     if (rows == 0) TRY(vbpr_sampler_next(h->s, b->users, b->pos, b->neg, &rows));
     TRY(vbpr_encoder_zero_grad(h->enc));
-    TRY(vbpr_encoder_forward(h->enc, b->users, b->pos, b->neg, rows, MPOS, NNEG, b->ue, b->pe,
+    TRY(vbpr_encoder_forward(h->enc, rows, MPOS, NNEG, b->users, b->pos, b->neg, b->ue, b->pe,
                              b->ne));
     TRY(vbpr_loss_forward_backward(h->loss, rows, DIM, b->ue, b->pe, b->ne, NULL, NULL, 1.0f,
                                    &w->losses[step], b->gu, b->gp, b->gn));
@@ -94,7 +94,7 @@ static void train_and_eval(work *w, handles *h, bufs *b)
   for (int t = 0; t < 2; t++) {
     float *param;
     const float *grad;
-    int32_t rows, dim;
+    size_t rows, dim;
     TRY(vbpr_encoder_table(h->enc, (vbpr_table)t, &param, &grad, &rows, &dim));
     w->table_len[t] = (size_t)rows * (size_t)dim;
     w->tables[t] = malloc(w->table_len[t] * sizeof(float));
