@@ -189,6 +189,33 @@ VBPR_API vbpr_status vbpr_loss_param_parse(vbpr_loss_param p, const char *text,
                                            double *value);
 
 /**
+ * Named configurations ("presets") of a VARIATIONAL loss, so that a host
+ * swaps BPR for a known-good Variational BPR in one call. A preset sets the
+ * estimator, the negative attention, the temperatures and the hardness
+ * priors; it leaves M and N (the host's sampling) alone. The presets:
+ *  - "paper": the paper's estimator (prototype, hard negative attention,
+ *    c_pos = c_neg = 4, no hardness prior);
+ *  - "reference-plugin": the later reference code's default (prototype
+ *    detached, easy attention, negative hardness 0.5, tau 0.5);
+ *  - "reference-exact": the same with the ELBO estimator;
+ *  - "best": the library's best measured configuration (doc/loss.md and
+ *    doc/results.md give the figures and the item priors that go with it).
+ * Names are matched without regard to case, '-' matching '_'.
+ */
+/** Number of presets. */
+VBPR_API size_t vbpr_loss_preset_count(void);
+/** Name of preset @p i (static), or NULL when i >= vbpr_loss_preset_count(). */
+VBPR_API const char *vbpr_loss_preset_name(size_t i);
+/**
+ * Sets the parameters of preset @p name on @p loss. Like a successful
+ * vbpr_loss_set() it discards the stored forward.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL, unknown name listing the
+ *   known ones, or a loss that is not VBPR_LOSS_VARIATIONAL); nothing is
+ *   changed on failure.
+ */
+VBPR_API vbpr_status vbpr_loss_set_preset(vbpr_loss *loss, const char *name);
+
+/**
  * Sets a parameter (see vbpr_loss_param for ranges and defaults). A
  * successful set discards the stored forward: the next backward is
  * VBPR_ERR_STATE until a new forward. A failed set changes nothing.

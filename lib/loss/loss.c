@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/core.h"
 #include "core/params.h"
@@ -221,6 +222,67 @@ vbpr_status vbpr_loss_get(const vbpr_loss *loss, vbpr_loss_param p, double *valu
   vbpr_status st = spec_for(loss->kind, p, &s, __func__);
   if (st != VBPR_OK) return st;
   *value = load(&loss->cfg, p);
+  return VBPR_OK;
+}
+
+/* ---- presets -------------------------------------------------------------- */
+
+/* Named configurations of a VARIATIONAL loss: the parameters they set (M and
+ * N are the host's and are left alone). */
+typedef struct preset {
+  const char *name;
+  double estimator, attention, c_pos, c_neg, pos_hardness, neg_hardness, tau;
+} preset;
+
+static const preset presets[] = {
+  /* the paper's estimator (Eq. 12-17): prototype, hard negative attention */
+  {"paper", VBPR_ESTIMATOR_PROTOTYPE, VBPR_ATTENTION_HARD, 4, 4, 0, 0, 0.5},
+  /* the later reference code's defaults, plug-in and exact losses */
+  {"reference-plugin", VBPR_ESTIMATOR_PROTOTYPE_DETACHED, VBPR_ATTENTION_EASY, 4, 4, 0,
+   0.5, 0.5},
+  {"reference-exact", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5},
+  /* the library's measured best (doc/results.md) */
+  {"best", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5},
+};
+
+size_t vbpr_loss_preset_count(void) { return VBPR__ARRAY_LEN(presets); }
+
+const char *vbpr_loss_preset_name(size_t i)
+{
+  return i < VBPR__ARRAY_LEN(presets) ? presets[i].name : NULL;
+}
+
+vbpr_status vbpr_loss_set_preset(vbpr_loss *loss, const char *name)
+{
+  VBPR_CHECK_NULL(loss);
+  VBPR_CHECK_NULL(name);
+  const preset *p = NULL;
+  for (size_t i = 0; i < VBPR__ARRAY_LEN(presets) && p == NULL; i++)
+    if (vbpr__name_matches(name, presets[i].name)) p = &presets[i];
+  if (p == NULL) {
+    char known[256];
+    size_t at = 0;
+    known[0] = '\0';
+    for (size_t i = 0; i < VBPR__ARRAY_LEN(presets) && at < sizeof known; i++)
+      at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
+                             presets[i].name);
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "unknown preset '%.64s'; known: %s", name,
+                     known);
+  }
+  if (loss->kind != VBPR_LOSS_VARIATIONAL)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
+                     "preset '%s' configures a VBPR_LOSS_VARIATIONAL loss, not a %s one",
+                     p->name, kind_name(loss->kind));
+  vbpr__loss_cfg cfg = loss->cfg;
+  store(&cfg, VBPR_LOSS_ESTIMATOR, p->estimator);
+  store(&cfg, VBPR_LOSS_NEG_ATTENTION, p->attention);
+  store(&cfg, VBPR_LOSS_C_POS, p->c_pos);
+  store(&cfg, VBPR_LOSS_C_NEG, p->c_neg);
+  store(&cfg, VBPR_LOSS_POS_HARDNESS, p->pos_hardness);
+  store(&cfg, VBPR_LOSS_NEG_HARDNESS, p->neg_hardness);
+  store(&cfg, VBPR_LOSS_HARDNESS_TAU, p->tau);
+  loss->cfg = cfg;
+  loss->stored = VBPR__STORED_NONE;
   return VBPR_OK;
 }
 

@@ -226,6 +226,38 @@ START_TEST(unknown_params_and_null_pointers)
 }
 END_TEST
 
+START_TEST(presets_set_named_configurations)
+{
+  ck_assert_uint_ge(vbpr_loss_preset_count(), 4);
+  ck_assert_ptr_null(vbpr_loss_preset_name(vbpr_loss_preset_count()));
+  vbpr_loss *l = make(VBPR_LOSS_VARIATIONAL);
+  ck_assert_ok(vbpr_loss_set(l, VBPR_LOSS_NUM_NEG, 7));
+  ck_assert_ok(vbpr_loss_set_preset(l, "Reference_Exact"));
+  double v = 0;
+  ck_assert_ok(vbpr_loss_get(l, VBPR_LOSS_ESTIMATOR, &v));
+  ck_assert_double_eq(v, VBPR_ESTIMATOR_ELBO);
+  ck_assert_ok(vbpr_loss_get(l, VBPR_LOSS_NEG_ATTENTION, &v));
+  ck_assert_double_eq(v, VBPR_ATTENTION_EASY);
+  ck_assert_ok(vbpr_loss_get(l, VBPR_LOSS_NEG_HARDNESS, &v));
+  ck_assert_double_eq(v, 0.5);
+  ck_assert_ok(vbpr_loss_get(l, VBPR_LOSS_NUM_NEG, &v));
+  ck_assert_double_eq(v, 7); /* the host's sampling is left alone */
+  for (size_t i = 0; i < vbpr_loss_preset_count(); i++)
+    ck_assert_ok(vbpr_loss_set_preset(l, vbpr_loss_preset_name(i)));
+  ck_assert_ok(vbpr_loss_set_preset(l, "paper"));
+  ck_assert_status(vbpr_loss_set_preset(l, "fancy"), VBPR_ERR_INVALID_ARGUMENT);
+  expect_message("unknown preset 'fancy'", "reference-exact");
+  ck_assert_ok(vbpr_loss_get(l, VBPR_LOSS_ESTIMATOR, &v));
+  ck_assert_double_eq(v, VBPR_ESTIMATOR_PROTOTYPE); /* unchanged */
+  ck_assert_status(vbpr_loss_set_preset(l, NULL), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_loss_set_preset(NULL, "paper"), VBPR_ERR_INVALID_ARGUMENT);
+  vbpr_loss_destroy(l);
+  vbpr_loss *b = make(VBPR_LOSS_BPR);
+  ck_assert_status(vbpr_loss_set_preset(b, "best"), VBPR_ERR_INVALID_ARGUMENT);
+  vbpr_loss_destroy(b);
+}
+END_TEST
+
 START_TEST(bpr_takes_only_one_pair)
 {
   vbpr_loss *l = make(VBPR_LOSS_BPR);
@@ -646,6 +678,7 @@ static Suite *loss_api_suite(void)
   tcase_add_test(t, set_accepts_range_edges);
   tcase_add_test(t, unknown_params_and_null_pointers);
   tcase_add_test(t, bpr_takes_only_one_pair);
+  tcase_add_test(t, presets_set_named_configurations);
   suite_add_tcase(s, t);
   t = tcase_create("arguments");
   tcase_add_test(t, forward_checks_arguments);
