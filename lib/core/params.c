@@ -95,12 +95,13 @@ vbpr_status vbpr__param_bounds(const vbpr__param_table *t, int p, vbpr_param_bou
   return VBPR_OK;
 }
 
+/* Lower case, with '-' as '_'. */
+static char fold(char c) { return c == '-' ? '_' : (char)tolower((unsigned char)c); }
+
 bool vbpr__name_matches(const char *key, const char *name)
 {
-  for (; *key && *name; key++, name++) {
-    char a = *key == '-' ? '_' : (char)tolower((unsigned char)*key);
-    if (a != *name) return false;
-  }
+  for (; *key && *name; key++, name++)
+    if (fold(*key) != fold(*name)) return false;
   return *key == '\0' && *name == '\0';
 }
 
