@@ -155,7 +155,8 @@ int vbpr__threads_for(size_t work, size_t min_per_thread);
  * It cannot fail: it runs the chunks inline, in order, when nthreads <= 1,
  * when called from inside a chunk (nested), while another host thread's job
  * holds the pool, or when no thread can be started. Thread-safe. A call that
- * uses the pool makes the futex calls of waking workers; nt <= 1 makes none. */
+ * uses the pool may make system calls (to wake or wait for workers, or to
+ * yield while it spins); with nthreads <= 1 it makes none. */
 typedef void (*vbpr__range_fn)(void *ctx, size_t begin, size_t end, int tid);
 void vbpr__parallel_for(size_t n, int nthreads, vbpr__range_fn fn, void *ctx);
 
