@@ -3,13 +3,14 @@
  * neg) into the same output bytes (the three gradients).
  *
  * Usage: bench_loss [runs] [small]   (default 7; figures are medians over
- * runs; "small" runs only the small-batch section)
+ * runs; "small" runs only the per-call section)
  * Honours VBPR_NUM_THREADS; also reports a one-thread run for comparison.
  *
- * The small-batch section times what a per-sample loop pays per call
+ * The per-call section times what a per-sample loop pays per call
  * (batch 1 and 64, M 2 N 4 dim 64, fused) with the thread setting 0 (one
  * per core, the default) and 1, alternating the two within each run so
- * that their ratio compares figures taken side by side. */
+ * that their ratio compares figures taken side by side; batches 256 and
+ * 1024 show where splitting rows over threads starts to pay. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,11 +183,12 @@ static void small_batch(size_t batch, int runs, double per_call[2])
 static void bench_small_batches(int runs)
 {
   check(vbpr_set_num_threads(0), "vbpr_set_num_threads");
-  printf("\nsmall batches: fused forward+backward, M 2 N 4 dim 64 (prototype), median of "
-         "%d runs\nthread setting 0 (one per core: %d threads) against 1, alternating\n",
+  printf("\nper call, small to mid batches: fused forward+backward, M 2 N 4 dim 64 "
+         "(prototype),\nmedian of %d runs, thread setting 0 (one per core: %d threads) "
+         "against 1, alternating\n",
          runs, vbpr_get_num_threads());
   printf("batch   setting 0: ns/call  ns/row   setting 1: ns/call  ns/row   0/1\n");
-  static const size_t batches[] = {1, 64};
+  static const size_t batches[] = {1, 64, 256, 1024};
   for (size_t i = 0; i < sizeof batches / sizeof batches[0]; i++) {
     double t[2];
     small_batch(batches[i], runs, t);
@@ -208,7 +210,7 @@ int main(int argc, char **argv)
   const shape shapes[] = {{1024, 64, 2, 4}, {1024, 128, 2, 16}};
   printf("loss forward+backward, ns per row, median of %d runs\n", runs);
   printf("(max-thr: the thread limit; a call splits its rows only when each thread\n"
-         " gets about a million multiply-adds, so batch 1024 x dim 64 runs on one)\n");
+         " gets about 65,000 multiply-adds, so batch 1024 x dim 64 uses two)\n");
   printf("batch  dim   M   N estimator max-thr     fused  separate copy-floor "
          "fused/floor sep/floor\n");
   for (int pass = 0; pass < 2; pass++) {
