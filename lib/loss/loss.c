@@ -12,9 +12,10 @@
 #include "vbpr/loss.h"
 
 /* Rows are split over threads when each gets at least this much work
- * (roughly one unit per float multiply-add): starting a thread costs tens of
- * microseconds, so smaller jobs run faster on the calling thread. */
-#define MIN_WORK_PER_THREAD ((size_t)1 << 20)
+ * (roughly one unit per float multiply-add, about 13 us): handing a chunk to
+ * a pool worker costs about a microsecond (tens when it must be woken), so
+ * smaller jobs run faster on the calling thread. */
+#define MIN_WORK_PER_THREAD ((size_t)1 << 16)
 
 /* ---- parameter tables --------------------------------------------------- */
 

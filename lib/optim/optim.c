@@ -454,9 +454,9 @@ static void apply_plan(vbpr_optim *o, const plan *p)
       n_idx = p->rows;
     }
   }
-  /* Starting a thread costs tens of microseconds: worth it only for
-   * spans that take longer than that (about 2^18 elements). */
-  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 18);
+  /* Handing a span to a pool worker costs about a microsecond (tens when
+   * it must be woken): worth it for spans of 2^14 elements (15-30 us). */
+  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 14);
   vbpr__parallel_for(n_idx, nt, run_range, &r);
   for (size_t i = 0; i < k; i++) o->mark[o->uniq[i]] = 0;
 }

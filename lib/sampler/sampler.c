@@ -358,8 +358,8 @@ vbpr_status vbpr_sampler_next(vbpr_sampler *s, int32_t *users, int32_t *pos, int
     return VBPR_OK;
   }
   size_t n = (size_t)(left < s->batch ? left : s->batch);
-  /* a thread start costs about as much as 10k draws */
-  int nt = vbpr__threads_for(n * (size_t)(s->num_pos + s->num_neg), 16384);
+  /* a pool worker's chunk pays from about 1k draws (30-50 us) */
+  int nt = vbpr__threads_for(n * (size_t)(s->num_pos + s->num_neg), 1024);
   s->ws_stride = vbpr__sampler_ws_bytes(s);
   if (s->ws_stride > 0) { /* capacity counted in bytes: the stride varies with N */
     vbpr_status st = vbpr__reserve(&s->ws, &s->ws_cap, (size_t)nt * s->ws_stride, 1, __func__);
