@@ -145,7 +145,7 @@ static void bench_shape(const shape *s, int est, int runs)
   double fused = measure(loss, s, &b, FUSED, runs);
   double sep = measure(loss, s, &b, SEPARATE, runs);
   double kb = (double)((1 + s->M + s->N) * s->dim * sizeof(float)) / 1024.0;
-  printf("%5zu %4zu %3zu %3zu %-9s %7d %9.1f %9.1f %9.1f %8.2fx %8.2fx  (%.2f KiB in, "
+  printf("%5zu %4zu %3zu %3zu %-9s %7zu %9.1f %9.1f %9.1f %8.2fx %8.2fx  (%.2f KiB in, "
          "as much out, per row)\n",
          s->batch, s->dim, s->M, s->N, est_name(est), vbpr_get_num_threads(), fused, sep,
          floor_ns, fused / floor_ns, sep / floor_ns, kb);
@@ -166,13 +166,13 @@ static void small_batch(size_t batch, int runs, double per_call[2])
   int iters[2];
   if (runs > 64) runs = 64;
   for (int k = 0; k < 2; k++) { /* warm-up, sizes the loops to ~20 ms */
-    check(vbpr_set_num_threads(k), "vbpr_set_num_threads");
+    check(vbpr_set_num_threads((size_t)k), "vbpr_set_num_threads");
     double row = run_once(loss, &s, &b, FUSED, 100);
     iters[k] = (int)(20e6 / (row * (double)batch)) + 1;
   }
   for (int r = 0; r < runs; r++)
     for (int k = 0; k < 2; k++) {
-      check(vbpr_set_num_threads(k), "vbpr_set_num_threads");
+      check(vbpr_set_num_threads((size_t)k), "vbpr_set_num_threads");
       v[k][r] = run_once(loss, &s, &b, FUSED, iters[k]) * (double)batch;
     }
   for (int k = 0; k < 2; k++) per_call[k] = bench_median(v[k], runs);
@@ -184,7 +184,7 @@ static void bench_small_batches(int runs)
 {
   check(vbpr_set_num_threads(0), "vbpr_set_num_threads");
   printf("\nper call, small to mid batches: fused forward+backward, M 2 N 4 dim 64 "
-         "(prototype),\nmedian of %d runs, thread setting 0 (one per core: %d threads) "
+         "(prototype),\nmedian of %d runs, thread setting 0 (one per core: %zu threads) "
          "against 1, alternating\n",
          runs, vbpr_get_num_threads());
   printf("batch   setting 0: ns/call  ns/row   setting 1: ns/call  ns/row   0/1\n");

@@ -21,9 +21,6 @@ typedef enum vbpr_module {
  */
 VBPR_API int vbpr_has_module(vbpr_module module);
 
-/** The largest thread count vbpr_set_num_threads() accepts. */
-#define VBPR_MAX_THREADS 4096
-
 /**
  * The largest thread count vbpr_set_num_threads() and VBPR_NUM_THREADS
  * accept. The library's worker pool grows to this many threads (the calling
@@ -40,14 +37,14 @@ VBPR_API int vbpr_has_module(vbpr_module module);
  * (loss over big batches, sampling, graph propagation, evaluation).
  * 0 means one per online core, as counted at the first use of the setting
  * or at the last vbpr_set_num_threads(0): the library does not follow later
- * changes in the number of online cores. Negative or above VBPR_MAX_THREADS
- * is VBPR_ERR_INVALID_ARGUMENT. Process-wide and thread-safe; it applies to
+ * changes in the number of online cores. Above VBPR_MAX_THREADS is
+ * VBPR_ERR_INVALID_ARGUMENT. Process-wide and thread-safe; it applies to
  * calls started after it returns.
  *
  * The default comes from the environment variable VBPR_NUM_THREADS (read
  * once, at the first call that needs it; an invalid value is ignored), else 0.
  */
-VBPR_API vbpr_status vbpr_set_num_threads(int num_threads);
+VBPR_API vbpr_status vbpr_set_num_threads(size_t num_threads);
 
 /**
  * The number of threads the library will use: the value set (or taken from
@@ -55,7 +52,7 @@ VBPR_API vbpr_status vbpr_set_num_threads(int num_threads);
  * Cheap: the count is resolved when set (or at the first use), so this
  * reads a variable and makes no system call.
  */
-VBPR_API int vbpr_get_num_threads(void);
+VBPR_API size_t vbpr_get_num_threads(void);
 
 VBPR_END_DECLS
 

@@ -59,18 +59,18 @@ static int resolve(int setting)
   return setting == 0 ? online_cores() : setting;
 }
 
-vbpr_status vbpr_set_num_threads(int num_threads)
+vbpr_status vbpr_set_num_threads(size_t num_threads)
 {
-  if (num_threads < 0 || num_threads > VBPR_MAX_THREADS)
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
-                     "num_threads must be in [0, %d], got %d", VBPR_MAX_THREADS,
-                     num_threads);
-  atomic_store(&resolved, resolve(num_threads));
+  if (num_threads > VBPR_MAX_THREADS)
+    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "num_threads must be in [0, %d], got %zu",
+                     VBPR_MAX_THREADS, num_threads);
+  atomic_store(&resolved, resolve((int)num_threads));
   atomic_fetch_add(&setting_epoch, 1u);
   return VBPR_OK;
 }
 
-int vbpr_get_num_threads(void)
+/* The resolved count, resolving it at first use. */
+static int current_threads(void)
 {
   int v = atomic_load_explicit(&resolved, memory_order_relaxed);
   if (VBPR_LIKELY(v > 0)) return v;
@@ -80,9 +80,11 @@ int vbpr_get_num_threads(void)
   return atomic_load(&resolved);
 }
 
+size_t vbpr_get_num_threads(void) { return (size_t)current_threads(); }
+
 int vbpr__threads_for(size_t work, size_t min_per_thread)
 {
-  int max = vbpr_get_num_threads();
+  int max = current_threads();
   if (min_per_thread == 0) min_per_thread = 1;
   size_t want = work / min_per_thread;
   if (want < 1) return 1;
