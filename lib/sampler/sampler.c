@@ -234,28 +234,8 @@ void vbpr_sampler_destroy(vbpr_sampler *s)
 
 /* ---- parameters -------------------------------------------------------- */
 
-vbpr_status vbpr_sampler_param_bounds(vbpr_sampler_param p, vbpr_param_bounds *bounds)
-{
-  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
-}
-
-const char *vbpr_sampler_param_name(vbpr_sampler_param p)
-{
-  return vbpr__param_name(&table, (int)p);
-}
-
-vbpr_status vbpr_sampler_param_from_name(const char *name, vbpr_sampler_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_sampler_param)v;
-  return st;
-}
-
-vbpr_status vbpr_sampler_param_parse(vbpr_sampler_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_BOUNDS_API(sampler, vbpr_sampler_param, table)
+VBPR__PARAM_NAME_API(sampler, vbpr_sampler_param, table)
 
 /* The table's bounds, then what depends on this sampler's data and its
  * other parameters. */
