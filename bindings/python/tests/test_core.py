@@ -77,7 +77,9 @@ def run_import(pkg_parent, env_updates, code="import vbpr; print(vbpr.lib_path)"
 
 def copy_package(tmp_path, version=None):
     dst = tmp_path / "vbpr"
-    shutil.copytree(PKG_DIR, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    # the modules only: a wheel's package also holds the library and vbpr-train
+    shutil.copytree(PKG_DIR, dst, ignore=shutil.ignore_patterns("__pycache__", "libvbpr.so*",
+                                                                "vbpr-train"))
     if version:
         lib_py = dst / "_lib.py"
         lib_py.write_text(lib_py.read_text().replace(

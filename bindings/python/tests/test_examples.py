@@ -82,8 +82,9 @@ def test_ml100k_example_matches_vbpr_train(tmp_path):
 def test_torch_example_runs():
     pytest.importorskip("torch")
     env = dict(os.environ)
+    # the vbpr package these tests use (the source tree's, or an installed one)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(source_root() / "bindings" / "python"), env.get("PYTHONPATH", "")])
+        [os.path.dirname(os.path.dirname(vbpr.__file__)), env.get("PYTHONPATH", "")])
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / "python" / "torch_mf.py"), "--synthetic",
          "--epochs", "2", "--eval-every", "1", "--dim", "16"],
