@@ -234,11 +234,21 @@ def test_combined_items_equal_separate_items(backend):
     assert gs.shape == scores.shape
 
 
-def test_combined_items_are_used_in_place(monkeypatch):
-    """The host's [B, M+N, d] tensor reaches the score computation itself (no
-    slice, no copy); only the [B, M+N] scores are split for the C kernel."""
+def test_combined_items_are_not_sliced_in_autograd(monkeypatch):
+    """Issue 13, item 4: slicing a [B, M+N, d] gather in autograd (copies
+    and their backward) made the loss step 2.6x slower. The items tensor
+    is taken whole: the graph from it to the loss has no slice, and the C
+    kernel is called once, with its gradient returned in one tensor; the
+    torch path reads the very tensor."""
     u, p, n, _, _ = batch(b=32)
     items = torch.cat([p, n], 1).requires_grad_(True)
+    calls = c_calls(monkeypatch)
+    loss = vt.VariationalBPRLoss()(u, items)
+    assert type(loss.grad_fn).__name__ == "ItemsLossFunctionBackward"
+    leaves = [getattr(fn, "variable", None) for fn, _ in loss.grad_fn.next_functions]
+    assert any(v is items for v in leaves)                  # items, unsliced
+    loss.backward()
+    assert calls == ["forward_backward"] and items.grad.shape == items.shape
     seen = []
     real = vt.tm.scores
 
@@ -246,10 +256,19 @@ def test_combined_items_are_used_in_place(monkeypatch):
         seen.append(its)
         return real(user, its)
     monkeypatch.setattr(vt.tm, "scores", spy)
-    calls = c_calls(monkeypatch)
-    vt.VariationalBPRLoss()(u, items).backward()
+    vt.VariationalBPRLoss(backend="torch")(u, items).backward()
     assert len(seen) == 1 and seen[0] is items
-    assert calls == ["forward_backward_scores"]
+
+
+def test_staging_buffers_are_reused():
+    crit = vt.VariationalBPRLoss()
+    u, p, n, _, _ = batch(b=32)
+    items = torch.cat([p, n], 1)
+    crit(u, items)
+    first = [a.ctypes.data for a in crit._staging_buffers]
+    crit(u[:20], items[:20])                  # a smaller batch: the same memory
+    assert [a.ctypes.data for a in crit._staging_buffers] == first
+    assert copy.deepcopy(crit)._staging_buffers is None
 
 
 # ---- item 3: the reference code's names, presets -------------------------------------

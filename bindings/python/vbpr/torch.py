@@ -19,8 +19,9 @@ backend="torch" forces the torch operations on every device.
 Rules of the C path, all explicit:
   - Non-contiguous inputs are made contiguous with Tensor.contiguous() (a
     copy made by torch and tracked by autograd; contiguous inputs are used
-    in place). A combined items tensor is not copied: its scores are
-    computed by torch (bmm) and the C kernel works on them.
+    in place). A combined items tensor [B, M + N, d] is not sliced in
+    autograd: it is staged into the module's reused buffers for the C
+    kernel, and its gradient comes back in one tensor.
   - Other floating dtypes raise TypeError unless cast=True (then
     Tensor.float(), differentiably) or backend="torch".
   - NaN or infinite inputs raise vbpr.NumericError (the torch path lets them
@@ -42,6 +43,7 @@ This module imports torch; `import vbpr` alone does not.
 import math
 from typing import Optional
 
+import numpy as np
 import torch
 
 from . import _torch_math as tm
@@ -50,7 +52,7 @@ from ._errors import InvalidArgumentError, UnsupportedError
 from .loss import LOSS_PARAMS, Loss
 
 __all__ = ["VariationalBPRLoss", "BPRLoss", "InfoNCELoss", "LossFunction",
-           "ScoreLossFunction", "has_c_kind", "functional"]
+           "ItemsLossFunction", "ScoreLossFunction", "has_c_kind", "functional"]
 
 functional = tm
 _BACKENDS = ("auto", "c", "torch")
@@ -202,6 +204,49 @@ class LossFunction(torch.autograd.Function):
                 _scaled(gn, g, need[3]), None, None)
 
 
+class ItemsLossFunction(torch.autograd.Function):
+    """Embedding-level C loss on one items tensor: apply(module, user, items
+    [B, M + N, d], log_prior_pos, log_prior_neg). The items are staged into
+    the module's reused positive and negative buffers (the C kernel takes
+    each side contiguous) outside autograd, which costs one pass over them
+    and far less than slicing them in autograd; the gradient comes back as
+    one [B, M + N, d] tensor."""
+
+    @staticmethod
+    def forward(ctx, mod, user, items, lp_pos, lp_neg):
+        c_loss = mod.loss
+        u, it = _np(user), _np(items)
+        m = mod.num_pos
+        p_buf, n_buf, gp_buf, gn_buf = mod._staging(it.shape[0], m, it.shape[1] - m,
+                                                    it.shape[2])
+        np.copyto(p_buf, it[:, :m])
+        np.copyto(n_buf, it[:, m:])
+        lpp, lpn = _np(lp_pos), _np(lp_neg)
+        if any(ctx.needs_input_grad[1:3]):
+            value, gu, _, _ = c_loss.forward_backward(u, p_buf, n_buf, lpp, lpn,
+                                                      out=(None, gp_buf, gn_buf))
+            gi = np.empty_like(it)
+            gi[:, :m] = gp_buf
+            gi[:, m:] = gn_buf
+            ctx.grads = (_from_np(gu), _from_np(gi))
+        else:
+            value = c_loss.forward(u, p_buf, n_buf, lpp, lpn)
+            ctx.grads = (None, None)
+        ctx.torch_form = mod._torch_items_form()
+        ctx.save_for_backward(user, items, lp_pos, lp_neg)
+        mod._last = "c"
+        return torch.tensor(value, dtype=torch.float32)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        if torch.is_grad_enabled():       # create_graph=True
+            return (None,) + _graph_grads(ctx, grad_out, ctx.torch_form, 2) + (None, None)
+        g = None if float(grad_out) == 1.0 else grad_out
+        gu, gi = ctx.grads
+        need = ctx.needs_input_grad
+        return None, _scaled(gu, g, need[1]), _scaled(gi, g, need[2]), None, None
+
+
 class ScoreLossFunction(torch.autograd.Function):
     """Score-level C loss: apply(module, pos_scores, neg_scores,
     log_prior_pos, log_prior_neg), or with neg_scores None, pos_scores the
@@ -273,6 +318,7 @@ class _LossModule(torch.nn.Module):
         self._last = None
         self._last_attention = None
         self._cfg_cache = (None, None)
+        self._staging_buffers = None
         self._make_store(preset, params)
 
     def _make_store(self, preset=None, params=None, state=None):
@@ -345,6 +391,7 @@ class _LossModule(torch.nn.Module):
         state.pop("_store", None)
         state["_cfg_cache"] = (None, None)
         state["_last_attention"] = None
+        state["_staging_buffers"] = None
         state["_loss_config"] = {k: _plain(v) for k, v in self.config().items()}
         return state
 
@@ -453,8 +500,8 @@ class _LossModule(torch.nn.Module):
             user, pos, neg, log_prior_pos, log_prior_neg, log_prior)
         if use_c and not combined:
             return LossFunction.apply(self, u, p, q, lpp, lpn)
-        if use_c:       # the scores by torch (no copy of items), the loss by C
-            return ScoreLossFunction.apply(self, tm.scores(u, p), None, lpp, lpn)
+        if use_c:
+            return ItemsLossFunction.apply(self, u, p, lpp, lpn)
         m = self.num_pos
         if combined:
             s = tm.scores(u, p)
@@ -509,6 +556,25 @@ class _LossModule(torch.nn.Module):
             sn = tm.scores(u, q if q.dim() == 3 else q.unsqueeze(1))
             return _torch_loss(kind, cfg, sp, sn, lpp, lpn)[0]
         return form
+
+    def _torch_items_form(self):
+        kind, cfg = int(self._loss_kind), dict(self.config())
+        m = cfg["num_pos"]
+
+        def form(u, items, lpp, lpn):
+            s = tm.scores(u, items)
+            return _torch_loss(kind, cfg, s[:, :m], s[:, m:], lpp, lpn)[0]
+        return form
+
+    def _staging(self, b, m, n, d):
+        """Reused float32 buffers (pos, neg, grad_pos, grad_neg) for b rows,
+        grown when needed (views of the first b rows)."""
+        have = self._staging_buffers
+        if have is None or have[0].shape[1:] != (m, d) or have[1].shape[1:] != (n, d) \
+                or have[0].shape[0] < b:
+            have = tuple(np.empty((b, k, d), np.float32) for k in (m, n, m, n))
+            self._staging_buffers = have
+        return tuple(a[:b] for a in have)
 
     def _torch_score_form(self, combined):
         kind, cfg = int(self._loss_kind), dict(self.config())
