@@ -12,15 +12,22 @@ for B rows, M positives and N negatives:
   formulas   the plug-in loss written in torch operations by the host
              itself (softmax attention, log-priors, softplus), as the
              reference code computes it
-Printed: the median over --repeats interleaved rounds of the loss step
-(forward and backward of the loss on gathered tensors) and of the whole
-step (gather, loss, backward into the tables), in microseconds per step,
-and each as a ratio to `separate`.
+Printed: the median and the 10th percentile over every step of --repeats
+interleaved rounds of the loss step (forward and backward of the loss on
+gathered tensors) and of the whole step (gather, loss, backward into the
+tables), in microseconds, and each as a ratio to `separate`. Percentiles
+of single steps, because a shared machine's preemptions inflate any mean
+(the 10th percentile is the least disturbed figure); each round of each variant
+runs in its own process, so that one variant's allocations (the memory
+allocator's state) do not change another's figures.
 
 usage: torch_loss.py [-B 1024] [-M 2] [-N 4] [-d 64] [--threads 1]
 """
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -52,7 +59,10 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=50, help="steps per round")
     ap.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", help=argparse.SUPPRESS)   # one variant, one round (child)
     args = ap.parse_args(argv)
+    if args.only is None:
+        return drive(args, argv if argv is not None else sys.argv[1:])
     torch.set_num_threads(args.threads)
     vbpr.set_num_threads(args.threads)
     B, M, N, d = args.B, args.M, args.N, args.d
@@ -86,36 +96,56 @@ def main(argv=None):
 
     def loss_step(gather, loss):
         t = [x.detach().requires_grad_(True) for x in gather()]
-        start = time.perf_counter()
+        out = []
         for _ in range(args.steps):
+            start = time.perf_counter()
             loss(t).backward()
-        return (time.perf_counter() - start) / args.steps
+            out.append(time.perf_counter() - start)
+        return out
 
     def whole_step(gather, loss):
-        start = time.perf_counter()
+        out = []
         for _ in range(args.steps):
+            start = time.perf_counter()
             users.zero_grad()
             items.zero_grad()
             loss(gather()).backward()
-        return (time.perf_counter() - start) / args.steps
+            out.append(time.perf_counter() - start)
+        return out
 
-    results = {k: ([], []) for k in variants}
-    for name, (gather, loss) in variants.items():       # warm-up
-        loss_step(gather, loss)
-        whole_step(gather, loss)
+    gather, loss = variants[args.only]
+    loss_step(gather, loss)                 # warm-up
+    whole_step(gather, loss)
+    print(json.dumps([loss_step(gather, loss), whole_step(gather, loss)]))
+    return 0
+
+
+VARIANTS = ("separate", "combined", "sliced", "torch", "formulas")
+
+
+def drive(args, argv):
+    """Runs each variant's rounds in child processes, interleaved."""
+    results = {k: ([], []) for k in VARIANTS}
     for _ in range(args.repeats):
-        for name, (gather, loss) in variants.items():
-            results[name][0].append(loss_step(gather, loss))
-            results[name][1].append(whole_step(gather, loss))
-    med = {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in results.items()}
-    print(f"B {B}, M {M}, N {N}, d {d}, threads {args.threads}, torch {torch.__version__}, "
-          f"median of {args.repeats} rounds of {args.steps} steps")
-    print(f"{'variant':<10} {'loss step us':>13} {'ratio':>7} {'whole step us':>14} "
-          f"{'ratio':>7}")
-    base = med["separate"]
-    for name, (a, b) in med.items():
-        print(f"{name:<10} {a * 1e6:13.0f} {a / base[0]:7.2f} {b * 1e6:14.0f} "
-              f"{b / base[1]:7.2f}")
+        for name in VARIANTS:
+            out = subprocess.run([sys.executable, __file__, *argv, "--only", name],
+                                 capture_output=True, text=True, check=True)
+            a, b = json.loads(out.stdout)
+            results[name][0].extend(a)
+            results[name][1].extend(b)
+    def stats(x):
+        return statistics.median(x), statistics.quantiles(x, n=10)[0]
+    med = {k: (stats(a), stats(b)) for k, (a, b) in results.items()}
+    print(f"B {args.B}, M {args.M}, N {args.N}, d {args.d}, threads {args.threads}, "
+          f"torch {torch.__version__}, {args.repeats} rounds of {args.steps} steps, one "
+          f"process per round; microseconds per step, median / 10th percentile")
+    print(f"{'variant':<10} {'loss step':>13} {'ratio':>11} {'whole step':>13} "
+          f"{'ratio':>11}")
+    (bl, bw) = med["separate"]
+    for name, (lo, wh) in med.items():
+        print(f"{name:<10} {lo[0] * 1e6:6.0f} /{lo[1] * 1e6:6.0f} {lo[0] / bl[0]:5.2f} /"
+              f"{lo[1] / bl[1]:5.2f} {wh[0] * 1e6:6.0f} /{wh[1] * 1e6:6.0f} "
+              f"{wh[0] / bw[0]:5.2f} /{wh[1] / bw[1]:5.2f}")
     return 0
 
 
