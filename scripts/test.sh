@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs what is missing, builds with warnings as errors, and runs every
-# test: the full suite in a release build, again under AddressSanitizer and
-# UndefinedBehaviorSanitizer, and in a build with the optional modules off;
+# test: the full suite in a release build (and the Python suite again in
+# fresh virtual environments after `pip install`), again under
+# AddressSanitizer and UndefinedBehaviorSanitizer, and in a build with the
+# optional modules off;
 # the robustness suite under ThreadSanitizer; the unit suite under valgrind.
 . "$(dirname "$0")/common.sh"
 install_missing $VBPR_TEST_PACKAGES
@@ -56,6 +58,10 @@ run_suite_only() {
 }
 
 run_suite release build
+
+# The Python package installed as users install it (pip, fresh venvs, offline).
+venv_status=0
+sh "$ROOT/scripts/python_venv.sh" build || venv_status=$?
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
   VBPR_TIMEOUT_MULTIPLIER=4 \
@@ -79,4 +85,4 @@ echo "== [valgrind] unit suite under memcheck (build)"
 meson_test build valgrind --setup valgrind --suite unit --no-suite crash-safety
 
 python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod build-tsan \
-  "fuzz=$fuzz_status"
+  "fuzz=$fuzz_status" "python-venv=$venv_status"

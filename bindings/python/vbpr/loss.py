@@ -5,14 +5,36 @@ import ctypes
 
 import numpy as np
 
-from ._enums import Attention, Estimator, LossKind, LossParam
+from ._enums import Attention, Estimator, LossKind, LossParam, TrainerParam
 from ._handle import Handle, check_array, out_array
 from ._lib import Loss as _LossP, lib
-from ._params import with_params
+from ._params import ParamSpace, configurable
 
-__all__ = ["Loss"]
+__all__ = ["Loss", "LOSS_PARAMS", "loss_presets", "loss_kind"]
 
 _F32 = np.float32
+
+#: The loss's parameters, as the library names and bounds them.
+LOSS_PARAMS = ParamSpace("loss", LossParam, kinded=True,
+                         values={LossParam.ESTIMATOR: Estimator,
+                                 LossParam.NEG_ATTENTION: Attention})
+
+
+def loss_presets():
+    """The names of the library's loss presets (vbpr_loss_preset_name), e.g.
+    ["paper", "reference-plugin", "reference-exact", "best"]."""
+    return [lib.vbpr_loss_preset_name(i).decode()
+            for i in range(lib.vbpr_loss_preset_count())]
+
+
+def loss_kind(kind):
+    """A LossKind from a member, its value, or a name the library knows
+    ("bpr", "variational"; read by vbpr_trainer_param_parse)."""
+    if isinstance(kind, str):
+        from .train import TRAINER_PARAMS
+        kind = TRAINER_PARAMS.parse(TrainerParam.LOSS, kind)
+    kind = int(kind)
+    return LossKind(kind) if kind in LossKind._value2member_map_ else kind
 
 
 def _items(a, name, batch, k, dim):
@@ -29,17 +51,18 @@ def _scores(a, name, batch, k):
     return check_array(a, _F32, (batch, k), name)
 
 
-@with_params(LossParam, "vbpr_loss_set", "vbpr_loss_get",
-             types={"NUM_POS": int, "NUM_NEG": int, "ESTIMATOR": Estimator,
-                    "NEG_ATTENTION": Attention})
+@configurable(LOSS_PARAMS, kind_of=lambda self: self._kind_value)
 class Loss(Handle):
     """A BPR or Variational BPR loss (vbpr_loss_create).
 
-    Loss(kind=LossKind.VARIATIONAL, **params): params are the lower-case
-    names of LossParam (num_pos, num_neg, c_pos, c_neg, estimator,
-    neg_attention, pos_hardness, neg_hardness, hardness_tau) and are set in
-    that order. Defaults are the C library's: M = 2, N = 4, c_pos = c_neg = 4,
-    PROTOTYPE, HARD, no hardness prior (tau 0.5); BPR has M = N = 1.
+    Loss(kind=LossKind.VARIATIONAL, preset=None, **params): kind a LossKind
+    or its name ("variational", "bpr"); preset one of loss_presets(), set
+    first (vbpr_loss_set_preset); params by the library's names (num_pos,
+    num_neg, c_pos, c_neg, estimator, ...), set after it in the order of the
+    C enum. Enum values may be given by name, the library's aliases
+    included: estimator="plugin" is PROTOTYPE_DETACHED, "exact" is ELBO.
+    Defaults, ranges and names are the library's: see Loss.describe(kind)
+    or doc/loss.md.
 
     Shapes (B rows, M positives, N negatives, d the embedding size):
     user [B, d], pos [B, M, d], neg [B, N, d], log priors [B, M] and [B, N],
@@ -56,27 +79,59 @@ class Loss(Handle):
 
     _kind = "Loss"
 
-    def __init__(self, kind=LossKind.VARIATIONAL, **params):
-        if isinstance(kind, str):
-            kind = LossKind[kind.upper()]
+    def __init__(self, kind=LossKind.VARIATIONAL, preset=None, **params):
+        kind = loss_kind(kind)
         ptr = _LossP()
         lib.vbpr_loss_create(int(kind), ctypes.byref(ptr))
         super().__init__(ptr, lib.vbpr_loss_destroy)
-        self.kind = LossKind(kind)
+        self._kind_value = kind
         self._stored = None
+        self._version = 0       # counts successful configuration changes
         try:
+            if preset is not None:
+                self.set_preset(preset)
             self.set_params(**params)
         except BaseException:
             self.close()
             raise
 
+    @classmethod
+    def _wrap(cls, ptr, owner):
+        """A borrowed loss owned by owner (a Trainer); not destroyed here."""
+        self = cls.__new__(cls)
+        Handle.__init__(self, ptr, None, parents=(owner,))
+        self._kind_value = loss_kind(lib.vbpr_loss_get_kind(ptr))
+        self._stored = None
+        self._version = 0
+        return self
+
+    @staticmethod
+    def describe(kind=LossKind.VARIATIONAL):
+        """The parameters of a loss of kind: names, defaults and ranges, as
+        the loaded library defines them."""
+        return LOSS_PARAMS.describe(loss_kind(kind))
+
+    @property
+    def kind(self):
+        """The LossKind (vbpr_loss_get_kind)."""
+        return loss_kind(lib.vbpr_loss_get_kind(self._ptr))
+
     def _describe(self):
-        return f"{self.kind.name} M={self.num_pos} N={self.num_neg}"
+        return f"{getattr(self.kind, 'name', self.kind)} M={self.num_pos} N={self.num_neg}"
 
     def _param_changed(self):
         # A successful set discards the library's stored forward: forget ours
         # too, so that a following backward() fails in C with StateError.
         self._stored = None
+        self._version += 1
+
+    def set_preset(self, name):
+        """Sets the parameters of a named preset (vbpr_loss_set_preset): one
+        of loss_presets(); M and N are left alone. An unknown name raises
+        InvalidArgumentError listing the known ones."""
+        lib.vbpr_loss_set_preset(self._ptr, str(name).encode())
+        self._param_changed()
+        return self
 
     @property
     def M(self):

@@ -6,26 +6,31 @@ import numpy as np
 from ._enums import SamplerMode, SamplerParam
 from ._handle import Handle, check_array
 from ._lib import Sampler as _SamplerP, lib
-from ._params import with_params
+from ._params import ParamSpace, configurable
 
-__all__ = ["Sampler"]
+__all__ = ["Sampler", "SAMPLER_PARAMS"]
 
 _I32 = np.int32
 
+#: The sampler's parameters, as the library names and bounds them.
+SAMPLER_PARAMS = ParamSpace("sampler", SamplerParam,
+                            values={SamplerParam.MODE: SamplerMode})
 
-@with_params(SamplerParam, "vbpr_sampler_set", "vbpr_sampler_get",
-             types={"BATCH_SIZE": int, "NUM_POS": int, "NUM_NEG": int, "SEED": int,
-                    "MODE": SamplerMode, "USERS_EPOCH_ROWS": int})
+
+@configurable(SAMPLER_PARAMS)
 class Sampler(Handle):
     """Draws rows (u, i_1..i_M, j_1..j_N) from a Dataset (vbpr_sampler).
 
-    Sampler(dataset, **params): keyword names are the lower-case
-    SamplerParam names (batch_size, num_pos, num_neg, seed, mode,
-    neg_pop_exponent, epoch, users_epoch_rows), set in that order. C
-    defaults: batch_size 1024, M = N = 1, seed 0, INTERACTIONS mode.
+    Sampler(dataset, **params): params by the library's names (batch_size,
+    num_pos, num_neg, seed, mode, neg_pop_exponent, epoch,
+    users_epoch_rows), set in the order of the C enum; omitted ones keep the
+    library's defaults (Sampler.describe()).
 
     The sampler keeps its dataset alive (closing the dataset first is safe).
+    A Trainer's sampler (Trainer.sampler) is borrowed from it.
     """
+
+    describe = staticmethod(lambda: SAMPLER_PARAMS.describe())
 
     _kind = "Sampler"
 
@@ -39,6 +44,14 @@ class Sampler(Handle):
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def _wrap(cls, ptr, owner):
+        """A borrowed sampler owned by owner (a Trainer); not destroyed here."""
+        self = cls.__new__(cls)
+        Handle.__init__(self, ptr, None, parents=(owner,))
+        self.dataset = None
+        return self
 
     @property
     def M(self):
