@@ -67,9 +67,10 @@ def set_num_threads(n):
     """Threads the library may use for large work; 0 means one per core, at
     most MAX_THREADS. Process-wide."""
     n = int(n)
-    if n < -(1 << 31) or n >= 1 << 31:   # beyond the C int: let the library say why
-        n = -1 if n < 0 else MAX_THREADS + 1
-    _c.vbpr_set_num_threads(n)
+    if n < 0:   # a size_t cannot carry it: say so as the library would
+        raise InvalidArgumentError(
+            f"vbpr_set_num_threads: num_threads must be in [0, {MAX_THREADS}], got {n}")
+    _c.vbpr_set_num_threads(min(n, (1 << 64) - 1))
 
 
 def get_num_threads():
