@@ -131,7 +131,8 @@ struct Optimizer {
   void apply(Model &m, double *w, size_t row, const double *g, double reg) const {
     double *a = &m.s1[row * m.dim], *b = &m.s2[row * m.dim];
     int t = kind == ADAM ? ++m.steps[row] : 0;
-    double c1 = kind == ADAM ? 1 - std::pow(0.9, t) : 1, c2 = kind == ADAM ? 1 - std::pow(0.999, t) : 1;
+    double c1 = kind == ADAM ? 1 - std::pow(0.9, t) : 1;  // bias corrections
+    double c2 = kind == ADAM ? 1 - std::pow(0.999, t) : 1;
     for (int k = 0; k < m.dim; k++) {
       double gk = g[k] + reg * w[k];
       if (kind == SGD) {
@@ -224,7 +225,10 @@ struct Trainer {
     double x = 0;
     for (int k = 0; k < m.dim; k++) x += pu[k] * (qi[k] - qj[k]);
     double z = 1.0 / (1.0 + std::exp(x));  // d loss / d x = -z
-    std::vector<double> gu(m.dim), gi(m.dim), gj(m.dim);
+    thread_local std::vector<double> gu, gi, gj;
+    gu.resize(m.dim);
+    gi.resize(m.dim);
+    gj.resize(m.dim);
     for (int k = 0; k < m.dim; k++) {
       gu[k] = -z * (qi[k] - qj[k]);
       gi[k] = -z * pu[k];
