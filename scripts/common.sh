@@ -11,7 +11,8 @@ cd "$ROOT"
 VBPR_BUILD_PACKAGES="meson ninja-build pkg-config gcc g++ libblis-dev check \
 python3 python3-numpy binutils"
 VBPR_TEST_PACKAGES="python3-pytest python3-torch valgrind clang libclang-rt-14-dev \
-abigail-tools strace python3-venv python3-pip python3-mesonpy python3-setuptools python3-wheel"
+abigail-tools strace cmake python3-venv python3-pip python3-mesonpy python3-setuptools \
+python3-wheel"
 
 # install_missing [extra packages...]
 install_missing() {

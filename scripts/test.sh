@@ -67,7 +67,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
   VBPR_TIMEOUT_MULTIPLIER=4 \
   run_suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debugoptimized -Dbench=false
-run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dbench=false
+# (with the static library beside the shared one, for the CMake test)
+run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dbench=false \
+  -Ddefault_library=both
 
 echo "== [fuzz] libFuzzer targets, ${VBPR_FUZZ_SECONDS:-20} s each"
 fuzz_status=0

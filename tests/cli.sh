@@ -36,6 +36,11 @@ check "a malformed file exits 1" $([ $? -eq 1 ]; echo $?)
 grep -q "bad.tsv:3:3" "$tmp/err"
 check "the message gives file, line and column" $?
 
+"$bin" --preset fancy > "$tmp/err" 2>&1
+check "an unknown preset exits 2" $([ $? -eq 2 ]; echo $?)
+grep -q "unknown preset 'fancy'.*best" "$tmp/err"
+check "the message lists the presets" $?
+
 if [ "$have_mf" = 0 ]; then # a build without the MF module says so
   "$bin" --epochs 1 > "$tmp/err" 2>&1
   check "without the mf module training exits 1" $([ $? -eq 1 ]; echo $?)
@@ -59,6 +64,20 @@ rec = r["best"]["recall"]["20"]["value"]
 assert 0 < rec <= 1, rec
 PY
 check "--json holds two evaluations with a recall in (0, 1]" $?
+
+# --preset is the library's preset (later options override it): the same
+# run as its parameters given one by one, and not the default loss
+loss_of() {
+  "$bin" --epochs 2 --eval-every 2 --quiet --json "$tmp/p.json" "$@" > /dev/null 2>&1 &&
+    python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['runs'][0]['last_loss'])" \
+      "$tmp/p.json"
+}
+preset=$(loss_of --preset best --c 8)
+spelled=$(loss_of --loss variational --estimator elbo --neg-attention easy --c 8 \
+  --neg-hardness 0.5 --tau 0.5 --prior-good 1 --prior-bad 0.5)
+plain=$(loss_of --loss variational --c 8)
+[ -n "$preset" ] && [ "$preset" = "$spelled" ] && [ "$preset" != "$plain" ]
+check "--preset best sets the preset's parameters ($preset, $spelled, $plain)" $?
 
 if command -v script > /dev/null 2>&1; then
   script -qec "$bin --epochs 1 --dim 8" "$tmp/tty" > /dev/null 2>&1

@@ -23,6 +23,9 @@ static const char usage[] =
   "  --init normal|xavier  --init-scale S\n"
   "loss:\n"
   "  --loss bpr|variational  --estimator prototype|detached|elbo\n"
+  "  --preset best|paper|reference-plugin|reference-exact\n"
+  "                             a named configuration of the Variational loss\n"
+  "                             with its item priors (later options override)\n"
   "  -M, --num-pos M  -N, --num-neg N  --c-pos C  --c-neg C  --c C (both)\n"
   "  --neg-attention hard|easy  --pos-hardness L  --neg-hardness L  --tau T\n"
   "  --prior-rarity A1 --prior-good A2 --prior-popularity B1 --prior-bad B2\n"
@@ -40,7 +43,7 @@ enum {
   O_C_POS, O_C_NEG, O_C, O_NEG_ATT, O_POS_HARD, O_NEG_HARD, O_TAU,
   O_PRIOR_RARITY, O_PRIOR_GOOD, O_PRIOR_POP, O_PRIOR_BAD, O_NEG_POP,
   O_OPTIM, O_LR, O_L2, O_BATCH, O_EPOCHS, O_EVAL_EVERY, O_K, O_SEED,
-  O_THREADS, O_COMPARE, O_SAVE, O_JSON, O_QUIET, O_HELP, O_VERSION,
+  O_THREADS, O_COMPARE, O_SAVE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_PRESET,
 };
 
 static const struct option longopts[] = {
@@ -60,7 +63,8 @@ static const struct option longopts[] = {
   {"epochs", 1, 0, O_EPOCHS}, {"eval-every", 1, 0, O_EVAL_EVERY}, {"k", 1, 0, O_K},
   {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"compare", 0, 0, O_COMPARE},
   {"save", 1, 0, O_SAVE}, {"json", 1, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
-  {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
+  {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {"preset", 1, 0, O_PRESET},
+  {0, 0, 0, 0},
 };
 
 void cli_error(const char *what)
@@ -120,6 +124,16 @@ static const param_opt param_opts[] = {
   {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"}, {0, 0, NULL},
 };
 
+static bool push_setting(cli_config *cfg, cli_setting s)
+{
+  if (cfg->nsettings == CLI_MAX_SETTINGS) {
+    fprintf(stderr, "vbpr-train: too many options\n");
+    return false;
+  }
+  cfg->settings[cfg->nsettings++] = s;
+  return true;
+}
+
 static bool add_setting(cli_config *cfg, cli_object obj, const char *param, const char *flag,
                         const char *arg)
 {
@@ -131,12 +145,7 @@ static bool add_setting(cli_config *cfg, cli_object obj, const char *param, cons
     cli_error(what);
     return false;
   }
-  if (cfg->nsettings == CLI_MAX_SETTINGS) {
-    fprintf(stderr, "vbpr-train: too many options\n");
-    return false;
-  }
-  cfg->settings[cfg->nsettings++] = (cli_setting){obj, p, v, flag};
-  return true;
+  return push_setting(cfg, (cli_setting){obj, p, v, flag});
 }
 
 /* A value of a dataset-options or synthetic-data parameter. */
@@ -170,6 +179,41 @@ static bool trainer_value(const char *flag, const char *arg, const char *param, 
   snprintf(what, sizeof what, "--%s", flag);
   cli_error(what);
   return false;
+}
+
+/* --preset NAME: a Variational loss, the parameters the library's preset
+ * sets (read back
+ * from a loss configured with it, so that nothing is copied here) and the
+ * item-prior weights that go with it, as settings in the order given, so
+ * that later options override them. */
+static bool add_preset(cli_config *cfg, const char *flag, const char *name)
+{
+  static const char *const prior_params[4] = {"prior_rarity", "prior_good",
+                                              "prior_popularity", "prior_bad"};
+  double w[4];
+  vbpr_loss *loss = NULL;
+  if (vbpr_loss_preset_prior_weights(name, &w[0], &w[1], &w[2], &w[3]) != VBPR_OK ||
+      vbpr_loss_create(VBPR_LOSS_VARIATIONAL, &loss) != VBPR_OK ||
+      vbpr_loss_set_preset(loss, name) != VBPR_OK) {
+    cli_error("--preset");
+    vbpr_loss_destroy(loss);
+    return false;
+  }
+  /* a preset configures a Variational loss */
+  bool ok = add_setting(cfg, CLI_TRAINER, "loss", flag, "variational");
+  /* M and N are the sampling's, which a preset leaves alone */
+  for (int p = VBPR_LOSS_NUM_NEG + 1; ok && vbpr_loss_param_name((vbpr_loss_param)p); p++) {
+    double v = 0;
+    ok = vbpr_loss_get(loss, (vbpr_loss_param)p, &v) == VBPR_OK &&
+         push_setting(cfg, (cli_setting){CLI_LOSS, p, v, flag});
+  }
+  vbpr_loss_destroy(loss);
+  for (int k = 0; ok && k < 4; k++) {
+    char text[32];
+    snprintf(text, sizeof text, "%.17g", w[k]);
+    ok = add_setting(cfg, CLI_TRAINER, prior_params[k], flag, text);
+  }
+  return ok;
 }
 
 static bool integer(const char *opt, const char *s, long lo, long hi, long *out)
@@ -238,6 +282,7 @@ static bool handle_other(int code, const char *name, const char *arg, cli_config
   case O_THREADS: return integer(name, arg, 0, VBPR_MAX_THREADS, &cfg->threads);
   case O_K: return parse_ks(arg, cfg);
   case O_COMPARE: cfg->compare = true; return true;
+  case O_PRESET: return add_preset(cfg, name, arg);
   case O_SAVE: cfg->save_path = arg; return true;
   case O_JSON: cfg->json_path = arg; return true;
   case O_QUIET: cfg->quiet = true; return true;

@@ -198,8 +198,11 @@ VBPR_API vbpr_status vbpr_loss_param_parse(vbpr_loss_param p, const char *text,
  *  - "reference-plugin": the later reference code's default (prototype
  *    detached, easy attention, negative hardness 0.5, tau 0.5);
  *  - "reference-exact": the same with the ELBO estimator;
- *  - "best": the library's best measured configuration (doc/loss.md and
- *    doc/results.md give the figures and the item priors that go with it).
+ *  - "best": the library's best measured configuration, the winner on
+ *    ml-100k under Adam in batches and under per-sample SGD, Adagrad and
+ *    Adam (doc/loss.md, "Presets" and "Optimizer settings"): the ELBO
+ *    estimator, easy attention, negative hardness 0.5, with item priors
+ *    (vbpr_loss_preset_prior_weights()).
  * Names are matched without regard to case, '-' matching '_'.
  */
 /** Number of presets. */
@@ -214,6 +217,52 @@ VBPR_API const char *vbpr_loss_preset_name(size_t i);
  *   changed on failure.
  */
 VBPR_API vbpr_status vbpr_loss_set_preset(vbpr_loss *loss, const char *name);
+
+/**
+ * The item-prior weights that go with preset @p name (matched as by
+ * vbpr_loss_set_preset()): a1 (log rarity) and a2 (log good) of the
+ * positive log-prior, b1 (log popularity) and b2 (log bad) of the negative
+ * one, for vbpr_loss_item_log_priors() or vbpr_dataset_item_log_priors().
+ * All zero for a preset measured without priors. A host that cannot
+ * compute priors may use the preset without them (doc/loss.md gives both
+ * figures).
+ * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT (NULL pointer, unknown name);
+ *   the out-parameters are untouched on failure.
+ */
+VBPR_API vbpr_status vbpr_loss_preset_prior_weights(const char *name, double *a1,
+                                                    double *a2, double *b1, double *b2);
+
+/**
+ * Per-item log-priors from plain arrays, for hosts without a vbpr_dataset:
+ * the formulas of vbpr_dataset_item_log_priors() (vbpr/dataset.h), from the
+ * same implementation, so that a dataset's counts and rating sums passed
+ * here give bit-identical results:
+ *   pop = counts[i] + 1, popularity = log1p(pop) / log1p(max pop),
+ *   rarity = 1 - popularity, quality = rating_sums[i] / pop,
+ *   good = sigmoid((quality - mean quality over all items) / 0.2),
+ *   bad = 1 - good, each factor clamped at 1e-12 before its log;
+ *   lp_pos[i] = a1 log rarity + a2 log good,
+ *   lp_neg[i] = b1 log popularity + b2 log bad.
+ * Gather them per sampled item into the log_prior_pos/neg arrays of a
+ * forward (lp_pos for the positives, lp_neg for the negatives).
+ *
+ * @param num_items  items (0: nothing to do).
+ * @param counts  [num_items]: each item's number of training interactions,
+ *                or the host's own popularity (any finite value >= 0).
+ * @param rating_sums  [num_items]: the sum of each item's ratings (or
+ *                weights), or NULL when there are none (every quality is
+ *                then 0, so good and bad are constant).
+ * @param a1, a2, b1, b2  weights in [0, 1e6] (vbpr_loss_preset_prior_weights()
+ *                gives a preset's).
+ * @param[out] lp_pos, lp_neg  [num_items] each.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL array, weight out of
+ *   range, negative count); VBPR_ERR_NUMERIC (NaN or Inf in counts or
+ *   rating_sums, named with its index). Nothing is written on failure.
+ */
+VBPR_API vbpr_status vbpr_loss_item_log_priors(size_t num_items, const double *counts,
+                                               const double *rating_sums, double a1,
+                                               double a2, double b1, double b2,
+                                               float *lp_pos, float *lp_neg);
 
 /**
  * Sets a parameter (see vbpr_loss_param for ranges and defaults). A

@@ -217,17 +217,19 @@ vbpr_status vbpr_loss_get(const vbpr_loss *loss, vbpr_loss_param p, double *valu
 typedef struct preset {
   const char *name;
   double estimator, attention, c_pos, c_neg, pos_hardness, neg_hardness, tau;
+  double prior[4]; /* item-prior weights a1, a2, b1, b2 measured with it */
 } preset;
 
 static const preset presets[] = {
   /* the paper's estimator (Eq. 12-17): prototype, hard negative attention */
-  {"paper", VBPR_ESTIMATOR_PROTOTYPE, VBPR_ATTENTION_HARD, 4, 4, 0, 0, 0.5},
+  {"paper", VBPR_ESTIMATOR_PROTOTYPE, VBPR_ATTENTION_HARD, 4, 4, 0, 0, 0.5, {0, 0, 0, 0}},
   /* the later reference code's defaults, plug-in and exact losses */
   {"reference-plugin", VBPR_ESTIMATOR_PROTOTYPE_DETACHED, VBPR_ATTENTION_EASY, 4, 4, 0,
-   0.5, 0.5},
-  {"reference-exact", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5},
+   0.5, 0.5, {0, 0, 0, 0}},
+  {"reference-exact", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5,
+   {0, 0, 0, 0}},
   /* the library's measured best (doc/results.md) */
-  {"best", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5},
+  {"best", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5, {0, 1, 0, 0.5}},
 };
 
 size_t vbpr_loss_preset_count(void) { return VBPR__ARRAY_LEN(presets); }
@@ -237,23 +239,45 @@ const char *vbpr_loss_preset_name(size_t i)
   return i < VBPR__ARRAY_LEN(presets) ? presets[i].name : NULL;
 }
 
+/* The preset called name, or NULL after an error naming the known ones. */
+static const preset *find_preset(const char *name, const char *func)
+{
+  for (size_t i = 0; i < VBPR__ARRAY_LEN(presets); i++)
+    if (vbpr__name_matches(name, presets[i].name)) return &presets[i];
+  char known[256];
+  size_t at = 0;
+  known[0] = '\0';
+  for (size_t i = 0; i < VBPR__ARRAY_LEN(presets) && at < sizeof known; i++)
+    at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
+                           presets[i].name);
+  vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "unknown preset '%.64s'; known: %s", name,
+              known);
+  return NULL;
+}
+
+vbpr_status vbpr_loss_preset_prior_weights(const char *name, double *a1, double *a2,
+                                           double *b1, double *b2)
+{
+  VBPR_CHECK_NULL(name);
+  VBPR_CHECK_NULL(a1);
+  VBPR_CHECK_NULL(a2);
+  VBPR_CHECK_NULL(b1);
+  VBPR_CHECK_NULL(b2);
+  const preset *p = find_preset(name, __func__);
+  if (p == NULL) return VBPR_ERR_INVALID_ARGUMENT;
+  *a1 = p->prior[0];
+  *a2 = p->prior[1];
+  *b1 = p->prior[2];
+  *b2 = p->prior[3];
+  return VBPR_OK;
+}
+
 vbpr_status vbpr_loss_set_preset(vbpr_loss *loss, const char *name)
 {
   VBPR_CHECK_NULL(loss);
   VBPR_CHECK_NULL(name);
-  const preset *p = NULL;
-  for (size_t i = 0; i < VBPR__ARRAY_LEN(presets) && p == NULL; i++)
-    if (vbpr__name_matches(name, presets[i].name)) p = &presets[i];
-  if (p == NULL) {
-    char known[256];
-    size_t at = 0;
-    known[0] = '\0';
-    for (size_t i = 0; i < VBPR__ARRAY_LEN(presets) && at < sizeof known; i++)
-      at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
-                             presets[i].name);
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "unknown preset '%.64s'; known: %s", name,
-                     known);
-  }
+  const preset *p = find_preset(name, __func__);
+  if (p == NULL) return VBPR_ERR_INVALID_ARGUMENT;
   if (loss->kind != VBPR_LOSS_VARIATIONAL)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
                      "preset '%s' configures a VBPR_LOSS_VARIATIONAL loss, not a %s one",
