@@ -35,7 +35,7 @@ from ._enums import (Status, ParamFlag, Module, LossKind, LossParam, Estimator, 
                      EVALUATOR_MAX_K, EVALUATOR_MAX_KS, EVAL_MAX_K, EVAL_MAX_KS,
                      MAX_THREADS)
 from ._params import Bounds, UnknownParameterError
-from .loss import Loss, loss_presets, loss_kind
+from .loss import Loss, loss_presets, loss_kind, preset_prior_weights, item_log_priors
 from .dataset import Dataset, DatasetOptions
 from .synthetic import Synthetic, synthetic
 from .sampler import Sampler
@@ -97,7 +97,8 @@ __all__ = [
     "ENCODER_MAX_DIM", "LIGHTGCN_MAX_LAYERS", "OPTIM_MAX_SLOTS", "EVALUATOR_MAX_K",
     "EVALUATOR_MAX_KS", "EVAL_MAX_K", "EVAL_MAX_KS", "MAX_THREADS",
     "MODULE_MF", "MODULE_LIGHTGCN",
-    "Loss", "loss_presets", "loss_kind", "Dataset", "DatasetOptions", "Synthetic",
+    "Loss", "loss_presets", "loss_kind", "preset_prior_weights", "item_log_priors",
+    "Dataset", "DatasetOptions", "Synthetic",
     "synthetic", "Sampler", "Encoder", "MF", "LightGCN", "Optimizer", "Evaluator",
     "recommend", "Trainer",
 ]

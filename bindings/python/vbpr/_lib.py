@@ -164,6 +164,8 @@ F32_OUT_OPT = _array(np.float32, writable=True, nullable=True)
 I32 = _array(np.int32)
 I32_OPT = _array(np.int32, nullable=True)
 I32_OUT = _array(np.int32, writable=True)
+F64 = _array(np.float64)                 # const double *
+F64_OPT = _array(np.float64, nullable=True)
 F64_OUT = _array(np.float64, writable=True)
 SIZES = _array(SIZE_DTYPE)               # const size_t *
 
@@ -211,6 +213,9 @@ PROTOTYPES = {
     "vbpr_loss_preset_count": (c_size, [], V),
     "vbpr_loss_preset_name": (cstr, [c_size], V),
     "vbpr_loss_set_preset": (c_status, [Loss, cstr], S),
+    "vbpr_loss_preset_prior_weights": (c_status, [cstr, out_d, out_d, out_d, out_d], S),
+    "vbpr_loss_item_log_priors": (c_status, [c_size, F64, F64_OPT, dbl, dbl, dbl, dbl,
+                                             F32_OUT, F32_OUT], S),
     "vbpr_loss_forward": (c_status, [Loss, c_size, c_size, F32, F32, F32, F32_OPT,
                                      F32_OPT, ctypes.POINTER(flt)], S),
     "vbpr_loss_backward": (c_status, [Loss, flt, F32_OUT, F32_OUT, F32_OUT], S),

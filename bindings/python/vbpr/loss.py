@@ -10,7 +10,8 @@ from ._handle import Handle, check_array, out_array
 from ._lib import Loss as _LossP, lib
 from ._params import ParamSpace, configurable
 
-__all__ = ["Loss", "LOSS_PARAMS", "loss_presets", "loss_kind"]
+__all__ = ["Loss", "LOSS_PARAMS", "loss_presets", "loss_kind", "preset_prior_weights",
+           "item_log_priors"]
 
 _F32 = np.float32
 
@@ -25,6 +26,43 @@ def loss_presets():
     ["paper", "reference-plugin", "reference-exact", "best"]."""
     return [lib.vbpr_loss_preset_name(i).decode()
             for i in range(lib.vbpr_loss_preset_count())]
+
+
+def preset_prior_weights(name):
+    """The item-prior weights (a1, a2, b1, b2) that go with a preset
+    (vbpr_loss_preset_prior_weights): a1 log rarity + a2 log good in the
+    positive log-prior, b1 log popularity + b2 log bad in the negative one.
+    All zero for a preset measured without priors."""
+    w = [ctypes.c_double() for _ in range(4)]
+    lib.vbpr_loss_preset_prior_weights(str(name).encode(), *(ctypes.byref(x) for x in w))
+    return tuple(x.value for x in w)
+
+
+def item_log_priors(counts, rating_sums=None, a1=0.0, a2=0.0, b1=0.0, b2=0.0, preset=None):
+    """Per-item log-priors (lp_pos, lp_neg), float32 [num_items] each, from
+    plain arrays (vbpr_loss_item_log_priors): counts[i] is item i's number of
+    training interactions (or the host's own popularity), rating_sums[i] the
+    sum of its ratings (None: no ratings). The same formulas, from the same
+    code, as Dataset.item_log_priors. preset: take the weights of a preset
+    (preset_prior_weights) instead of a1..b2. Index the results with sampled
+    item ids to get the loss's log_prior_pos [B, M] and log_prior_neg [B, N]."""
+    if preset is not None:
+        a1, a2, b1, b2 = preset_prior_weights(preset)
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    if counts.ndim != 1:
+        raise ValueError(f"counts must be one-dimensional, got shape {counts.shape}")
+    n = counts.shape[0]
+    sums = None
+    if rating_sums is not None:
+        sums = np.ascontiguousarray(rating_sums, dtype=np.float64)
+        if sums.shape != (n,):
+            raise ValueError(f"rating_sums must have the shape of counts ({n},), "
+                             f"got {sums.shape}")
+    lp_pos = np.empty(n, np.float32)
+    lp_neg = np.empty(n, np.float32)
+    lib.vbpr_loss_item_log_priors(n, counts, sums, float(a1), float(a2), float(b1),
+                                  float(b2), lp_pos, lp_neg)
+    return lp_pos, lp_neg
 
 
 def loss_kind(kind):
