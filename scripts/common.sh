@@ -4,10 +4,11 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-# Debian packages: what the build and the main job need, and what the
-# tests add (pytest and PyTorch for the Python bindings' suite).
+# Debian packages: what the build and the main job need (Open MPI for
+# vbpr-train under mpirun), and what the tests add (pytest and PyTorch for
+# the Python bindings' suite and the torch.distributed example).
 VBPR_BUILD_PACKAGES="meson ninja-build pkg-config gcc g++ libblis-dev check \
-python3 python3-numpy binutils"
+python3 python3-numpy binutils openmpi-bin libopenmpi-dev"
 VBPR_TEST_PACKAGES="python3-pytest python3-torch valgrind clang libclang-rt-14-dev \
 abigail-tools"
 
