@@ -73,16 +73,16 @@ typedef enum vbpr_sampler_param {
    * [0, 2^53]; 0 (default) means as many as the visited interactions of the
    * INTERACTIONS mode. */
   VBPR_SAMPLER_USERS_EPOCH_ROWS = 8,
-  /** Data parallelism: this process's rank ("rank"), an integer in
-   * [0, WORLD_SIZE). Default 0. Set WORLD_SIZE first. */
-  VBPR_SAMPLER_RANK = 9,
   /** Data parallelism: the number of ranks W ("world_size"), an integer in
-   * [1, 2^16], not below RANK + 1. Default 1. With W > 1 every batch of
-   * BATCH_SIZE rows (the "global batch": exactly the rows one process with
-   * the same parameters draws) is split into W contiguous shares, rank r
-   * filling rows [r*n/W, (r+1)*n/W) of the batch's n rows; the union over
-   * the ranks is the global batch. See vbpr_sampler_next_shard(). */
-  VBPR_SAMPLER_WORLD_SIZE = 10
+   * [1, 2^16], above RANK. Default 1. With W > 1 every batch of BATCH_SIZE
+   * rows (the "global batch": exactly the rows one process with the same
+   * parameters draws) is split into W contiguous shares, rank r filling
+   * rows [r*n/W, (r+1)*n/W) of the batch's n rows; the union over the ranks
+   * is the global batch. See vbpr_sampler_next_shard(). */
+  VBPR_SAMPLER_WORLD_SIZE = 9,
+  /** Data parallelism: this process's rank ("rank"), an integer in
+   * [0, WORLD_SIZE). Default 0. Set WORLD_SIZE first (the enum's order). */
+  VBPR_SAMPLER_RANK = 10
 } vbpr_sampler_param;
 
 /** Bounds and default of @p p (see vbpr_param_bounds). The data-dependent

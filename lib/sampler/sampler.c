@@ -179,10 +179,10 @@ static const vbpr__param_spec specs[] = {
   [VBPR_SAMPLER_NEG_POP_EXPONENT] = {"neg_pop_exponent", 0, 16, 0, 0, NULL},
   [VBPR_SAMPLER_EPOCH] = INT_SPEC("epoch", 0, MAX_EXACT, 0),
   [VBPR_SAMPLER_USERS_EPOCH_ROWS] = INT_SPEC("users_epoch_rows", 0, MAX_EXACT, 0),
-  [VBPR_SAMPLER_RANK] = INT_SPEC("rank", 0, MAX_WORLD - 1, 0),
   [VBPR_SAMPLER_WORLD_SIZE] = INT_SPEC("world_size", 1, MAX_WORLD, 1),
+  [VBPR_SAMPLER_RANK] = INT_SPEC("rank", 0, MAX_WORLD - 1, 0),
 };
-VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_SAMPLER_WORLD_SIZE, "vbpr_sampler_param");
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_SAMPLER_RANK, "vbpr_sampler_param");
 
 /* ---- create / destroy -------------------------------------------------- */
 

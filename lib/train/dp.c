@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "encoder/encoder_internal.h"
 #include "train/collective_internal.h"
 #include "train/train_internal.h"
 
@@ -43,8 +44,12 @@ void vbpr__trainer_dp_free(vbpr_trainer *tr)
 vbpr_status vbpr__trainer_dp_prepare(vbpr_trainer *tr)
 {
   if (tr->dp == NULL) return VBPR_OK;
-  vbpr_status st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_WORLD_SIZE,
-                                    (double)tr->dp->coll.size);
+  /* an encoder kind that cannot take summed gradients is refused now,
+   * not in the middle of the first exchange (no row: nothing changes) */
+  vbpr_status st = vbpr__encoder_touch_rows(tr->enc, VBPR_TABLE_USERS, 0, NULL,
+                                            "vbpr_trainer_prepare");
+  if (st == VBPR_OK)
+    st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_WORLD_SIZE, (double)tr->dp->coll.size);
   if (st == VBPR_OK)
     st = vbpr_sampler_set(tr->sampler, VBPR_SAMPLER_RANK, (double)tr->dp->coll.rank);
   return st;

@@ -234,6 +234,8 @@ PROTOTYPES = {
     "vbpr_sampler_set": (c_status, [Sampler, c_enum, dbl], S),
     "vbpr_sampler_get": (c_status, [Sampler, c_enum, out_d], S),
     "vbpr_sampler_next": (c_status, [Sampler, I32_OUT, I32_OUT, I32_OUT, out_size], S),
+    "vbpr_sampler_next_shard": (c_status, [Sampler, I32_OUT, I32_OUT, I32_OUT, out_size,
+                                           out_size], S),
     "vbpr_sampler_reset": (c_status, [Sampler], S),
     "vbpr_sampler_epoch": (i64, [Sampler], V),
     "vbpr_sampler_rows_per_epoch": (i64, [Sampler], V),

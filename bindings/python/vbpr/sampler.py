@@ -15,13 +15,15 @@ _I32 = np.int32
 
 @with_params(SamplerParam, "vbpr_sampler_set", "vbpr_sampler_get",
              types={"BATCH_SIZE": int, "NUM_POS": int, "NUM_NEG": int, "SEED": int,
-                    "MODE": SamplerMode, "USERS_EPOCH_ROWS": int})
+                    "MODE": SamplerMode, "USERS_EPOCH_ROWS": int,
+                    "WORLD_SIZE": int, "RANK": int})
 class Sampler(Handle):
     """Draws rows (u, i_1..i_M, j_1..j_N) from a Dataset (vbpr_sampler).
 
     Sampler(dataset, **params): keyword names are the lower-case
     SamplerParam names (batch_size, num_pos, num_neg, seed, mode,
-    neg_pop_exponent, epoch, users_epoch_rows), set in that order. C
+    neg_pop_exponent, epoch, users_epoch_rows, world_size, rank), set in
+    that order. C
     defaults: batch_size 1024, M = N = 1, seed 0, INTERACTIONS mode.
 
     The sampler keeps its dataset alive (closing the dataset first is safe).
@@ -66,6 +68,26 @@ class Sampler(Handle):
         lib.vbpr_sampler_next(self._ptr, users, pos, neg, ctypes.byref(rows))
         r = rows.value
         return users[:r], pos[:r], neg[:r]
+
+    def next_shard(self, out=None):
+        """This rank's share of the next global batch, for data-parallel
+        loops (vbpr_sampler_next_shard, sampler params world_size and rank):
+        (users [r], pos [r, M], neg [r, N], batch_rows). r may be 0 when the
+        global batch has fewer rows than ranks; batch_rows, the rows of the
+        whole global batch, is 0 once the epoch is over. out= as next()."""
+        b, m, n = self.batch_size, self.M, self.N
+        if out is None:
+            users, pos, neg = (np.empty(b, _I32), np.empty((b, m), _I32),
+                               np.empty((b, n), _I32))
+        else:
+            users = check_array(out[0], _I32, (b,), "users", writable=True)
+            pos = check_array(out[1], _I32, (b, m), "pos", writable=True)
+            neg = check_array(out[2], _I32, (b, n), "neg", writable=True)
+        rows, total = ctypes.c_size_t(), ctypes.c_size_t()
+        lib.vbpr_sampler_next_shard(self._ptr, users, pos, neg, ctypes.byref(rows),
+                                    ctypes.byref(total))
+        r = rows.value
+        return users[:r], pos[:r], neg[:r], total.value
 
     def batches(self, out=None):
         """Yields the remaining batches of the current epoch; when it ends the
