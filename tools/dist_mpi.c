@@ -85,8 +85,25 @@ static void abort_job(void *ctx, vbpr_status st, const char *message)
   end_job(message);
 }
 
+static bool started; /* MPI_Init was called */
+
+/* Started by a launcher (mpirun, mpiexec, srun)? Their environment says so;
+ * otherwise MPI is not started at all, and the program is exactly the
+ * one-process one (no singleton start-up). */
+static bool launched(void)
+{
+  const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    if (getenv(vars[i]) != NULL) return true;
+  return false;
+}
+
 void dist_init(int *argc, char ***argv, int *rank, int *size)
 {
+  *rank = 0;
+  *size = 1;
+  if (!launched()) return;
+  started = true;
   int provided = 0;
   MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
@@ -162,4 +179,7 @@ bool dist_attach(vbpr_trainer *tr)
   return st == VBPR_OK;
 }
 
-void dist_finish(void) { MPI_Finalize(); }
+void dist_finish(void)
+{
+  if (started) MPI_Finalize();
+}

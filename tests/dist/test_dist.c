@@ -570,6 +570,27 @@ START_TEST(test_evaluation_is_exact)
 }
 END_TEST
 
+/* Without the MF module a data-parallel trainer fails on every rank. */
+static void unsupported_rank(job *j)
+{
+  vbpr_status *out = j->arg;
+  vbpr_trainer *tr;
+  ck_assert_ok(vbpr_trainer_create(train_ds, test_ds, &tr));
+  vbpr_collective c = collective_of(&j->ctx);
+  ck_assert_ok(vbpr_trainer_set_collective(tr, &c));
+  *out = vbpr_trainer_fit(tr);
+  vbpr_trainer_destroy(tr);
+}
+
+START_TEST(test_missing_module_fails_everywhere)
+{
+  vbpr_status o[2];
+  run_ranks(2, unsupported_rank, o, sizeof o[0]);
+  ck_assert_int_eq(o[0], VBPR_ERR_UNSUPPORTED);
+  ck_assert_int_eq(o[1], VBPR_ERR_UNSUPPORTED);
+}
+END_TEST
+
 static Suite *dist_suite(void)
 {
   Suite *s = suite_create("dist");
@@ -579,6 +600,11 @@ static Suite *dist_suite(void)
   tcase_add_test(tc, test_shards_union_is_the_batch);
   tcase_add_test(tc, test_shard_params);
   tcase_add_test(tc, test_empty_share);
+  suite_add_tcase(s, tc);
+  if (!vbpr_has_module(VBPR_MODULE_MF)) { /* the rest trains MF */
+    tcase_add_test(tc, test_missing_module_fails_everywhere);
+    return s;
+  }
   tcase_add_test(tc, test_mf_equals_one_process);
   tcase_add_test(tc, test_lightgcn_equals_one_process);
   tcase_add_test(tc, test_nan_on_one_rank_fails_everywhere);
@@ -589,7 +615,6 @@ static Suite *dist_suite(void)
   tcase_add_test(tc, test_callback_failure_aborts);
   tcase_add_test(tc, test_bad_tables);
   tcase_add_test(tc, test_evaluation_is_exact);
-  suite_add_tcase(s, tc);
   return s;
 }
 
