@@ -154,36 +154,54 @@ typedef struct table_plan {
   size_t n_union; /* sparse: rows in ws->rows[t] */
 } table_plan;
 
-/* The union, over the ranks, of the rows they touched, in rank order (the
- * same list on every rank): an all-gather of the lists padded to the
- * longest. */
+/* The union, over the ranks, of the rows they touched in each sparse table,
+ * in rank order (the same lists on every rank): one all-gather of every
+ * rank's lists, each padded to the longest of its table. */
 static vbpr_status union_rows(const vbpr_collective *c, vbpr__dp_ws *ws, vbpr_encoder *enc,
-                              int t, size_t longest, vbpr_status local, table_plan *p,
+                              const size_t *longest, vbpr_status local, table_plan *p,
                               const char *func)
 {
-  p->n_union = 0;
-  if (longest == 0) return VBPR_OK;
-  size_t all;
-  if (!vbpr__mul_ok(c->size, longest, &all))
-    return lost(c, vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func, "too many rows"));
-  vbpr_status st = grow(c, (void **)&ws->send, &ws->send_cap, longest, sizeof(int32_t), func);
-  if (st == VBPR_OK) st = grow(c, (void **)&ws->recv, &ws->recv_cap, all, sizeof(int32_t), func);
-  if (st == VBPR_OK) st = grow(c, (void **)&ws->rows[t], &ws->rows_cap[t], p->rows,
-                               sizeof(int32_t), func);
-  if (st != VBPR_OK) return st;
-  const int32_t *mine = NULL;
-  size_t count = 0;
-  if (local == VBPR_OK) vbpr_encoder_touched_rows(enc, (vbpr_table)t, &mine, &count);
-  for (size_t i = 0; i < longest; i++) ws->send[i] = i < count ? mine[i] : -1;
-  st = gather(c, longest, ws->send, ws->recv, func);
-  if (st != VBPR_OK) return st;
-  for (size_t i = 0; i < all; i++) {
-    int32_t row = ws->recv[i];
-    if (row < 0 || ws->mark[row]) continue;
-    ws->mark[row] = 1;
-    ws->rows[t][p->n_union++] = row;
+  size_t per = 0, all;
+  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
+    p[t].n_union = 0;
+    if (!p[t].dense) per += longest[t];
   }
-  for (size_t i = 0; i < p->n_union; i++) ws->mark[ws->rows[t][i]] = 0;
+  if (per == 0) return VBPR_OK; /* every rank knows: no rank touched a row */
+  if (!vbpr__mul_ok(c->size, per, &all))
+    return lost(c, vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func, "too many rows"));
+  vbpr_status st = grow(c, (void **)&ws->send, &ws->send_cap, per, sizeof(int32_t), func);
+  if (st == VBPR_OK) st = grow(c, (void **)&ws->recv, &ws->recv_cap, all, sizeof(int32_t), func);
+  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES && st == VBPR_OK; t++)
+    if (!p[t].dense)
+      st = grow(c, (void **)&ws->rows[t], &ws->rows_cap[t], p[t].rows, sizeof(int32_t), func);
+  if (st != VBPR_OK) return st;
+  int32_t *at = ws->send;
+  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
+    if (p[t].dense) continue;
+    const int32_t *mine = NULL;
+    size_t count = 0;
+    if (local == VBPR_OK) vbpr_encoder_touched_rows(enc, (vbpr_table)t, &mine, &count);
+    for (size_t i = 0; i < longest[t]; i++) *at++ = i < count ? mine[i] : -1;
+  }
+  st = gather(c, per, ws->send, ws->recv, func);
+  if (st != VBPR_OK) return st;
+  /* table by table (the mark array serves one table at a time), rank by
+   * rank; rank r's list of table t starts at r * per + first */
+  size_t first = 0;
+  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
+    if (p[t].dense) continue;
+    for (size_t r = 0; r < c->size; r++) {
+      const int32_t *list = ws->recv + r * per + first;
+      for (size_t i = 0; i < longest[t]; i++) {
+        int32_t row = list[i];
+        if (row < 0 || ws->mark[row]) continue;
+        ws->mark[row] = 1;
+        ws->rows[t][p[t].n_union++] = row;
+      }
+    }
+    for (size_t i = 0; i < p[t].n_union; i++) ws->mark[ws->rows[t][i]] = 0;
+    first += longest[t];
+  }
   return VBPR_OK;
 }
 
@@ -262,10 +280,8 @@ vbpr_status vbpr__collective_reduce(const vbpr_collective *c, vbpr__dp_ws *ws,
     }
     plan[t].dense = longest[t] == rows[t];
   }
-  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
-    st = plan[t].dense ? VBPR_OK : union_rows(c, ws, enc, t, longest[t], local, &plan[t], func);
-    if (st != VBPR_OK) return st;
-  }
+  st = union_rows(c, ws, enc, longest, local, plan, func);
+  if (st != VBPR_OK) return st;
   st = sum_tables(c, ws, plan, dim, n, sums, func);
   for (int t = 0; t < VBPR_ENCODER_NUM_TABLES && st == VBPR_OK; t++) {
     if (plan[t].dense) {
