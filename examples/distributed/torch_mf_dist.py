@@ -17,8 +17,12 @@ tuples touches about half of the 41k items, the tables hold 70k rows).
 
 Start it with torchrun (or python3 -m torch.distributed.run):
 
-    python3 -m torch.distributed.run --nproc_per_node 2 torch_mf_dist.py
+    python3 -m torch.distributed.run --standalone --nproc_per_node 2 \
+        --redirects 1 --tee 1 torch_mf_dist.py
     python3 torch_mf_dist.py              # one process, the same results
+
+(--redirects 1 --tee 1: Debian 12's torch 1.13 under Python 3.11 cannot
+parse these options' default.)
 
 Data: $VBPR_DATA_DIR/gowalla (train.txt, test.txt: 'user item item ...'
 lines), or --data DIR with train.tsv/test.tsv (e.g. ml-100k).

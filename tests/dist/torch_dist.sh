@@ -18,7 +18,10 @@ ex="$root/examples/distributed/torch_mf_dist.py"
 args="--data $data/ml-100k --epochs 2 --dim 32 -M 2 -N 4 --batch 1000 --seed 5"
 export OMP_NUM_THREADS=1
 timeout 600 "$py" "$ex" $args --save "$tmp/one.npz" > "$tmp/one.txt"
+# --redirects/--tee: Debian's torch 1.13 on Python 3.11 cannot parse their
+# default "0" (Std.NONE is skipped when iterating the IntFlag).
 timeout 600 "$py" -m torch.distributed.run --standalone --nnodes 1 --nproc_per_node 2 \
+  --redirects 1 --tee 1 --log_dir "$tmp/logs" \
   "$ex" $args --save "$tmp/two.npz" > "$tmp/two.txt"
 cat "$tmp/one.txt" "$tmp/two.txt"
 "$py" - "$tmp" <<'PY'
