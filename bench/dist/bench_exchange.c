@@ -1,10 +1,10 @@
 /* What data-parallel training exchanges per batch, and the work every rank
  * repeats: Gowalla MF, d 128, M 2, N 16, batch 2048 (doc/scaling.md).
  *
- *   bench_exchange [DATA_DIR] [BATCHES]
+ *   bench_exchange [DATA_DIR] [BATCHES] [BATCH_SIZE]
  *
  * For W = 1, 2, 4, ..., 64 ranks it draws BATCHES global batches (default
- * 40) with the sampler sharded W ways and counts what the trainer's
+ * 40) of BATCH_SIZE rows (default 2048) with the sampler sharded W ways and counts what the trainer's
  * exchange (lib/train/collective.c) sends: the all-gather of each rank's
  * touched row ids (padded to the longest list) and the all-reduce of the
  * union's gradient rows. It also times, on one thread, the two parts of a
@@ -19,10 +19,12 @@
 #include "../bench_util.h"
 #include "vbpr/vbpr.h"
 
-#define B 2048
+#define MAX_B 65536
 #define M 2
 #define N 16
 #define DIM 128
+
+static int B = 2048;
 
 static void die(const char *what)
 {
@@ -57,8 +59,8 @@ static counts count_batches(const vbpr_dataset *ds, size_t w, int batches,
     vbpr_sampler_set(s[r], VBPR_SAMPLER_WORLD_SIZE, (double)w);
     vbpr_sampler_set(s[r], VBPR_SAMPLER_RANK, (double)r);
   }
-  static int32_t users[B], items[B * (M + N)], all_u[B], all_i[B * (M + N)];
-  static int32_t pos[B * M], neg[B * N];
+  static int32_t users[MAX_B], items[MAX_B * (M + N)], all_u[MAX_B];
+  static int32_t all_i[MAX_B * (M + N)], pos[MAX_B * M], neg[MAX_B * N];
   counts c = {0, 0, 0, 0};
   for (int b = 0; b < batches; b++) {
     size_t nu = 0, ni = 0, lu = 0, li = 0;
@@ -101,10 +103,12 @@ static void time_parts(const vbpr_dataset *ds, int batches, double *step, double
   vbpr_encoder *enc = vbpr_trainer_encoder(tr);
   vbpr_loss *loss = vbpr_trainer_loss(tr);
   vbpr_optim *opt = vbpr_trainer_optim(tr);
-  static int32_t users[B], pos[B * M], neg[B * N];
-  float *eu = malloc(sizeof(float) * B * DIM), *ep = malloc(sizeof(float) * B * M * DIM);
-  float *en = malloc(sizeof(float) * B * N * DIM), *gu = malloc(sizeof(float) * B * DIM);
-  float *gp = malloc(sizeof(float) * B * M * DIM), *gn = malloc(sizeof(float) * B * N * DIM);
+  static int32_t users[MAX_B], pos[MAX_B * M], neg[MAX_B * N];
+  size_t bs = (size_t)B;
+  float *eu = malloc(sizeof(float) * bs * DIM), *ep = malloc(sizeof(float) * bs * M * DIM);
+  float *en = malloc(sizeof(float) * bs * N * DIM), *gu = malloc(sizeof(float) * bs * DIM);
+  float *gp = malloc(sizeof(float) * bs * M * DIM), *gn = malloc(sizeof(float) * bs * N * DIM);
+  if (!eu || !ep || !en || !gu || !gp || !gn) die("buffers");
   double t_all[64], t_opt[64];
   if (batches > 64) batches = 64;
   for (int b = -2; b < batches; b++) { /* two warm-up batches */
@@ -133,6 +137,8 @@ int main(int argc, char **argv)
 {
   const char *dir = argc > 1 ? argv[1] : getenv("VBPR_DATA_DIR");
   int batches = argc > 2 ? atoi(argv[2]) : 40;
+  if (argc > 3) B = atoi(argv[3]);
+  if (B < 64 || B > MAX_B) B = 2048;
   if (dir == NULL) dir = "../shared/data";
   if (batches < 1) batches = 1;
   char tr[4096], te[4096];
