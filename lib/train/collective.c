@@ -243,58 +243,72 @@ static vbpr_status check_reduce(vbpr_encoder *enc, size_t n, const float *sums,
   return VBPR_OK;
 }
 
+/* This rank's table sizes and touched counts, and the mark array (for the
+ * larger table) reserved before the ranks agree. */
+static vbpr_status local_counts(vbpr__dp_ws *ws, vbpr_encoder *enc, size_t *rows,
+                                int32_t *counts, const char *func)
+{
+  vbpr_status st = VBPR_OK;
+  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES && st == VBPR_OK; t++) {
+    const int32_t *ids;
+    size_t count = 0;
+    st = vbpr_encoder_table(enc, (vbpr_table)t, NULL, NULL, &rows[t], NULL);
+    if (st == VBPR_OK) st = vbpr_encoder_touched_rows(enc, (vbpr_table)t, &ids, &count);
+    counts[t] = (int32_t)count;
+  }
+  size_t old = ws->mark_cap, need = rows[0] > rows[1] ? rows[0] : rows[1];
+  if (st == VBPR_OK) st = vbpr__reserve((void **)&ws->mark, &ws->mark_cap, need, 1, func);
+  if (st == VBPR_OK && ws->mark_cap != old) memset(ws->mark, 0, ws->mark_cap);
+  return st;
+}
+
+/* Records the union (every row for a dense table) as touched, so that the
+ * optimizer step and zero_grad cover the rows summed from other ranks. */
+static vbpr_status touch_union(const vbpr_collective *c, vbpr__dp_ws *ws, vbpr_encoder *enc,
+                               table_plan *p, const char *func)
+{
+  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
+    if (p[t].dense) {
+      vbpr_status st = grow(c, (void **)&ws->rows[t], &ws->rows_cap[t], p[t].rows,
+                            sizeof(int32_t), func);
+      if (st != VBPR_OK) return st;
+      for (size_t i = 0; i < p[t].rows; i++) ws->rows[t][i] = (int32_t)i;
+      p[t].n_union = p[t].rows;
+    }
+    vbpr_status st = vbpr__encoder_touch_rows(enc, (vbpr_table)t, p[t].n_union, ws->rows[t],
+                                              func);
+    if (st != VBPR_OK) return lost(c, st);
+  }
+  return VBPR_OK;
+}
+
 vbpr_status vbpr__collective_reduce(const vbpr_collective *c, vbpr__dp_ws *ws,
                                     vbpr_encoder *enc, vbpr_status local, size_t n,
                                     float *sums, const char *func)
 {
-  if (local == VBPR_OK) local = check_reduce(enc, n, sums, func);
   size_t rows[VBPR_ENCODER_NUM_TABLES] = {0};
   int32_t counts[VBPR_ENCODER_NUM_TABLES] = {0};
-  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES && local == VBPR_OK; t++) {
-    const int32_t *ids;
-    size_t count = 0;
-    local = vbpr_encoder_table(enc, (vbpr_table)t, NULL, NULL, &rows[t], NULL);
-    if (local == VBPR_OK) local = vbpr_encoder_touched_rows(enc, (vbpr_table)t, &ids, &count);
-    counts[t] = (int32_t)count;
-  }
-  /* the mark array covers the larger table; reserved before agreeing */
-  if (local == VBPR_OK) {
-    size_t old = ws->mark_cap, need = rows[0] > rows[1] ? rows[0] : rows[1];
-    local = vbpr__reserve((void **)&ws->mark, &ws->mark_cap, need, 1, func);
-    if (local == VBPR_OK && ws->mark_cap != old) memset(ws->mark, 0, ws->mark_cap);
-  }
+  if (local == VBPR_OK) local = check_reduce(enc, n, sums, func);
+  if (local == VBPR_OK) local = local_counts(ws, enc, rows, counts, func);
   const int32_t *all = NULL;
   vbpr_status st = vbpr__collective_agree(c, ws, local, VBPR_ENCODER_NUM_TABLES, counts, &all,
                                           func);
   if (st != VBPR_OK) return st;
   /* every rank is OK, so every rank has the same table sizes (the caller
-   * promised identical encoders) */
-  size_t dim = vbpr_encoder_dim(enc);
+   * promised identical encoders): the plans are the same everywhere */
   table_plan plan[VBPR_ENCODER_NUM_TABLES];
   size_t longest[VBPR_ENCODER_NUM_TABLES] = {0};
   for (int t = 0; t < VBPR_ENCODER_NUM_TABLES; t++) {
-    plan[t] = (table_plan){vbpr__encoder_grad_table(enc, (vbpr_table)t), rows[t], false, 0};
     for (size_t r = 0; r < c->size; r++) {
       size_t k = (size_t)all[r * (1 + VBPR_ENCODER_NUM_TABLES) + 1 + (size_t)t];
       if (k > longest[t]) longest[t] = k;
     }
-    plan[t].dense = longest[t] == rows[t];
+    plan[t] = (table_plan){vbpr__encoder_grad_table(enc, (vbpr_table)t), rows[t],
+                           longest[t] == rows[t], 0};
   }
   st = union_rows(c, ws, enc, longest, local, plan, func);
-  if (st != VBPR_OK) return st;
-  st = sum_tables(c, ws, plan, dim, n, sums, func);
-  for (int t = 0; t < VBPR_ENCODER_NUM_TABLES && st == VBPR_OK; t++) {
-    if (plan[t].dense) {
-      /* every row: the list of a rank that touched them all would do, but
-       * this rank's may be shorter; 0..rows-1 in the union buffer */
-      st = grow(c, (void **)&ws->rows[t], &ws->rows_cap[t], rows[t], sizeof(int32_t), func);
-      for (size_t i = 0; st == VBPR_OK && i < rows[t]; i++) ws->rows[t][i] = (int32_t)i;
-      plan[t].n_union = rows[t];
-    }
-    if (st == VBPR_OK)
-      st = vbpr__encoder_touch_rows(enc, (vbpr_table)t, plan[t].n_union, ws->rows[t], func);
-    if (st != VBPR_OK) st = lost(c, st);
-  }
+  if (st == VBPR_OK) st = sum_tables(c, ws, plan, vbpr_encoder_dim(enc), n, sums, func);
+  if (st == VBPR_OK) st = touch_union(c, ws, enc, plan, func);
   return st;
 }
 
