@@ -10,7 +10,7 @@ cd "$ROOT"
 VBPR_BUILD_PACKAGES="meson ninja-build pkg-config gcc g++ libblis-dev check \
 python3 python3-numpy binutils openmpi-bin libopenmpi-dev"
 VBPR_TEST_PACKAGES="python3-pytest python3-torch valgrind clang libclang-rt-14-dev \
-abigail-tools"
+abigail-tools strace"
 
 # install_missing [extra packages...]
 install_missing() {

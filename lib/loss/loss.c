@@ -12,9 +12,10 @@
 #include "vbpr/loss.h"
 
 /* Rows are split over threads when each gets at least this much work
- * (roughly one unit per float multiply-add): starting a thread costs tens of
- * microseconds, so smaller jobs run faster on the calling thread. */
-#define MIN_WORK_PER_THREAD ((size_t)1 << 20)
+ * (roughly one unit per float multiply-add, about 13 us): handing a chunk to
+ * a pool worker costs about a microsecond (tens when it must be woken), so
+ * smaller jobs run faster on the calling thread. */
+#define MIN_WORK_PER_THREAD ((size_t)1 << 16)
 
 /* ---- parameter tables --------------------------------------------------- */
 
@@ -109,23 +110,7 @@ vbpr_status vbpr_loss_param_bounds(vbpr_loss_kind kind, vbpr_loss_param p,
   return vbpr__param_bounds(table_of(kind), (int)p, bounds, __func__);
 }
 
-const char *vbpr_loss_param_name(vbpr_loss_param p)
-{
-  return vbpr__param_name(&variational_table, (int)p);
-}
-
-vbpr_status vbpr_loss_param_from_name(const char *name, vbpr_loss_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&variational_table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_loss_param)v;
-  return st;
-}
-
-vbpr_status vbpr_loss_param_parse(vbpr_loss_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&variational_table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_NAME_API(loss, vbpr_loss_param, variational_table)
 
 /* ---- create, destroy, parameters --------------------------------------- */
 

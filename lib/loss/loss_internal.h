@@ -7,10 +7,13 @@
 #include <stddef.h>
 
 #include "vbpr/loss.h"
+#include "vbpr/runtime.h"
 
-/* Upper bound of the thread count one call uses; per-thread slots in the
- * job structs are sized by it (vbpr__parallel_for caps at the same value). */
-#define VBPR__LOSS_MAX_THREADS 64
+/* Upper bound of the thread count one call uses: loss.c caps its split at
+ * it, and the per-thread slots of the job structs are sized by it, so they
+ * live on the stack and a call allocates nothing. The rows are memory-bound:
+ * 64 threads already saturate memory bandwidth. */
+#define VBPR__LOSS_MAX_THREADS (VBPR_MAX_THREADS < 64 ? VBPR_MAX_THREADS : 64)
 
 /* What the kernels need to know about the parameters. */
 typedef struct vbpr__loss_cfg {

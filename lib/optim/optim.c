@@ -87,23 +87,7 @@ vbpr_status vbpr_optim_param_bounds(vbpr_optim_kind kind, vbpr_optim_param p,
   return vbpr__param_bounds(table_of(kind), (int)p, bounds, __func__);
 }
 
-const char *vbpr_optim_param_name(vbpr_optim_param p)
-{
-  return vbpr__param_name(&adam_table, (int)p);
-}
-
-vbpr_status vbpr_optim_param_from_name(const char *name, vbpr_optim_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&adam_table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_optim_param)v;
-  return st;
-}
-
-vbpr_status vbpr_optim_param_parse(vbpr_optim_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&adam_table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_NAME_API(optim, vbpr_optim_param, adam_table)
 
 /* ---- handle and parameters --------------------------------------------- */
 
@@ -454,9 +438,9 @@ static void apply_plan(vbpr_optim *o, const plan *p)
       n_idx = p->rows;
     }
   }
-  /* Starting a thread costs tens of microseconds: worth it only for
-   * spans that take longer than that (about 2^18 elements). */
-  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 18);
+  /* Handing a span to a pool worker costs about a microsecond (tens when
+   * it must be woken): worth it for spans of 2^14 elements (15-30 us). */
+  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 14);
   vbpr__parallel_for(n_idx, nt, run_range, &r);
   for (size_t i = 0; i < k; i++) o->mark[o->uniq[i]] = 0;
 }

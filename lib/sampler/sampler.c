@@ -238,28 +238,8 @@ void vbpr_sampler_destroy(vbpr_sampler *s)
 
 /* ---- parameters -------------------------------------------------------- */
 
-vbpr_status vbpr_sampler_param_bounds(vbpr_sampler_param p, vbpr_param_bounds *bounds)
-{
-  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
-}
-
-const char *vbpr_sampler_param_name(vbpr_sampler_param p)
-{
-  return vbpr__param_name(&table, (int)p);
-}
-
-vbpr_status vbpr_sampler_param_from_name(const char *name, vbpr_sampler_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_sampler_param)v;
-  return st;
-}
-
-vbpr_status vbpr_sampler_param_parse(vbpr_sampler_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_BOUNDS_API(sampler, vbpr_sampler_param, table)
+VBPR__PARAM_NAME_API(sampler, vbpr_sampler_param, table)
 
 /* The table's bounds, then what depends on this sampler's data and its
  * other parameters. */
@@ -366,8 +346,8 @@ static vbpr_status fill_share(vbpr_sampler *s, size_t n, int32_t *users, int32_t
 {
   size_t w = (size_t)s->world, r = (size_t)s->rank;
   size_t lo = r * n / w, hi = (r + 1) * n / w, share = hi - lo;
-  /* a thread start costs about as much as 10k draws */
-  int nt = vbpr__threads_for(share * (size_t)(s->num_pos + s->num_neg), 16384);
+  /* a pool worker's chunk pays from about 1k draws (30-50 us) */
+  int nt = vbpr__threads_for(share * (size_t)(s->num_pos + s->num_neg), 1024);
   s->ws_stride = vbpr__sampler_ws_bytes(s);
   if (s->ws_stride > 0) { /* capacity counted in bytes: the stride varies with N */
     vbpr_status st = vbpr__reserve(&s->ws, &s->ws_cap, (size_t)nt * s->ws_stride, 1, func);

@@ -60,28 +60,8 @@ static bool structural(vbpr_trainer_param p)
   return p <= VBPR_TRAINER_SEED;
 }
 
-vbpr_status vbpr_trainer_param_bounds(vbpr_trainer_param p, vbpr_param_bounds *bounds)
-{
-  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
-}
-
-const char *vbpr_trainer_param_name(vbpr_trainer_param p)
-{
-  return vbpr__param_name(&table, (int)p);
-}
-
-vbpr_status vbpr_trainer_param_from_name(const char *name, vbpr_trainer_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_trainer_param)v;
-  return st;
-}
-
-vbpr_status vbpr_trainer_param_parse(vbpr_trainer_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_BOUNDS_API(trainer, vbpr_trainer_param, table)
+VBPR__PARAM_NAME_API(trainer, vbpr_trainer_param, table)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
