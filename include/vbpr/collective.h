@@ -138,6 +138,9 @@ VBPR_API vbpr_status vbpr_trainer_set_collective(vbpr_trainer *tr,
  * @param n      number of extra values in @p sums (may be 0)
  * @param sums   [n] values summed over the ranks with the gradients (such
  *               as loss * rows, for the global batch's loss); NULL if n==0
+ * It allocates its exchange buffers per call (a few times the union's
+ * gradient rows); the trainer's data-parallel path keeps them instead.
+ *
  * @return VBPR_OK; the failing rank's status; VBPR_ERR_INVALID_ARGUMENT;
  *   VBPR_ERR_OUT_OF_MEMORY; VBPR_ERR_IO (a callback failed: see above).
  */
