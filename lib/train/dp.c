@@ -5,6 +5,7 @@
  * rank agrees with the others first, so that a failure or a stop on one
  * rank is seen by all at the same point. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -184,6 +185,19 @@ static vbpr_status train_batch(vbpr_trainer *tr, size_t n, size_t m, size_t nn,
 
 /* ---- one epoch ----------------------------------------------------------- */
 
+/* The agreed message ("rank R: ...") with the epoch and batch. */
+static vbpr_status numeric_failure(int64_t epoch, size_t batch, const char *func)
+{
+  char why[512];
+  const char *msg = vbpr_last_error();
+  size_t len = strlen(func);
+  if (strncmp(msg, func, len) == 0 && strncmp(msg + len, ": ", 2) == 0) msg += len + 2;
+  snprintf(why, sizeof why, "%s", msg);
+  return vbpr__error(VBPR_ERR_NUMERIC, func,
+                     "non-finite values at epoch %lld, batch %zu (a lower learning rate may "
+                     "help): %s", (long long)epoch, batch, why);
+}
+
 static bool report(vbpr_trainer *tr, vbpr_trainer_event ev, int64_t epoch, size_t batch,
                    size_t nbatches, double loss)
 {
@@ -222,6 +236,8 @@ vbpr_status vbpr__trainer_dp_epoch(vbpr_trainer *tr, vbpr_status local, double *
     }
     double loss = 0;
     st = train_batch(tr, n, (size_t)dm, (size_t)dn, &loss, func);
+    if (st == VBPR_ERR_NUMERIC) /* as the single-process path says it */
+      return numeric_failure(epoch, b, func);
     if (st != VBPR_OK) return st;
     vbpr_status step = vbpr_optim_step_encoder(tr->opt, tr->enc);
     sum += loss;
