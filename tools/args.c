@@ -34,6 +34,8 @@ static const char usage[] =
   "  --optimizer adam|lazy-adam|sgd  --lr LR  --l2 L2  --batch B\n"
   "  --epochs E  --eval-every E  --k 10,20  --seed S  --threads T\n"
   "  --compare                  train BPR and the configured loss, compare\n"
+  "  --timeout S                under mpirun: seconds a rank waits for the others\n"
+  "                             before it ends the job (default 600)\n"
   "output:\n"
   "  --save FILE  --json FILE  --quiet  --help  --version\n";
 
@@ -44,6 +46,7 @@ enum {
   O_PRIOR_RARITY, O_PRIOR_GOOD, O_PRIOR_POP, O_PRIOR_BAD, O_NEG_POP,
   O_OPTIM, O_LR, O_L2, O_BATCH, O_EPOCHS, O_EVAL_EVERY, O_K, O_SEED,
   O_THREADS, O_COMPARE, O_SAVE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_PRESET,
+  O_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -64,6 +67,7 @@ static const struct option longopts[] = {
   {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"compare", 0, 0, O_COMPARE},
   {"save", 1, 0, O_SAVE}, {"json", 1, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
   {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {"preset", 1, 0, O_PRESET},
+  {"timeout", 1, 0, O_TIMEOUT},
   {0, 0, 0, 0},
 };
 
@@ -281,6 +285,12 @@ static bool handle_other(int code, const char *name, const char *arg, cli_config
   case O_EVAL_EVERY: return trainer_value(name, arg, "eval_every", &cfg->eval_every);
   case O_THREADS: return integer(name, arg, 0, VBPR_MAX_THREADS, &cfg->threads);
   case O_K: return parse_ks(arg, cfg);
+  case O_TIMEOUT: {
+    long t = 0;
+    if (!integer(name, arg, 1, 31536000, &t)) return false;
+    cfg->timeout = (double)t;
+    return true;
+  }
   case O_COMPARE: cfg->compare = true; return true;
   case O_PRESET: return add_preset(cfg, name, arg);
   case O_SAVE: cfg->save_path = arg; return true;
@@ -297,7 +307,7 @@ bool cli_parse(int argc, char **argv, cli_config *cfg, bool *exit_now)
 {
   *cfg = (cli_config){.format = VBPR_DATASET_FORMAT_AUTO, .num_items = -1,
                       .epochs = -1, .eval_every = -1, .threads = -1, .synth_seed = 7,
-                      .synth_noise = 0.2};
+                      .synth_noise = 0.2, .timeout = 600};
   *exit_now = false;
   cfg->ks[0] = 20;
   cfg->nks = 1;

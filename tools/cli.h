@@ -35,6 +35,7 @@ typedef struct cli_config {
   bool quiet, compare;
   double synth_seed;
   double synth_noise;  /* share of injected false positives */
+  double timeout;      /* data-parallel: seconds to wait for the other ranks */
 } cli_config;
 
 /* Parses argv into cfg; prints the problem and returns false on bad input.

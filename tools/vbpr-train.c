@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "data.h"
+#include "dist.h"
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -123,6 +124,10 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
 {
   vbpr_trainer *tr = NULL;
   if (vbpr_trainer_create(data->train, data->test, &tr) != VBPR_OK) return fail("trainer");
+  if (!dist_attach(tr)) {
+    vbpr_trainer_destroy(tr);
+    return false;
+  }
   /* the flags first, then the schedule and the loss of a --compare run */
   cli_setting extra[3] = {{CLI_TRAINER, VBPR_TRAINER_EPOCHS, epochs, "epochs"},
                           {CLI_TRAINER, VBPR_TRAINER_EVAL_EVERY, eval_every, "eval-every"},
@@ -158,19 +163,28 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
   return ok;
 }
 
-int main(int argc, char **argv)
+static int train_main(int argc, char **argv, int rank)
 {
   cli_config cfg;
   bool exit_now;
   if (!cli_parse(argc, argv, &cfg, &exit_now)) return 2;
   if (exit_now) return 0;
+  dist_set_timeout(cfg.timeout);
+  if (!dist_same_args(argc, argv)) return 2;
+  if (rank != 0) { /* under mpirun rank 0 alone prints and saves; errors go to stderr */
+    cfg.quiet = true;
+    cfg.save_path = cfg.json_path = NULL;
+  }
   if (cfg.threads >= 0 && vbpr_set_num_threads((int)cfg.threads) != VBPR_OK) {
     fail("--threads");
     return 2;
   }
   bool synthetic = cfg.train_path == NULL;
   data_pair data = {0};
-  if (!data_load(&cfg, &data)) return 1;
+  if (!dist_all_ok(data_load(&cfg, &data), "loading the data")) {
+    data_free(&data);
+    return 1;
+  }
   double epochs = cfg.epochs >= 0 ? cfg.epochs : (synthetic ? 20 : 100);
   double eval_every = cfg.eval_every >= 0 ? cfg.eval_every : (synthetic ? 10 : 5);
   bool compare = cfg.compare || argc == 1;
@@ -203,4 +217,14 @@ int main(int argc, char **argv)
   for (size_t r = 0; r < n; r++) free(runs[r].history);
   data_free(&data);
   return ok ? (stop_requested ? 130 : 0) : 1;
+}
+
+int main(int argc, char **argv)
+{
+  int rank = 0, size = 1;
+  dist_init(&argc, &argv, &rank, &size);
+  if (rank != 0 && freopen("/dev/null", "w", stdout) == NULL) return 1;
+  int status = train_main(argc, argv, rank);
+  dist_finish();
+  return status;
 }

@@ -371,3 +371,24 @@ vbpr_status vbpr__encoder_extra_loss(vbpr_encoder *enc, double *value, const cha
   if (st != VBPR_OK) *value = 0.0;
   return st;
 }
+
+/* ---- data parallelism -------------------------------------------------- */
+
+float *vbpr__encoder_grad_table(vbpr_encoder *enc, vbpr_table table)
+{
+  size_t off = table == VBPR_TABLE_USERS ? 0 : (size_t)enc->num_users * (size_t)enc->dim;
+  return enc->grad + off;
+}
+
+vbpr_status vbpr__encoder_touch_rows(vbpr_encoder *enc, vbpr_table table, size_t count,
+                                     const int32_t *rows, const char *func)
+{
+  if (enc->ops->touch_rows == NULL)
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "the %s encoder cannot train data-parallel", enc->ops->info->name);
+  int32_t limit = table == VBPR_TABLE_USERS ? enc->num_users : enc->num_items;
+  vbpr_status st = check_ids(rows, count, limit, "rows", func);
+  if (st != VBPR_OK) return st;
+  enc->ops->touch_rows(enc, table, rows, count);
+  return VBPR_OK;
+}

@@ -119,6 +119,15 @@ typedef struct vbpr__encoder_ops {
    * does not depend on the thread count. */
   vbpr_status (*extra_loss)(vbpr_encoder *enc, const vbpr__batch *batch, double *value,
                             const char *func);
+
+  /* Optional (NULL: the kind cannot train data-parallel). Records rows of
+   * `table` (already validated, in range, possibly repeated or already
+   * touched) as touched: their gradient was written from outside (the sum
+   * over ranks of data-parallel training, lib/train/collective.c), so
+   * touched_rows and zero_grad must cover them. Must not allocate and
+   * cannot fail. MF adds them to its lists; LightGCN marks every row. */
+  void (*touch_rows)(vbpr_encoder *enc, vbpr_table table, const int32_t *rows,
+                     size_t count);
 } vbpr__encoder_ops;
 
 struct vbpr_encoder {

@@ -74,4 +74,14 @@ vbpr_status vbpr__encoder_unsupported(const vbpr__encoder_kind_info *info,
  * (then nothing is pending from it). */
 vbpr_status vbpr__encoder_extra_loss(vbpr_encoder *enc, double *value, const char *func);
 
+/* For data-parallel training (lib/train/collective.c): the writable
+ * gradient of one table [rows x dim] (the public getter lends it read-only),
+ * and the recording of rows whose gradient was written there as touched
+ * (see vbpr_encoder_touched_rows()). touch_rows validates the ids and
+ * returns VBPR_ERR_UNSUPPORTED for a kind without the op, changing nothing
+ * on failure. */
+float *vbpr__encoder_grad_table(vbpr_encoder *enc, vbpr_table table);
+vbpr_status vbpr__encoder_touch_rows(vbpr_encoder *enc, vbpr_table table, size_t count,
+                                     const int32_t *rows, const char *func);
+
 #endif

@@ -264,6 +264,15 @@ static void lgcn_touched_rows(const vbpr_encoder *e, vbpr_table table, const int
   *count = !s->all_touched ? 0 : table == VBPR_TABLE_USERS ? e->num_users : e->num_items;
 }
 
+/* Touched rows are all rows or none (see lgcn_touched_rows). */
+static void lgcn_touch_rows(vbpr_encoder *e, vbpr_table table, const int32_t *rows,
+                            size_t count)
+{
+  (void)table, (void)rows;
+  lgcn_state *s = e->state;
+  if (count > 0) s->all_touched = true;
+}
+
 static void lgcn_free_state(void *state)
 {
   lgcn_state *s = state;
@@ -295,6 +304,7 @@ static const vbpr__encoder_ops lgcn_ops = {
   .zero_grad = lgcn_zero_grad,
   .touched_rows = lgcn_touched_rows,
   .free_state = lgcn_free_state,
+  .touch_rows = lgcn_touch_rows,
 };
 
 /* ---- construction ------------------------------------------------------ */

@@ -16,6 +16,7 @@ struct vbpr_sampler {
   int mode;
   double pop_exponent;
   int64_t epoch, position, users_epoch_rows;
+  int64_t rank, world; /* data parallelism: this rank's share of each batch */
 
   /* users with at least num_neg items outside their positives */
   int32_t *elig_users; /* [num_users], first n_elig used, ascending */

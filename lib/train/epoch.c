@@ -71,6 +71,7 @@ static vbpr_status make_parts(vbpr_trainer *tr)
     st = vbpr_optim_create((vbpr_optim_kind)tr->param[VBPR_TRAINER_OPTIMIZER], &tr->opt);
   if (st == VBPR_OK)
     st = vbpr_optim_set(tr->opt, VBPR_OPTIM_WEIGHT_DECAY, TRAINER_WEIGHT_DECAY);
+  if (st == VBPR_OK) st = vbpr__trainer_dp_prepare(tr);
   if (st == VBPR_OK && tr->test != NULL)
     st = vbpr_evaluator_create(tr->train, tr->test, &tr->ev);
   if (st == VBPR_OK && tr->ev != NULL) st = vbpr_evaluator_set_ks(tr->ev, tr->nks, tr->ks);
@@ -200,6 +201,7 @@ static vbpr_status numeric_failure(vbpr_status st, int64_t epoch, size_t batch,
 
 static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *func)
 {
+  if (tr->dp != NULL) return vbpr__trainer_dp_epoch(tr, VBPR_OK, mean_loss, func);
   vbpr_status st = vbpr__trainer_sync(tr, func);
   if (st == VBPR_OK) st = vbpr__trainer_priors(tr, func);
   if (st != VBPR_OK) return st;
@@ -248,6 +250,7 @@ vbpr_status vbpr_trainer_epoch(vbpr_trainer *tr, double *mean_loss)
 {
   VBPR_CHECK_NULL(tr);
   vbpr_status st = vbpr_trainer_prepare(tr);
+  if (tr->dp != NULL && st != VBPR_OK) return vbpr__trainer_dp_epoch(tr, st, NULL, __func__);
   if (st != VBPR_OK) return st;
   return run_epoch(tr, mean_loss, __func__);
 }
@@ -256,6 +259,7 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
 {
   VBPR_CHECK_NULL(tr);
   vbpr_status st = vbpr_trainer_prepare(tr);
+  if (tr->dp != NULL && st != VBPR_OK) return vbpr__trainer_dp_epoch(tr, st, NULL, __func__);
   if (st != VBPR_OK) return st;
   int64_t epochs = (int64_t)tr->param[VBPR_TRAINER_EPOCHS];
   int64_t every = (int64_t)tr->param[VBPR_TRAINER_EVAL_EVERY];
@@ -269,6 +273,10 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
       st = vbpr_trainer_evaluate(tr);
       if (st != VBPR_OK) return st;
       stop = report(tr, VBPR_TRAINER_EVENT_EVALUATION, e, 0, 0, loss) || stop;
+    }
+    if (tr->dp != NULL) { /* every rank stops when one asks */
+      st = vbpr__trainer_dp_agree_stop(tr, VBPR_OK, &stop, __func__);
+      if (st != VBPR_OK) return st;
     }
     if (stop)
       return VBPR_FAIL(VBPR_ERR_INTERRUPTED, "stopped after epoch %lld", (long long)e);

@@ -95,6 +95,7 @@ void vbpr_trainer_destroy(vbpr_trainer *tr)
 {
   if (tr == NULL) return;
   vbpr__trainer_release(tr);
+  vbpr__trainer_dp_free(tr);
   vbpr__free(tr->history);
   vbpr__dataset_release(tr->train);
   if (tr->test != NULL) vbpr__dataset_release(tr->test);
@@ -181,6 +182,14 @@ vbpr_status vbpr_trainer_evaluate(vbpr_trainer *tr)
   if (tr->test == NULL)
     return VBPR_FAIL(VBPR_ERR_STATE, "the trainer was created without a test set");
   vbpr_status st = vbpr_trainer_prepare(tr);
+  if (tr->dp != NULL) { /* every rank evaluates its share of the users */
+    tr->evaluated = false;
+    st = vbpr__trainer_dp_evaluate(tr, st, __func__);
+    if (st == VBPR_OK) st = vbpr__trainer_dp_lost(tr, vbpr__trainer_record(tr, __func__));
+    if (st != VBPR_OK) return st;
+    tr->evaluated = true;
+    return VBPR_OK;
+  }
   if (st != VBPR_OK) return st;
   const float *users, *items;
   st = vbpr_encoder_embeddings(tr->enc, &users, &items);

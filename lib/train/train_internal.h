@@ -53,6 +53,9 @@ struct vbpr_trainer {
 
   vbpr__eval_record *history;
   size_t n_history, history_cap;
+
+  /* data parallelism (dp.c); NULL when training in one process */
+  struct vbpr__trainer_dp *dp;
 };
 
 /* Frees everything prepare built; the trainer can be prepared again. */
@@ -68,5 +71,18 @@ vbpr_status vbpr__trainer_sync(vbpr_trainer *tr, const char *func);
 
 /* Appends the evaluator's current results to the history. */
 vbpr_status vbpr__trainer_record(vbpr_trainer *tr, const char *func);
+
+/* Data parallelism (dp.c). `local` is this rank's status so far: a
+ * failure still joins the ranks' agreement, so that every rank fails. */
+void vbpr__trainer_dp_free(vbpr_trainer *tr);
+vbpr_status vbpr__trainer_dp_prepare(vbpr_trainer *tr);
+vbpr_status vbpr__trainer_dp_epoch(vbpr_trainer *tr, vbpr_status local, double *mean_loss,
+                                   const char *func);
+vbpr_status vbpr__trainer_dp_evaluate(vbpr_trainer *tr, vbpr_status local, const char *func);
+/* The ranks agree on `local` and on stopping (*stop: any rank's wish). */
+vbpr_status vbpr__trainer_dp_agree_stop(vbpr_trainer *tr, vbpr_status local, bool *stop,
+                                        const char *func);
+/* A failure the other ranks cannot know of: asks the host to end the job. */
+vbpr_status vbpr__trainer_dp_lost(vbpr_trainer *tr, vbpr_status st);
 
 #endif

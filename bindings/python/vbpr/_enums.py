@@ -132,6 +132,8 @@ class SamplerParam(IntEnum):
     NEG_POP_EXPONENT = 6
     EPOCH = 7
     USERS_EPOCH_ROWS = 8
+    WORLD_SIZE = 9
+    RANK = 10
 
 
 # ---- encoder.h

@@ -174,6 +174,26 @@ SIZES = _array(SIZE_DTYPE)               # const size_t *
 PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, c_enum, i64, c_size, c_size,
                                dbl)
 
+
+
+class vbpr_collective(ctypes.Structure):  # noqa: N801 (the C name, for the table test)
+    """vbpr/collective.h, version 1: the host's collectives (data parallelism)."""
+    _fields_ = [
+        ("version", ctypes.c_uint),
+        ("rank", ctypes.c_size_t),
+        ("size", ctypes.c_size_t),
+        ("ctx", ctypes.c_void_p),
+        ("all_reduce_sum", ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                                            ctypes.POINTER(ctypes.c_float))),
+        ("all_gather_ids", ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                                            ctypes.POINTER(ctypes.c_int32),
+                                            ctypes.POINTER(ctypes.c_int32))),
+        ("abort_job", ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)),
+    ]
+
+
+Collective = ctypes.POINTER(vbpr_collective)
+
 S = True   # returns a vbpr_status: errcheck raises on failure
 V = False  # returns a value (or nothing)
 
@@ -277,6 +297,8 @@ PROTOTYPES = {
     "vbpr_sampler_create": (c_status, [Dataset, ctypes.POINTER(Sampler)], S),
     "vbpr_sampler_destroy": (None, [Sampler], V),
     "vbpr_sampler_next": (c_status, [Sampler, I32_OUT, I32_OUT, I32_OUT, out_size], S),
+    "vbpr_sampler_next_shard": (c_status, [Sampler, I32_OUT, I32_OUT, I32_OUT, out_size,
+                                           out_size], S),
     "vbpr_sampler_reset": (c_status, [Sampler], S),
     "vbpr_sampler_epoch": (i64, [Sampler], V),
     "vbpr_sampler_rows_per_epoch": (c_size, [Sampler], V),
@@ -336,6 +358,13 @@ PROTOTYPES = {
     "vbpr_trainer_destroy": (None, [Trainer], V),
     "vbpr_trainer_set_ks": (c_status, [Trainer, c_size, SIZES], S),
     "vbpr_trainer_set_progress": (c_status, [Trainer, PROGRESS_FN, ctypes.c_void_p], S),
+    # collective.h
+    "vbpr_collective_init": (c_status, [Collective, ctypes.c_uint], S),
+    "vbpr_trainer_set_collective": (c_status, [Trainer, Collective], S),
+    "vbpr_collective_reduce_encoder": (c_status, [Collective, Encoder, c_status,
+                                                  ctypes.c_size_t, F32_OUT_OPT], S),
+    "vbpr_collective_evaluate": (c_status, [Collective, Evaluator, ctypes.c_size_t,
+                                            ctypes.c_size_t, ctypes.c_size_t, F32, F32], S),
     "vbpr_trainer_prepare": (c_status, [Trainer], S),
     "vbpr_trainer_loss": (Loss, [Trainer], V),
     "vbpr_trainer_sampler": (Sampler, [Trainer], V),

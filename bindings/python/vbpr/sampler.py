@@ -23,7 +23,7 @@ class Sampler(Handle):
 
     Sampler(dataset, **params): params by the library's names (batch_size,
     num_pos, num_neg, seed, mode, neg_pop_exponent, epoch,
-    users_epoch_rows), set in the order of the C enum; omitted ones keep the
+    users_epoch_rows, world_size, rank), set in the order of the C enum; omitted ones keep the
     library's defaults (Sampler.describe()).
 
     The sampler keeps its dataset alive (closing the dataset first is safe).
@@ -61,24 +61,39 @@ class Sampler(Handle):
     def N(self):
         return self.get(SamplerParam.NUM_NEG)
 
+    def _buffers(self, out):
+        """(users [B], pos [B, M], neg [B, N]) int32: new, or out's checked."""
+        b, m, n = self.batch_size, self.M, self.N
+        if out is None:
+            return np.empty(b, _I32), np.empty((b, m), _I32), np.empty((b, n), _I32)
+        return (check_array(out[0], _I32, (b,), "users", writable=True),
+                check_array(out[1], _I32, (b, m), "pos", writable=True),
+                check_array(out[2], _I32, (b, n), "neg", writable=True))
+
     def next(self, out=None):
         """The next rows of the epoch (vbpr_sampler_next): (users [rows],
         pos [rows, M], neg [rows, N]), int32. rows is batch_size, fewer at
         the end of an epoch, and 0 once it is over (which starts the next
         one). out=(users [B], pos [B, M], neg [B, N]) int32 arrays to fill,
         B = batch_size; the results are then views of them."""
-        b, m, n = self.batch_size, self.M, self.N
-        if out is None:
-            users, pos, neg = (np.empty(b, _I32), np.empty((b, m), _I32),
-                               np.empty((b, n), _I32))
-        else:
-            users = check_array(out[0], _I32, (b,), "users", writable=True)
-            pos = check_array(out[1], _I32, (b, m), "pos", writable=True)
-            neg = check_array(out[2], _I32, (b, n), "neg", writable=True)
+        users, pos, neg = self._buffers(out)
         rows = ctypes.c_size_t()
         lib.vbpr_sampler_next(self._ptr, users, pos, neg, ctypes.byref(rows))
         r = rows.value
         return users[:r], pos[:r], neg[:r]
+
+    def next_shard(self, out=None):
+        """This rank's share of the next global batch, for data-parallel
+        loops (vbpr_sampler_next_shard, sampler params world_size and rank):
+        (users [r], pos [r, M], neg [r, N], batch_rows). r may be 0 when the
+        global batch has fewer rows than ranks; batch_rows, the rows of the
+        whole global batch, is 0 once the epoch is over. out= as next()."""
+        users, pos, neg = self._buffers(out)
+        rows, total = ctypes.c_size_t(), ctypes.c_size_t()
+        lib.vbpr_sampler_next_shard(self._ptr, users, pos, neg, ctypes.byref(rows),
+                                    ctypes.byref(total))
+        r = rows.value
+        return users[:r], pos[:r], neg[:r], total.value
 
     def batches(self, out=None):
         """Yields the remaining batches of the current epoch; when it ends the
