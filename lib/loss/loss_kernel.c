@@ -228,24 +228,6 @@ DEFINE_TRANSPOSE_OUT(transpose_out_d, double)
 
 /* ---- attention ---------------------------------------------------------- */
 
-/* Per-row softmax of z [n][B] in place; the row maximum is subtracted so no
- * exponent is positive and every row sum is >= 1. mx is scratch [B]. */
-VBPR_INLINE void softmax_rows(size_t B, size_t n, double *z, double *mx)
-{
-  for (size_t r = 0; r < B; r++) mx[r] = z[r];
-  for (size_t k = 1; k < n; k++)
-    for (size_t r = 0; r < B; r++) mx[r] = max2(mx[r], z[k * B + r]);
-  for (size_t k = 0; k < n; k++)
-    for (size_t r = 0; r < B; r++) z[k * B + r] = clamp_exp_arg(z[k * B + r] - mx[r]);
-  for (size_t i = 0; i < n * B; i++) z[i] = exp_dom(z[i]);
-  for (size_t r = 0; r < B; r++) mx[r] = z[r]; /* from here on, the row sums */
-  for (size_t k = 1; k < n; k++)
-    for (size_t r = 0; r < B; r++) mx[r] += z[k * B + r];
-  for (size_t r = 0; r < B; r++) mx[r] = 1.0 / mx[r];
-  for (size_t k = 0; k < n; k++)
-    for (size_t r = 0; r < B; r++) z[k * B + r] *= mx[r];
-}
-
 /* Hardness log-prior into t [n][B]:
  *   t_k = log softmax_k(h * s / tau) = h s_k / tau - logsumexp(h s / tau)
  * with h = -1 for positives (a low-scored positive is hard) and +1 for
@@ -270,12 +252,12 @@ VBPR_INLINE void hardness_rows(size_t B, size_t n, const double *s, double ht, d
     for (size_t r = 0; r < B; r++) t[k * B + r] -= lse[r];
 }
 
-/* Attention weights of one side of a block into z [n][B]:
- *   z = softmax_k(f * s_k + lp_k + lam * hardness_k),  f = sign / c.
+/* Attention logits of one side of a block into z [n][B]:
+ *   z_k = f * s_k + lp_k + lam * hardness_k,  f = sign / c.
  * lp [n][B] may be NULL (no prior); t [n][B] and r0, r1 [B] are scratch. */
-VBPR_INLINE void attention_rows(size_t B, size_t n, const double *s, const double *lp,
-                                double f, double lam, double ht, double *z, double *t,
-                                double *r0, double *r1)
+VBPR_INLINE void attention_logits(size_t B, size_t n, const double *s, const double *lp,
+                                  double f, double lam, double ht, double *z, double *t,
+                                  double *r0, double *r1)
 {
   if (lam > 0.0) hardness_rows(B, n, s, ht, t, z, r0, r1);
   for (size_t i = 0; i < n * B; i++) z[i] = f * s[i];
@@ -283,7 +265,40 @@ VBPR_INLINE void attention_rows(size_t B, size_t n, const double *s, const doubl
     for (size_t i = 0; i < n * B; i++) z[i] += lp[i];
   if (lam > 0.0)
     for (size_t i = 0; i < n * B; i++) z[i] += lam * t[i];
-  softmax_rows(B, n, z, r0);
+}
+
+/* Row maxima of z [n][B] into mx, and z -= mx (clamped for exp_dom). */
+VBPR_INLINE void shift_rows(size_t B, size_t n, double *z, double *mx)
+{
+  for (size_t r = 0; r < B; r++) mx[r] = z[r];
+  for (size_t k = 1; k < n; k++)
+    for (size_t r = 0; r < B; r++) mx[r] = max2(mx[r], z[k * B + r]);
+  for (size_t k = 0; k < n; k++)
+    for (size_t r = 0; r < B; r++) z[k * B + r] = clamp_exp_arg(z[k * B + r] - mx[r]);
+}
+
+/* z [n][B] /= its row sums; sum is scratch [B]. */
+VBPR_INLINE void normalise_rows(size_t B, size_t n, double *z, double *sum)
+{
+  for (size_t r = 0; r < B; r++) sum[r] = z[r];
+  for (size_t k = 1; k < n; k++)
+    for (size_t r = 0; r < B; r++) sum[r] += z[k * B + r];
+  for (size_t r = 0; r < B; r++) sum[r] = 1.0 / sum[r];
+  for (size_t k = 0; k < n; k++)
+    for (size_t r = 0; r < B; r++) z[k * B + r] *= sum[r];
+}
+
+/* Both softmaxes of a block, alpha over zp [M][B] and beta over zn [N][B],
+ * which lie back to back (carve): the exponentials of both sides run in one
+ * loop, so that a block of a single row still fills vector registers. */
+VBPR_INLINE void softmax_pair(size_t B, size_t M, size_t N, double *zp, double *zn,
+                              double *r0, double *r1)
+{
+  shift_rows(B, M, zp, r0);
+  shift_rows(B, N, zn, r1);
+  for (size_t i = 0; i < (M + N) * B; i++) zp[i] = exp_dom(zp[i]);
+  normalise_rows(B, M, zp, r0);
+  normalise_rows(B, N, zn, r1);
 }
 
 /* ---- estimators: row loss and d(row loss)/d(score) ---------------------- */
@@ -432,10 +447,11 @@ VBPR_INLINE void block_core(const vbpr__loss_cfg *cfg, block_ws *w)
     est_pair(w, w->loss);
     return;
   }
-  attention_rows(B, M, w->sp, w->lp, 1.0 / cfg->c_pos, cfg->lam_pos, -1.0 / cfg->tau,
-                 w->zp, w->dp, w->r0, w->r1);
-  attention_rows(B, N, w->sn, w->ln, (double)cfg->sign / cfg->c_neg, cfg->lam_neg,
-                 1.0 / cfg->tau, w->zn, w->dn, w->r0, w->r1);
+  attention_logits(B, M, w->sp, w->lp, 1.0 / cfg->c_pos, cfg->lam_pos, -1.0 / cfg->tau,
+                   w->zp, w->dp, w->r0, w->r1);
+  attention_logits(B, N, w->sn, w->ln, (double)cfg->sign / cfg->c_neg, cfg->lam_neg,
+                   1.0 / cfg->tau, w->zn, w->dn, w->r0, w->r1);
+  softmax_pair(B, M, N, w->zp, w->zn, w->r0, w->r1);
   if (cfg->estimator == VBPR_ESTIMATOR_ELBO)
     est_elbo(cfg, w, w->loss);
   else
@@ -483,9 +499,8 @@ VBPR_INLINE size_t store_rows(const vbpr__loss_cfg *cfg, const block_ws *w, size
   return bad;
 }
 
-VBPR_LOSS_CLONES
-size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
-                       double *scratch, const vbpr__rows_out *out, bool *overflow)
+VBPR_INLINE size_t rows_impl(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
+                             double *scratch, const vbpr__rows_out *out, bool *overflow)
 {
   size_t M = cfg->M, N = cfg->N;
   block_ws w = carve(cfg, scratch, B);
@@ -510,25 +525,47 @@ size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in 
   return over < good ? over : good;
 }
 
+/* A block of one row (a per-sample host's call, the fused path's tuples)
+ * gets its own instance, in which every loop over the rows is gone. */
+VBPR_LOSS_CLONES
+size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
+                       double *scratch, const vbpr__rows_out *out, bool *overflow)
+{
+  if (B == 1 && cfg->M == 2 && cfg->N == 4) {
+    vbpr__loss_cfg c = *cfg;
+    c.M = 2, c.N = 4;
+    return rows_impl(&c, 1, in, scratch, out, overflow);
+  }
+  if (B == 1) return rows_impl(cfg, 1, in, scratch, out, overflow);
+  return rows_impl(cfg, B, in, scratch, out, overflow);
+}
+
 /* ---- the forward over rows ---------------------------------------------- */
 
-/* out[r*cnt + i] = <user_r, item_(r, i)> for the B rows of a block. */
+/* ps[r*M + i] = <user_r, pos_(r, i)> and ns[r*N + i] = <user_r, neg_(r, i)>
+ * for the B rows of a block. */
 VBPR_LOSS_CLONES
-static void scores_block(size_t B, size_t dim, size_t cnt, const float *user,
-                         const float *items, float *out)
+static void scores_block(size_t B, size_t dim, size_t M, size_t N, const float *user,
+                         const float *pos, const float *neg, float *ps, float *ns)
 {
-  for (size_t r = 0; r < B; r++)
-    for (size_t i = 0; i < cnt; i++)
-      out[r * cnt + i] = vbpr__dot(user + r * dim, items + (r * cnt + i) * dim, dim);
+  for (size_t r = 0; r < B; r++) {
+    const float *u = user + r * dim;
+    for (size_t i = 0; i < M; i++) ps[r * M + i] = vbpr__dot(u, pos + (r * M + i) * dim, dim);
+    for (size_t i = 0; i < N; i++) ns[r * N + i] = vbpr__dot(u, neg + (r * N + i) * dim, dim);
+  }
 }
 
 VBPR_LOSS_CLONES
-static void scores_block_d(size_t B, size_t dim, size_t cnt, const double *user,
-                           const double *items, double *out)
+static void scores_block_d(size_t B, size_t dim, size_t M, size_t N, const double *user,
+                           const double *pos, const double *neg, double *ps, double *ns)
 {
-  for (size_t r = 0; r < B; r++)
-    for (size_t i = 0; i < cnt; i++)
-      out[r * cnt + i] = vbpr__dot_f64(user + r * dim, items + (r * cnt + i) * dim, dim);
+  for (size_t r = 0; r < B; r++) {
+    const double *u = user + r * dim;
+    for (size_t i = 0; i < M; i++)
+      ps[r * M + i] = vbpr__dot_f64(u, pos + (r * M + i) * dim, dim);
+    for (size_t i = 0; i < N; i++)
+      ns[r * N + i] = vbpr__dot_f64(u, neg + (r * N + i) * dim, dim);
+  }
 }
 
 /* The inputs and outputs of rows [r0, r0 + B) of a float job. */
@@ -537,9 +574,8 @@ static void block_args(const vbpr__fwd_job *j, size_t r0, size_t B, vbpr__rows_i
 {
   size_t M = j->cfg->M, N = j->cfg->N, dim = j->dim;
   if (dim > 0) {
-    const float *u = j->user + r0 * dim;
-    scores_block(B, dim, M, u, j->pos + r0 * M * dim, j->ps_out + r0 * M);
-    scores_block(B, dim, N, u, j->neg + r0 * N * dim, j->ns_out + r0 * N);
+    scores_block(B, dim, M, N, j->user + r0 * dim, j->pos + r0 * M * dim,
+                 j->neg + r0 * N * dim, j->ps_out + r0 * M, j->ns_out + r0 * N);
   }
   *in = (vbpr__rows_in){.sp = j->ps + r0 * M, .sn = j->ns + r0 * N,
                         .lpp = j->lpp ? j->lpp + r0 * M : NULL,
@@ -555,9 +591,8 @@ static void block_args_d(const vbpr__fwd_job *j, size_t r0, size_t B, vbpr__rows
 {
   size_t M = j->cfg->M, N = j->cfg->N, dim = j->dim;
   if (dim > 0) {
-    const double *u = j->user_d + r0 * dim;
-    scores_block_d(B, dim, M, u, j->pos_d + r0 * M * dim, j->ps_out_d + r0 * M);
-    scores_block_d(B, dim, N, u, j->neg_d + r0 * N * dim, j->ns_out_d + r0 * N);
+    scores_block_d(B, dim, M, N, j->user_d + r0 * dim, j->pos_d + r0 * M * dim,
+                   j->neg_d + r0 * N * dim, j->ps_out_d + r0 * M, j->ns_out_d + r0 * N);
   }
   *in = (vbpr__rows_in){.spd = j->ps_d + r0 * M, .snd = j->ns_d + r0 * N,
                         .lppd = j->lpp_d ? j->lpp_d + r0 * M : NULL,
