@@ -22,13 +22,16 @@ static const char usage[] =
   "  --encoder mf|lightgcn  --layers K  --dim D\n"
   "  --init normal|xavier  --init-scale S\n"
   "loss:\n"
-  "  --loss bpr|variational  --estimator prototype|detached|elbo\n"
+  "  --loss bpr|variational|infonce  --estimator prototype|detached|elbo\n"
   "  -M, --num-pos M  -N, --num-neg N  --c-pos C  --c-neg C  --c C (both)\n"
   "  --neg-attention hard|easy  --pos-hardness L  --neg-hardness L  --tau T\n"
   "  --prior-rarity A1 --prior-good A2 --prior-popularity B1 --prior-bad B2\n"
   "  --neg-pop-alpha A          negatives drawn with probability ~ pop^A\n"
+  "  --temperature T            InfoNCE temperature\n"
   "training:\n"
-  "  --optimizer adam|lazy-adam|sgd  --lr LR  --l2 L2  --batch B\n"
+  "  --optimizer adam|lazy-adam|sgd|adagrad|sparse-adam  --lr LR  --l2 L2  --batch B\n"
+  "  --fused                    MF: per tuple, in place, threads lock-free (needs\n"
+  "                             sgd, adagrad or sparse-adam; lr per tuple)\n"
   "  --epochs E  --eval-every E  --k 10,20  --seed S  --threads T\n"
   "  --compare                  train BPR and the configured loss, compare\n"
   "output:\n"
@@ -41,6 +44,7 @@ enum {
   O_PRIOR_RARITY, O_PRIOR_GOOD, O_PRIOR_POP, O_PRIOR_BAD, O_NEG_POP,
   O_OPTIM, O_LR, O_L2, O_BATCH, O_EPOCHS, O_EVAL_EVERY, O_K, O_SEED,
   O_THREADS, O_COMPARE, O_SAVE, O_JSON, O_QUIET, O_HELP, O_VERSION,
+  O_TEMPERATURE, O_FUSED,
 };
 
 static const struct option longopts[] = {
@@ -60,7 +64,8 @@ static const struct option longopts[] = {
   {"epochs", 1, 0, O_EPOCHS}, {"eval-every", 1, 0, O_EVAL_EVERY}, {"k", 1, 0, O_K},
   {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"compare", 0, 0, O_COMPARE},
   {"save", 1, 0, O_SAVE}, {"json", 1, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
-  {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
+  {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION},
+  {"temperature", 1, 0, O_TEMPERATURE}, {"fused", 0, 0, O_FUSED}, {0, 0, 0, 0},
 };
 
 void cli_error(const char *what)
@@ -117,7 +122,8 @@ static const param_opt param_opts[] = {
   {O_NEG_ATT, CLI_LOSS, "neg_attention"}, {O_POS_HARD, CLI_LOSS, "pos_hardness"},
   {O_NEG_HARD, CLI_LOSS, "neg_hardness"}, {O_TAU, CLI_LOSS, "hardness_tau"},
   {O_NEG_POP, CLI_SAMPLER, "neg_pop_exponent"}, {O_BATCH, CLI_SAMPLER, "batch_size"},
-  {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"}, {0, 0, NULL},
+  {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"},
+  {O_TEMPERATURE, CLI_LOSS, "temperature"}, {0, 0, NULL},
 };
 
 static bool add_setting(cli_config *cfg, cli_object obj, const char *param, const char *flag,
@@ -238,6 +244,7 @@ static bool handle_other(int code, const char *name, const char *arg, cli_config
   case O_THREADS: return integer(name, arg, 0, VBPR_MAX_THREADS, &cfg->threads);
   case O_K: return parse_ks(arg, cfg);
   case O_COMPARE: cfg->compare = true; return true;
+  case O_FUSED: return add_setting(cfg, CLI_TRAINER, "fused", name, "on");
   case O_SAVE: cfg->save_path = arg; return true;
   case O_JSON: cfg->json_path = arg; return true;
   case O_QUIET: cfg->quiet = true; return true;

@@ -2,7 +2,9 @@
  *
  *   bench_train [DATA_DIR] [RUNS] [which]
  *
- * which: ml100k (default: all), gowalla, lightgcn. DATA_DIR defaults to
+ * which: ml100k (default: all), gowalla, lightgcn, or ml100k-fused,
+ * gowalla-fused (the fused path: per tuple, in place; row-wise Adagrad for
+ * BPR, sparse Adam for Variational BPR), fused (both). DATA_DIR defaults to
  * $VBPR_DATA_DIR, else ../shared/data. Prints the median epoch time of RUNS
  * epochs (after one warm-up epoch) per configuration and thread count, and
  * the ratios the project tracks: Variational/BPR epoch time against the
@@ -27,6 +29,7 @@ typedef struct cfg {
   const char *name;
   int encoder, layers, dim, loss, m, n, optim, batch;
   double c;
+  int fused;
 } cfg;
 
 /* Median seconds per epoch of `runs` epochs after a warm-up epoch. */
@@ -38,7 +41,7 @@ static double epoch_time(const vbpr_dataset *train, const cfg *c, int threads, i
   struct { vbpr_trainer_param p; double v; } set[] = {
     {VBPR_TRAINER_ENCODER, c->encoder}, {VBPR_TRAINER_LAYERS, c->layers},
     {VBPR_TRAINER_DIM, c->dim}, {VBPR_TRAINER_LOSS, c->loss},
-    {VBPR_TRAINER_OPTIMIZER, c->optim},
+    {VBPR_TRAINER_OPTIMIZER, c->optim}, {VBPR_TRAINER_FUSED, c->fused},
   };
   for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
     if (vbpr_trainer_set(tr, set[i].p, set[i].v) != VBPR_OK) die("set");
@@ -102,24 +105,39 @@ int main(int argc, char **argv)
   bool all = strcmp(which, "all") == 0;
   if (all || strcmp(which, "ml100k") == 0) {
     vbpr_dataset *ml = load(dir, "ml-100k/train.tsv");
-    cfg bpr = {"MF d64 BPR (adam)", VBPR_ENCODER_MF, 1, 64, VBPR_LOSS_BPR, 1, 1, VBPR_OPTIM_ADAM, 1024, 4};
-    cfg vb = {"MF d64 VBPR M2 N4 (adam)", VBPR_ENCODER_MF, 1, 64, VBPR_LOSS_VARIATIONAL, 2, 4, VBPR_OPTIM_ADAM, 1024, 4};
+    cfg bpr = {"MF d64 BPR (adam)", VBPR_ENCODER_MF, 1, 64, VBPR_LOSS_BPR, 1, 1, VBPR_OPTIM_ADAM, 1024, 4, 0};
+    cfg vb = {"MF d64 VBPR M2 N4 (adam)", VBPR_ENCODER_MF, 1, 64, VBPR_LOSS_VARIATIONAL, 2, 4, VBPR_OPTIM_ADAM, 1024, 4, 0};
     pair("ml-100k train", ml, &bpr, &vb, runs);
     vbpr_dataset_destroy(ml);
   }
   if (all || strcmp(which, "gowalla") == 0 || strcmp(which, "lightgcn") == 0) {
     vbpr_dataset *gw = load(dir, "gowalla/train.txt");
     if (all || strcmp(which, "gowalla") == 0) {
-      cfg bpr = {"MF d128 BPR (lazy adam)", VBPR_ENCODER_MF, 1, 128, VBPR_LOSS_BPR, 1, 1, VBPR_OPTIM_LAZY_ADAM, 2048, 8};
-      cfg vb = {"MF d128 VBPR M2 N16 (lazy adam)", VBPR_ENCODER_MF, 1, 128, VBPR_LOSS_VARIATIONAL, 2, 16, VBPR_OPTIM_LAZY_ADAM, 2048, 8};
+      cfg bpr = {"MF d128 BPR (lazy adam)", VBPR_ENCODER_MF, 1, 128, VBPR_LOSS_BPR, 1, 1, VBPR_OPTIM_LAZY_ADAM, 2048, 8, 0};
+      cfg vb = {"MF d128 VBPR M2 N16 (lazy adam)", VBPR_ENCODER_MF, 1, 128, VBPR_LOSS_VARIATIONAL, 2, 16, VBPR_OPTIM_LAZY_ADAM, 2048, 8, 0};
       pair("gowalla train", gw, &bpr, &vb, runs);
     }
     if (all || strcmp(which, "lightgcn") == 0) {
-      cfg bpr = {"LightGCN K1 d128 BPR (adam)", VBPR_ENCODER_LIGHTGCN, 1, 128, VBPR_LOSS_BPR, 1, 1, VBPR_OPTIM_ADAM, 2048, 8};
-      cfg vb = {"LightGCN K1 d128 VBPR M2 N16", VBPR_ENCODER_LIGHTGCN, 1, 128, VBPR_LOSS_VARIATIONAL, 2, 16, VBPR_OPTIM_ADAM, 2048, 8};
+      cfg bpr = {"LightGCN K1 d128 BPR (adam)", VBPR_ENCODER_LIGHTGCN, 1, 128, VBPR_LOSS_BPR, 1, 1, VBPR_OPTIM_ADAM, 2048, 8, 0};
+      cfg vb = {"LightGCN K1 d128 VBPR M2 N16", VBPR_ENCODER_LIGHTGCN, 1, 128, VBPR_LOSS_VARIATIONAL, 2, 16, VBPR_OPTIM_ADAM, 2048, 8, 0};
       int lr = runs > 3 ? 3 : runs;
       pair("gowalla train, LightGCN", gw, &bpr, &vb, lr);
     }
+    vbpr_dataset_destroy(gw);
+  }
+  bool fused = strcmp(which, "fused") == 0;
+  if (fused || strcmp(which, "ml100k-fused") == 0) {
+    vbpr_dataset *ml = load(dir, "ml-100k/train.tsv");
+    cfg bpr = {"MF d64 BPR, fused (adagrad)", VBPR_ENCODER_MF, 1, 64, VBPR_LOSS_BPR, 1, 1, VBPR_OPTIM_ADAGRAD, 1024, 4, 1};
+    cfg vb = {"MF d64 VBPR M2 N4, fused (sp. adam)", VBPR_ENCODER_MF, 1, 64, VBPR_LOSS_VARIATIONAL, 2, 4, VBPR_OPTIM_SPARSE_ADAM, 1024, 4, 1};
+    pair("ml-100k train, fused path", ml, &bpr, &vb, runs);
+    vbpr_dataset_destroy(ml);
+  }
+  if (fused || strcmp(which, "gowalla-fused") == 0) {
+    vbpr_dataset *gw = load(dir, "gowalla/train.txt");
+    cfg bpr = {"MF d128 BPR, fused (adagrad)", VBPR_ENCODER_MF, 1, 128, VBPR_LOSS_BPR, 1, 1, VBPR_OPTIM_ADAGRAD, 2048, 8, 1};
+    cfg vb = {"MF d128 VBPR M2 N16, fused (sp. adam)", VBPR_ENCODER_MF, 1, 128, VBPR_LOSS_VARIATIONAL, 2, 16, VBPR_OPTIM_SPARSE_ADAM, 2048, 8, 1};
+    pair("gowalla train, fused path", gw, &bpr, &vb, runs);
     vbpr_dataset_destroy(gw);
   }
   return 0;

@@ -526,10 +526,12 @@ VBPR_INLINE size_t rows_impl(const vbpr__loss_cfg *cfg, size_t B, const vbpr__ro
 }
 
 /* A block of one row (a per-sample host's call, the fused path's tuples)
- * gets its own instance, in which every loop over the rows is gone. */
+ * gets its own instance, in which every loop over the rows is gone. Static:
+ * a cloned function with external linkage would be exported (gcc gives its
+ * ifunc symbol default visibility), so vbpr__loss_rows wraps it. */
 VBPR_LOSS_CLONES
-size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
-                       double *scratch, const vbpr__rows_out *out, bool *overflow)
+static size_t rows_dispatch(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
+                            double *scratch, const vbpr__rows_out *out, bool *overflow)
 {
   if (B == 1 && cfg->M == 2 && cfg->N == 4) {
     vbpr__loss_cfg c = *cfg;
@@ -538,6 +540,12 @@ size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in 
   }
   if (B == 1) return rows_impl(cfg, 1, in, scratch, out, overflow);
   return rows_impl(cfg, B, in, scratch, out, overflow);
+}
+
+size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
+                       double *scratch, const vbpr__rows_out *out, bool *overflow)
+{
+  return rows_dispatch(cfg, B, in, scratch, out, overflow);
 }
 
 /* ---- the forward over rows ---------------------------------------------- */
