@@ -60,6 +60,7 @@ void report_compare(FILE *f, const cli_config *cfg, const cli_run *runs, size_t 
 static void json_eval(FILE *f, const cli_config *cfg, const cli_eval *e)
 {
   fprintf(f, "{\"epoch\": %ld", e->epoch);
+  if (e->train_seconds >= 0) fprintf(f, ", \"train_seconds\": %.3f", e->train_seconds);
   for (int m = 0; m < CLI_NMETRICS; m++) {
     fprintf(f, ", \"%s\": {", cli_metric_names[m]);
     for (size_t k = 0; k < cfg->nks; k++)

@@ -51,6 +51,7 @@ static void progress_bar(const progress *pr, int64_t epoch, size_t batch, size_t
 static cli_eval last_eval(const cli_config *cfg, vbpr_trainer *tr, size_t index)
 {
   cli_eval e = {0};
+  e.train_seconds = -1;
   int64_t epoch = 0;
   for (int m = 0; m < CLI_NMETRICS; m++)
     for (size_t k = 0; k < cfg->nks; k++)
@@ -78,7 +79,16 @@ static int on_event(void *p, vbpr_trainer_event ev, int64_t epoch, size_t batch,
     if (!eval && !pr->quiet && !pr->tty)
       printf("epoch %4lld  loss %.5f  %.3fs\n", (long long)epoch, loss,
              now() - pr->epoch_start);
-  } else if (ev == VBPR_TRAINER_EVENT_EVALUATION && !pr->quiet) {
+  } else if (ev == VBPR_TRAINER_EVENT_EVALUATION) {
+    /* the training time so far, for time-to-accuracy figures */
+    cli_run *run = pr->run;
+    double *t = realloc(run->eval_seconds, (run->n_eval_seconds + 1) * sizeof *t);
+    if (t != NULL) {
+      t[run->n_eval_seconds++] = run->train_seconds;
+      run->eval_seconds = t;
+    }
+  }
+  if (ev == VBPR_TRAINER_EVENT_EVALUATION && !pr->quiet) {
     size_t n = vbpr_trainer_evaluation_count(pr->tr);
     cli_eval e = last_eval(pr->cfg, pr->tr, n - 1);
     report_eval_line(stdout, pr->cfg, &e, loss);
@@ -97,6 +107,7 @@ static void collect(cli_run *run, const cli_config *cfg, vbpr_trainer *tr)
   run->history = n ? calloc(n, sizeof *run->history) : NULL;
   for (size_t i = 0; i < n && run->history; i++) {
     cli_eval e = last_eval(cfg, tr, i);
+    if (i < run->n_eval_seconds) e.train_seconds = run->eval_seconds[i];
     for (int m = 0; m < CLI_NMETRICS; m++)
       for (size_t k = 0; k < cfg->nks; k++)
         if (!run->has_eval || e.value[m][k] > run->best.value[m][k]) {
@@ -200,7 +211,7 @@ int main(int argc, char **argv)
   for (size_t r = 0; r < n && !cfg.quiet; r++) report_table(stdout, &cfg, &runs[r]);
   if (trained) report_compare(stdout, &cfg, runs, n);
   if (cfg.json_path && !report_json(cfg.json_path, &cfg, runs, n)) ok = false;
-  for (size_t r = 0; r < n; r++) free(runs[r].history);
+  for (size_t r = 0; r < n; r++) free(runs[r].history), free(runs[r].eval_seconds);
   data_free(&data);
   return ok ? (stop_requested ? 130 : 0) : 1;
 }
