@@ -33,8 +33,11 @@
  * about 10% for large tuples, nothing measurable for small ones. */
 enum { GROUP = 4, GROUP_BYTES = 2048, PREFETCH_TUPLES = 2 };
 
-/* Work (multiply-adds) per thread below which a call stays on one thread. */
-#define MIN_WORK_PER_THREAD ((size_t)1 << 17)
+/* Work (about one unit per multiply-add) per thread below which a call
+ * stays on one thread: some 30 us, against about a microsecond to hand a
+ * chunk to the library's worker pool. A batch of 1024 BPR tuples at d 64
+ * (ml-100k) is worth two threads. */
+#define MIN_WORK_PER_THREAD ((size_t)1 << 16)
 
 typedef struct fused_job {
   const vbpr__loss_cfg *cfg;
@@ -56,7 +59,8 @@ typedef struct fused_job {
 /* A thread's workspace, carved from its doubles. */
 typedef struct fused_ws {
   double *scratch, *loss;
-  float *ps, *ns, *lp, *ln, *gp, *gn, *gu, *gi;
+  float *ps, *ns, *lp, *ln, *gp, *gn, *gu;
+  float *gi; /* [M + N] the items' step factors */
 } fused_ws;
 
 static size_t up8(size_t n) { return (n + 7) & ~(size_t)7; }
@@ -65,7 +69,7 @@ static size_t up8(size_t n) { return (n + 7) & ~(size_t)7; }
 static size_t ws_doubles(const vbpr__loss_cfg *cfg, size_t group, size_t dim)
 {
   size_t G = group, M = cfg->M, N = cfg->N;
-  size_t floats = 3 * up8(G * M) + 3 * up8(G * N) + 2 * up8(dim);
+  size_t floats = 3 * up8(G * M) + 3 * up8(G * N) + up8(dim) + up8(M + N);
   return up8(vbpr__loss_scratch_per_thread(cfg)) + up8(G) + up8(floats) / 2 + 8;
 }
 
@@ -152,14 +156,16 @@ static void score_group(const fused_job *j, size_t t0, size_t B, const fused_ws 
 /* Applies tuple t, whose score gradients are gp [M], gn [N]: the user's
  * gradient is summed from the items before they move (positives then
  * negatives, as on the batched path), each item is updated with c * u, and
- * the user last. */
+ * the user last. The items' Adagrad factors are all computed before any
+ * item moves (vbpr__row_scale), so an item that occurs twice in a tuple
+ * accumulates both gradients, computed from its row as the tuple found it. */
 VBPR_LOSS_CLONES
 static void apply_tuple(const fused_job *j, size_t t, const float *gp, const float *gn,
                         const fused_ws *w)
 {
   size_t M = j->cfg->M, N = j->cfg->N, d = j->dim;
   size_t uid = (size_t)j->users[t];
-  float *restrict u = j->ut + uid * d, *restrict gu = w->gu, *restrict gi = w->gi;
+  float *restrict u = j->ut + uid * d, *restrict gu = w->gu, *restrict sc = w->gi;
   for (size_t k = 0; k < M + N; k++) {
     const float *restrict row =
         j->it + (size_t)(k < M ? j->pos[t * M + k] : j->neg[t * N + (k - M)]) * d;
@@ -171,11 +177,13 @@ static void apply_tuple(const fused_job *j, size_t t, const float *gp, const flo
   }
   for (size_t k = 0; k < M + N; k++) {
     size_t iid = (size_t)(k < M ? j->pos[t * M + k] : j->neg[t * N + (k - M)]);
-    float c = k < M ? gp[k] : gn[k - M];
-    for (size_t x = 0; x < d; x++) gi[x] = c * u[x];
-    vbpr__row_update(&j->io, iid, j->it + iid * d, gi);
+    sc[k] = vbpr__row_scale(&j->io, iid, j->it + iid * d, k < M ? gp[k] : gn[k - M], u);
   }
-  vbpr__row_update(&j->uo, uid, u, gu);
+  for (size_t k = 0; k < M + N; k++) {
+    size_t iid = (size_t)(k < M ? j->pos[t * M + k] : j->neg[t * N + (k - M)]);
+    vbpr__row_apply(&j->io, iid, j->it + iid * d, k < M ? gp[k] : gn[k - M], u, sc[k]);
+  }
+  vbpr__row_update(&j->uo, uid, u, 1.0f, gu);
 }
 
 /* Runs the row kernel on tuples [t0, t0 + B) and applies those whose

@@ -441,7 +441,7 @@ static vbpr__row_opt row_opt_of(const vbpr_optim *o, const opt_slot *s)
 static void span(const run_ctx *r, size_t off, const float *g, size_t len)
 {
   if (r->row_wise) /* len is one row: the lazy path of a row-wise kind */
-    vbpr__row_update(&r->ro, off / r->ro.width, r->p->param + off, g);
+    vbpr__row_update(&r->ro, off / r->ro.width, r->p->param + off, 1.0f, g);
   else if (r->o->kind == VBPR_OPTIM_SGD)
     sgd_span(&r->c, r->p->param + off, g, len);
   else
@@ -513,7 +513,7 @@ static void apply_plan(vbpr_optim *o, const plan *p)
   run_ctx r = {o, p, s, coeffs_for(o, s->step), 1, NULL, false, row_opt_of(o, s)};
   r.row_wise = o->kind == VBPR_OPTIM_ADAGRAD || o->kind == VBPR_OPTIM_SPARSE_ADAM;
   if (r.row_wise && !p->sparse) { /* a dense buffer is one row */
-    vbpr__row_update(&r.ro, 0, p->param, p->grad);
+    vbpr__row_update(&r.ro, 0, p->param, 1.0f, p->grad);
     return;
   }
   size_t n_idx = p->n;

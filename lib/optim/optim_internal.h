@@ -47,61 +47,79 @@ vbpr_status vbpr__optim_rows_begin(vbpr_optim *opt, int32_t slot, size_t rows, s
 /* Counts one step of a prepared slot (vbpr_optim_slot_steps). */
 void vbpr__optim_count_step(vbpr_optim *opt, int32_t slot);
 
-/* Applies one update to row `row`, p [width], with gradient g [width]
- * (weight decay is added here: g + wd * p, as every kind does).
- *  - SGD: p -= lr * (g + wd p), as the dense SGD step.
- *  - ADAGRAD (row-wise, as FBGEMM's): acc_row += mean_k (g_k + wd p_k)^2;
- *    p -= lr (g + wd p) / (sqrt(acc_row) + eps).
+/* One update of row `row`, p [width], with the gradient c * x (x [width];
+ * the fused path passes the user row for an item, c = 1 and the summed
+ * gradient for the user), to which the weight decay is added here:
+ * g = c x + wd p, as every kind does.
+ *  - SGD: p -= lr * g, as the dense SGD step.
+ *  - ADAGRAD (row-wise, as FBGEMM's): acc_row += mean_k g_k^2;
+ *    p -= lr g / (sqrt(acc_row) + eps).
  *  - SPARSE_ADAM: Adam with the row's own update count t for the bias
  *    corrections (beta^t kept as running products), the same arithmetic as
  *    the dense Adam step otherwise.
- * Must not be called for one row from two threads at once, except on the
- * fused path, which documents its races (Hogwild). */
-static inline void vbpr__row_update(const vbpr__row_opt *o, size_t row, float *restrict p,
-                                    const float *restrict g)
+ * In two halves so that a caller updating several rows can run the first
+ * half of all of them before the second: vbpr__row_scale gives Adagrad's
+ * step factor (and accumulates), whose square root and division would
+ * otherwise stall each row's update in turn. Must not be called for one row
+ * from two threads at once, except on the fused path, which documents its
+ * races (Hogwild). */
+static inline float vbpr__row_scale(const vbpr__row_opt *o, size_t row,
+                                    const float *restrict p, float c,
+                                    const float *restrict x)
+{
+  if (o->kind != VBPR_OPTIM_ADAGRAD) return -(float)o->lr;
+  const size_t n = o->width;
+  const float wd = o->wd;
+  float s8[8] = {0}, tail = 0;
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (size_t l = 0; l < 8; l++) {
+      float gk = c * x[k + l] + wd * p[k + l];
+      s8[l] += gk * gk;
+    }
+  for (; k < n; k++) {
+    float gk = c * x[k] + wd * p[k];
+    tail += gk * gk;
+  }
+  float ss = (((s8[0] + s8[4]) + (s8[1] + s8[5])) + ((s8[2] + s8[6]) + (s8[3] + s8[7]))) +
+             tail;
+  float a = o->acc[row] + ss / (float)n;
+  o->acc[row] = a;
+  return -(float)o->lr / (sqrtf(a) + o->eps);
+}
+
+static inline void vbpr__row_apply(const vbpr__row_opt *o, size_t row, float *restrict p,
+                                   float c, const float *restrict x, float scale)
 {
   const size_t n = o->width;
   const float wd = o->wd;
-  if (o->kind == VBPR_OPTIM_SGD) {
-    const float lr = -(float)o->lr;
-    for (size_t k = 0; k < n; k++) p[k] += lr * (g[k] + wd * p[k]);
-  } else if (o->kind == VBPR_OPTIM_ADAGRAD) {
-    float s8[8] = {0};
-    size_t k = 0;
-    for (; k + 8 <= n; k += 8)
-      for (size_t l = 0; l < 8; l++) {
-        float gk = g[k + l] + wd * p[k + l];
-        s8[l] += gk * gk;
-      }
-    float tail = 0;
-    for (; k < n; k++) {
-      float gk = g[k] + wd * p[k];
-      tail += gk * gk;
-    }
-    float ss = (((s8[0] + s8[4]) + (s8[1] + s8[5])) + ((s8[2] + s8[6]) + (s8[3] + s8[7]))) +
-               tail;
-    float a = o->acc[row] + ss / (float)n;
-    o->acc[row] = a;
-    const float scale = -(float)o->lr / (sqrtf(a) + o->eps);
-    for (k = 0; k < n; k++) p[k] += scale * (g[k] + wd * p[k]);
-  } else {
-    double *pw = o->pw + 2 * row;
-    double p1 = pw[0] * o->beta1, p2 = pw[1] * o->beta2;
-    pw[0] = p1, pw[1] = p2;
-    const float step = -(float)(o->lr / (1.0 - p1));
-    const float bc2 = (float)sqrt(1.0 - p2), eps = o->eps;
-    const float w = o->w1, b2 = o->b2, omb2 = o->omb2, omw = 1.0f - w;
-    const bool small = fabsf(w) < 0.5f; /* torch.lerp's two formulas */
-    float *restrict m = o->m + row * n, *restrict v = o->v + row * n;
-    for (size_t k = 0; k < n; k++) {
-      float gk = g[k] + wd * p[k];
-      float mk = small ? m[k] + w * (gk - m[k]) : gk - (gk - m[k]) * omw;
-      float vk = v[k] * b2 + omb2 * gk * gk;
-      m[k] = mk;
-      v[k] = vk;
-      p[k] += step * (mk / (sqrtf(vk) / bc2 + eps));
-    }
+  if (o->kind != VBPR_OPTIM_SPARSE_ADAM) { /* SGD, ADAGRAD: p += scale * g */
+    for (size_t k = 0; k < n; k++) p[k] += scale * (c * x[k] + wd * p[k]);
+    return;
   }
+  double *pw = o->pw + 2 * row;
+  double p1 = pw[0] * o->beta1, p2 = pw[1] * o->beta2;
+  pw[0] = p1, pw[1] = p2;
+  const float step = -(float)(o->lr / (1.0 - p1));
+  const float bc2 = (float)sqrt(1.0 - p2), eps = o->eps;
+  const float w = o->w1, b2 = o->b2, omb2 = o->omb2, omw = 1.0f - w;
+  const bool small = fabsf(w) < 0.5f; /* torch.lerp's two formulas */
+  float *restrict m = o->m + row * n, *restrict v = o->v + row * n;
+  for (size_t k = 0; k < n; k++) {
+    float gk = c * x[k] + wd * p[k];
+    float mk = small ? m[k] + w * (gk - m[k]) : gk - (gk - m[k]) * omw;
+    float vk = v[k] * b2 + omb2 * gk * gk;
+    m[k] = mk;
+    v[k] = vk;
+    p[k] += step * (mk / (sqrtf(vk) / bc2 + eps));
+  }
+}
+
+/* Both halves for one row. */
+static inline void vbpr__row_update(const vbpr__row_opt *o, size_t row, float *restrict p,
+                                    float c, const float *restrict x)
+{
+  vbpr__row_apply(o, row, p, c, x, vbpr__row_scale(o, row, p, c, x));
 }
 
 #endif
