@@ -184,10 +184,18 @@ static void apply_tuple(const fused_job *j, size_t t, const float *gp, const flo
   vbpr__row_update(&j->uo, uid, u, 1.0f, gu);
 }
 
+/* What a thread accumulates, in its own variables (not in the shared job:
+ * the threads would bounce its cache line at every tuple). */
+typedef struct fused_tally {
+  double loss;
+  size_t applied, first_bad, n_bad;
+} fused_tally;
+
 /* Runs the row kernel on tuples [t0, t0 + B) and applies those whose
  * inputs and results are finite; a tuple that is not is skipped and
  * recorded (the kernel stops at it, so the rest is run again after it). */
-static void run_group(fused_job *j, size_t t0, size_t B, const fused_ws *w, int tid)
+static void run_group(const fused_job *j, size_t t0, size_t B, const fused_ws *w,
+                      fused_tally *tally)
 {
   size_t M = j->cfg->M, N = j->cfg->N;
   score_group(j, t0, B, w);
@@ -200,12 +208,12 @@ static void run_group(fused_job *j, size_t t0, size_t B, const fused_ws *w, int 
     size_t good = r + vbpr__loss_rows(j->cfg, B - r, &in, w->scratch, &out, &over);
     for (; r < good; r++) {
       apply_tuple(j, t0 + r, w->gp + r * M, w->gn + r * N, w);
-      j->loss[tid] += w->loss[r];
-      j->applied[tid]++;
+      tally->loss += w->loss[r];
+      tally->applied++;
     }
     if (r < B) { /* tuple t0 + r has a non-finite score, prior or result */
-      if (j->first_bad[tid] == SIZE_MAX) j->first_bad[tid] = t0 + r;
-      j->n_bad[tid]++;
+      if (tally->first_bad == SIZE_MAX) tally->first_bad = t0 + r;
+      tally->n_bad++;
       r++;
     }
   }
@@ -216,15 +224,17 @@ static void fused_range(void *ctx, size_t begin, size_t end, int tid)
   fused_job *j = ctx;
   fused_ws w = carve(j, tid);
   size_t G = j->group, ahead = G > 1 ? G : PREFETCH_TUPLES;
-  j->loss[tid] = 0.0;
-  j->applied[tid] = j->n_bad[tid] = 0;
-  j->first_bad[tid] = SIZE_MAX;
+  fused_tally tally = {0.0, 0, SIZE_MAX, 0};
   for (size_t t = begin; t < begin + ahead && t < end; t++) prefetch_tuple(j, t);
   for (size_t t0 = begin; t0 < end; t0 += G) {
     size_t B = end - t0 < G ? end - t0 : G;
     for (size_t t = t0 + ahead; t < t0 + ahead + B && t < end; t++) prefetch_tuple(j, t);
-    run_group(j, t0, B, &w, tid);
+    run_group(j, t0, B, &w, &tally);
   }
+  j->loss[tid] = tally.loss;
+  j->applied[tid] = tally.applied;
+  j->first_bad[tid] = tally.first_bad;
+  j->n_bad[tid] = tally.n_bad;
 }
 
 /* ---- the public call ------------------------------------------------------ */
