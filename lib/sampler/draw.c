@@ -68,7 +68,7 @@ static drawn drawn_init(const vbpr_sampler *s, void *ws, const int32_t *row)
 /* ---- uniform negatives ------------------------------------------------- */
 
 /* Windows of at most this many positives are counted, not searched. */
-#define KTH_LINEAR 64
+#define KTH_LINEAR 32
 
 /* The k-th item (0-based) that is not in the sorted positives p[0..d):
  * k plus the number of j with p[j] - j <= k (a non-decreasing sequence,
