@@ -33,8 +33,9 @@ typedef struct cfg {
 } cfg;
 
 /* Median seconds per epoch of `runs` epochs after a warm-up epoch; *cpu gets
- * the median CPU time of the process per epoch (with one thread, what other
- * jobs on a shared machine disturb least). */
+ * the median CPU time of the process per epoch, all threads together (with
+ * one thread, what other jobs on a shared machine disturb least; with two,
+ * the work the second thread adds: contention, waiting). */
 static double epoch_time(const vbpr_dataset *train, const cfg *c, int threads, int runs,
                          double *cpu)
 {
@@ -83,14 +84,14 @@ static void pair(const char *label, const vbpr_dataset *train, const cfg *bpr, c
                  int runs)
 {
   printf("\n%s (%lld interactions)\n", label, (long long)vbpr_dataset_num_interactions(train));
-  printf("  %-38s %12s %12s %8s %14s\n", "configuration", "1 thread", "2 threads", "1t/2t",
-         "1 thread, CPU");
+  printf("  %-38s %12s %12s %8s %14s %14s\n", "configuration", "1 thread", "2 threads",
+         "1t/2t", "CPU, 1 thread", "CPU, 2 threads");
   double t[2][2], cpu[2][2];
   const cfg *cs[2] = {bpr, vb};
   for (int i = 0; i < 2; i++) {
     for (int th = 0; th < 2; th++) t[i][th] = epoch_time(train, cs[i], th + 1, runs, &cpu[i][th]);
-    printf("  %-38s %10.1f ms %10.1f ms %8.2f %11.1f ms\n", cs[i]->name, 1e3 * t[i][0],
-           1e3 * t[i][1], t[i][0] / t[i][1], 1e3 * cpu[i][0]);
+    printf("  %-38s %10.1f ms %10.1f ms %8.2f %11.1f ms %11.1f ms\n", cs[i]->name,
+           1e3 * t[i][0], 1e3 * t[i][1], t[i][0] / t[i][1], 1e3 * cpu[i][0], 1e3 * cpu[i][1]);
   }
   double bound = (1.0 + vb->m + vb->n) / 3.0;
   for (int th = 0; th < 2; th++)
