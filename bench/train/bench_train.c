@@ -45,10 +45,13 @@ static double epoch_time(const vbpr_dataset *train, const cfg *c, int threads, i
   struct { vbpr_trainer_param p; double v; } set[] = {
     {VBPR_TRAINER_ENCODER, c->encoder}, {VBPR_TRAINER_LAYERS, c->layers},
     {VBPR_TRAINER_DIM, c->dim}, {VBPR_TRAINER_LOSS, c->loss},
-    {VBPR_TRAINER_OPTIMIZER, c->optim}, {VBPR_TRAINER_FUSED, c->fused},
+    {VBPR_TRAINER_OPTIMIZER, c->optim},
   };
   for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
     if (vbpr_trainer_set(tr, set[i].p, set[i].v) != VBPR_OK) die("set");
+  /* only when on: the batched configurations also time older builds of the
+   * library (LD_LIBRARY_PATH), which have no such parameter */
+  if (c->fused && vbpr_trainer_set(tr, VBPR_TRAINER_FUSED, 1) != VBPR_OK) die("fused");
   if (vbpr_trainer_prepare(tr) != VBPR_OK) die("prepare");
   vbpr_loss *loss = vbpr_trainer_loss(tr);
   if (c->loss == VBPR_LOSS_VARIATIONAL &&
