@@ -79,6 +79,24 @@ plain=$(loss_of --loss variational --c 8)
 [ -n "$preset" ] && [ "$preset" = "$spelled" ] && [ "$preset" != "$plain" ]
 check "--preset best sets the preset's parameters ($preset, $spelled, $plain)" $?
 
+# the fused path and InfoNCE, with the time of each evaluation in --json
+"$bin" --epochs 2 --eval-every 1 --dim 16 --fused --optimizer adagrad --loss infonce \
+  --temperature 0.2 -N 8 --json "$tmp/f.json" > "$tmp/out" 2>&1
+check "--fused --loss infonce exits 0" $?
+python3 - "$tmp/f.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["runs"][0]
+assert r["epochs"] == 2 and len(r["history"]) == 2, r
+h = r["history"]
+assert 0 < h[0]["train_seconds"] <= h[1]["train_seconds"], h
+assert 0 < h[1]["train_cpu_seconds"], h
+PY
+check "--json records the training time until each evaluation" $?
+"$bin" --epochs 1 --dim 8 --fused --optimizer adam > "$tmp/err" 2>&1
+check "--fused with adam exits 1" $([ $? -eq 1 ]; echo $?)
+grep -q "row-wise optimizer" "$tmp/err"
+check "and says which optimizers it takes" $?
+
 if command -v script > /dev/null 2>&1; then
   script -qec "$bin --epochs 1 --dim 8" "$tmp/tty" > /dev/null 2>&1
   grep -q "tuples/s" "$tmp/tty"

@@ -22,7 +22,7 @@ static const char usage[] =
   "  --encoder mf|lightgcn  --layers K  --dim D\n"
   "  --init normal|xavier  --init-scale S\n"
   "loss:\n"
-  "  --loss bpr|variational  --estimator prototype|detached|elbo\n"
+  "  --loss bpr|variational|infonce  --estimator prototype|detached|elbo\n"
   "  --preset best|paper|reference-plugin|reference-exact\n"
   "                             a named configuration of the Variational loss\n"
   "                             with its item priors (later options override)\n"
@@ -30,8 +30,11 @@ static const char usage[] =
   "  --neg-attention hard|easy  --pos-hardness L  --neg-hardness L  --tau T\n"
   "  --prior-rarity A1 --prior-good A2 --prior-popularity B1 --prior-bad B2\n"
   "  --neg-pop-alpha A          negatives drawn with probability ~ pop^A\n"
+  "  --temperature T            InfoNCE temperature\n"
   "training:\n"
-  "  --optimizer adam|lazy-adam|sgd  --lr LR  --l2 L2  --batch B\n"
+  "  --optimizer adam|lazy-adam|sgd|adagrad|sparse-adam  --lr LR  --l2 L2  --batch B\n"
+  "  --fused                    MF: per tuple, in place, threads lock-free (needs\n"
+  "                             sgd, adagrad or sparse-adam; lr per tuple)\n"
   "  --epochs E  --eval-every E  --k 10,20  --seed S  --threads T\n"
   "  --compare                  train BPR and the configured loss, compare\n"
   "  --timeout S                under mpirun: seconds a rank waits for the others\n"
@@ -46,7 +49,7 @@ enum {
   O_PRIOR_RARITY, O_PRIOR_GOOD, O_PRIOR_POP, O_PRIOR_BAD, O_NEG_POP,
   O_OPTIM, O_LR, O_L2, O_BATCH, O_EPOCHS, O_EVAL_EVERY, O_K, O_SEED,
   O_THREADS, O_COMPARE, O_SAVE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_PRESET,
-  O_TIMEOUT,
+  O_TIMEOUT, O_TEMPERATURE, O_FUSED,
 };
 
 static const struct option longopts[] = {
@@ -68,7 +71,7 @@ static const struct option longopts[] = {
   {"save", 1, 0, O_SAVE}, {"json", 1, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
   {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {"preset", 1, 0, O_PRESET},
   {"timeout", 1, 0, O_TIMEOUT},
-  {0, 0, 0, 0},
+  {"temperature", 1, 0, O_TEMPERATURE}, {"fused", 0, 0, O_FUSED}, {0, 0, 0, 0},
 };
 
 void cli_error(const char *what)
@@ -125,7 +128,8 @@ static const param_opt param_opts[] = {
   {O_NEG_ATT, CLI_LOSS, "neg_attention"}, {O_POS_HARD, CLI_LOSS, "pos_hardness"},
   {O_NEG_HARD, CLI_LOSS, "neg_hardness"}, {O_TAU, CLI_LOSS, "hardness_tau"},
   {O_NEG_POP, CLI_SAMPLER, "neg_pop_exponent"}, {O_BATCH, CLI_SAMPLER, "batch_size"},
-  {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"}, {0, 0, NULL},
+  {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"},
+  {O_TEMPERATURE, CLI_LOSS, "temperature"}, {0, 0, NULL},
 };
 
 static bool push_setting(cli_config *cfg, cli_setting s)
@@ -208,6 +212,9 @@ static bool add_preset(cli_config *cfg, const char *flag, const char *name)
   /* M and N are the sampling's, which a preset leaves alone */
   for (int p = VBPR_LOSS_NUM_NEG + 1; ok && vbpr_loss_param_name((vbpr_loss_param)p); p++) {
     double v = 0;
+    vbpr_param_bounds b;
+    if (vbpr_loss_param_bounds(VBPR_LOSS_VARIATIONAL, (vbpr_loss_param)p, &b) != VBPR_OK)
+      continue; /* another kind's parameter (InfoNCE's temperature) */
     ok = vbpr_loss_get(loss, (vbpr_loss_param)p, &v) == VBPR_OK &&
          push_setting(cfg, (cli_setting){CLI_LOSS, p, v, flag});
   }
@@ -293,6 +300,7 @@ static bool handle_other(int code, const char *name, const char *arg, cli_config
   }
   case O_COMPARE: cfg->compare = true; return true;
   case O_PRESET: return add_preset(cfg, name, arg);
+  case O_FUSED: return add_setting(cfg, CLI_TRAINER, "fused", name, "on");
   case O_SAVE: cfg->save_path = arg; return true;
   case O_JSON: cfg->json_path = arg; return true;
   case O_QUIET: cfg->quiet = true; return true;

@@ -58,6 +58,8 @@ void cli_error(const char *what);
 typedef struct cli_eval {
   long epoch;
   double value[CLI_NMETRICS][CLI_MAX_KS];
+  double train_seconds; /* training time until this evaluation (-1: unknown) */
+  double train_cpu_seconds; /* the process's CPU time in training until it */
 } cli_eval;
 
 extern const vbpr_metric cli_metrics[CLI_NMETRICS];
@@ -73,6 +75,9 @@ typedef struct cli_run {
   bool interrupted, has_eval;
   cli_eval *history;
   size_t nhistory;
+  double train_cpu_seconds;
+  double *eval_seconds; /* train_seconds, train_cpu_seconds at each evaluation */
+  size_t n_eval_seconds;
 } cli_run;
 
 void report_eval_line(FILE *f, const cli_config *cfg, const cli_eval *e, double loss);

@@ -27,10 +27,19 @@ static double now(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the process (all threads): with one thread, the training
+ * time other jobs on a shared machine do not inflate. */
+static double cpu_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 typedef struct progress {
   bool tty, quiet, evaluating;
   long epochs;
-  double epoch_start;
+  double epoch_start, epoch_cpu_start;
   double batch_rows;
   cli_run *run;
   const cli_config *cfg;
@@ -52,6 +61,7 @@ static void progress_bar(const progress *pr, int64_t epoch, size_t batch, size_t
 static cli_eval last_eval(const cli_config *cfg, vbpr_trainer *tr, size_t index)
 {
   cli_eval e = {0};
+  e.train_seconds = -1;
   int64_t epoch = 0;
   for (int m = 0; m < CLI_NMETRICS; m++)
     for (size_t k = 0; k < cfg->nks; k++)
@@ -71,6 +81,7 @@ static int on_event(void *p, vbpr_trainer_event ev, int64_t epoch, size_t batch,
       progress_bar(pr, epoch, batch, nbatches, loss);
   } else if (ev == VBPR_TRAINER_EVENT_EPOCH) {
     pr->run->train_seconds += now() - pr->epoch_start;
+    pr->run->train_cpu_seconds += cpu_now() - pr->epoch_cpu_start;
     pr->run->epochs = (int)epoch;
     pr->run->last_loss = loss;
     if (pr->tty && !pr->quiet) fputc('\r', stderr);
@@ -79,7 +90,18 @@ static int on_event(void *p, vbpr_trainer_event ev, int64_t epoch, size_t batch,
     if (!eval && !pr->quiet && !pr->tty)
       printf("epoch %4lld  loss %.5f  %.3fs\n", (long long)epoch, loss,
              now() - pr->epoch_start);
-  } else if (ev == VBPR_TRAINER_EVENT_EVALUATION && !pr->quiet) {
+  } else if (ev == VBPR_TRAINER_EVENT_EVALUATION) {
+    /* the training time so far, for time-to-accuracy figures */
+    cli_run *run = pr->run;
+    double *t = realloc(run->eval_seconds, 2 * (run->n_eval_seconds + 1) * sizeof *t);
+    if (t != NULL) {
+      t[2 * run->n_eval_seconds] = run->train_seconds;
+      t[2 * run->n_eval_seconds + 1] = run->train_cpu_seconds;
+      run->n_eval_seconds++;
+      run->eval_seconds = t;
+    }
+  }
+  if (ev == VBPR_TRAINER_EVENT_EVALUATION && !pr->quiet) {
     size_t n = vbpr_trainer_evaluation_count(pr->tr);
     cli_eval e = last_eval(pr->cfg, pr->tr, n - 1);
     report_eval_line(stdout, pr->cfg, &e, loss);
@@ -87,6 +109,7 @@ static int on_event(void *p, vbpr_trainer_event ev, int64_t epoch, size_t batch,
   if (ev != VBPR_TRAINER_EVENT_BATCH) {
     fflush(stdout);
     pr->epoch_start = now();
+    pr->epoch_cpu_start = cpu_now();
   }
   return stop_requested != 0;
 }
@@ -98,6 +121,10 @@ static void collect(cli_run *run, const cli_config *cfg, vbpr_trainer *tr)
   run->history = n ? calloc(n, sizeof *run->history) : NULL;
   for (size_t i = 0; i < n && run->history; i++) {
     cli_eval e = last_eval(cfg, tr, i);
+    if (i < run->n_eval_seconds) {
+      e.train_seconds = run->eval_seconds[2 * i];
+      e.train_cpu_seconds = run->eval_seconds[2 * i + 1];
+    }
     for (int m = 0; m < CLI_NMETRICS; m++)
       for (size_t k = 0; k < cfg->nks; k++)
         if (!run->has_eval || e.value[m][k] > run->best.value[m][k]) {
@@ -138,7 +165,7 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
   cli_config shown = *cfg;
   shown.eval_every = eval_every;
   progress pr = {isatty(STDERR_FILENO) != 0, cfg->quiet, data->test != NULL, (long)epochs,
-                 now(), batch, run, &shown, tr};
+                 now(), cpu_now(), batch, run, &shown, tr};
   vbpr_trainer_set_progress(tr, on_event, &pr);
   double t0 = now();
   vbpr_status st = ok ? vbpr_trainer_fit(tr) : VBPR_OK;
@@ -214,7 +241,7 @@ static int train_main(int argc, char **argv, int rank)
   for (size_t r = 0; r < n && !cfg.quiet; r++) report_table(stdout, &cfg, &runs[r]);
   if (trained) report_compare(stdout, &cfg, runs, n);
   if (cfg.json_path && !report_json(cfg.json_path, &cfg, runs, n)) ok = false;
-  for (size_t r = 0; r < n; r++) free(runs[r].history);
+  for (size_t r = 0; r < n; r++) free(runs[r].history), free(runs[r].eval_seconds);
   data_free(&data);
   return ok ? (stop_requested ? 130 : 0) : 1;
 }

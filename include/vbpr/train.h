@@ -69,11 +69,11 @@ typedef enum vbpr_trainer_param {
    * [0, 1000]; 0 (default) is the init's usual one: 0.01 for NORMAL, gain 1
    * for XAVIER_NORMAL */
   VBPR_TRAINER_INIT_SCALE = 5,
-  /** ("loss") structural: a vbpr_loss_kind ("bpr", "variational"), default
-   * VBPR_LOSS_VARIATIONAL */
+  /** ("loss") structural: a vbpr_loss_kind ("bpr", "variational",
+   * "infonce"), default VBPR_LOSS_VARIATIONAL */
   VBPR_TRAINER_LOSS = 6,
   /** ("optimizer") structural: a vbpr_optim_kind ("sgd", "adam",
-   * "lazy_adam"), default VBPR_OPTIM_ADAM */
+   * "lazy_adam", "adagrad", "sparse_adam"), default VBPR_OPTIM_ADAM */
   VBPR_TRAINER_OPTIMIZER = 7,
   /** ("seed") structural: seed of the initialisation and of the sampler,
    * an integer in [0, 2^53], default 42 */
@@ -93,7 +93,15 @@ typedef enum vbpr_trainer_param {
   VBPR_TRAINER_EPOCHS = 13,
   /** ("eval_every") vbpr_trainer_fit() evaluates after every this many
    * epochs and after the last; 0 never. In [0, 2^31-1], default 5 */
-  VBPR_TRAINER_EVAL_EVERY = 14
+  VBPR_TRAINER_EVAL_EVERY = 14,
+  /** ("fused") 1 ("on") trains each batch on the fused path
+   * (vbpr_optim_step_tuples: per tuple, in place, threads lock-free), 0
+   * ("off", default) on the batched path (encoder forward, loss, encoder
+   * backward, optimizer step). The fused path needs the MF encoder and a
+   * row-wise optimizer (sgd, adagrad, sparse_adam), else an epoch fails with
+   * VBPR_ERR_UNSUPPORTED; the learning rate then applies to each tuple's
+   * gradient, not to a batch mean. May change between epochs. */
+  VBPR_TRAINER_FUSED = 15
 } vbpr_trainer_param;
 
 /** Bounds and default of @p p (see vbpr_param_bounds). */

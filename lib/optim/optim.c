@@ -1,4 +1,5 @@
-/* SGD, Adam (torch.optim.Adam's arithmetic) and lazy Adam.
+/* SGD, Adam (torch.optim.Adam's arithmetic), lazy Adam, row-wise Adagrad
+ * and sparse Adam (the last two: optim_internal.h).
  *
  * Every step runs in two phases: first everything that can fail (argument
  * and size checks, finite gradients, state and workspace allocation), then
@@ -12,12 +13,19 @@
 
 #include "core/core.h"
 #include "core/params.h"
+#include "optim/optim_internal.h"
 #include "vbpr/optim.h"
 
 typedef struct opt_slot {
   size_t n;      /* elements; 0 while unused */
   float *m, *v;  /* Adam moments [n] */
   int64_t step;
+  /* row-wise kinds (ADAGRAD, SPARSE_ADAM): the row width fixed by the first
+   * step (n for vbpr_optim_step, which steps one row), Adagrad's
+   * accumulator per row, sparse Adam's beta1^t, beta2^t per row */
+  size_t width;
+  float *acc;   /* [n / width] */
+  double *pw;   /* [2 * n / width] */
 } opt_slot;
 
 struct vbpr_optim {
@@ -59,13 +67,18 @@ static const vbpr__param_spec adam_specs[] = OPTIM_SPECS(1e-3);
 VBPR__DEFINE_PARAM_TABLE(adam_table, adam_specs, VBPR_OPTIM_WEIGHT_DECAY, "vbpr_optim_param");
 static const vbpr__param_spec sgd_specs[] = OPTIM_SPECS(1e-2);
 VBPR__DEFINE_PARAM_TABLE(sgd_table, sgd_specs, VBPR_OPTIM_WEIGHT_DECAY, "vbpr_optim_param");
+static const vbpr__param_spec adagrad_specs[] = OPTIM_SPECS(5e-2);
+VBPR__DEFINE_PARAM_TABLE(adagrad_table, adagrad_specs, VBPR_OPTIM_WEIGHT_DECAY,
+                         "vbpr_optim_param");
 
 static const vbpr__param_table *table_of(vbpr_optim_kind kind)
 {
   switch (kind) {
   case VBPR_OPTIM_SGD: return &sgd_table;
   case VBPR_OPTIM_ADAM:
-  case VBPR_OPTIM_LAZY_ADAM: return &adam_table;
+  case VBPR_OPTIM_LAZY_ADAM:
+  case VBPR_OPTIM_SPARSE_ADAM: return &adam_table;
+  case VBPR_OPTIM_ADAGRAD: return &adagrad_table;
   }
   return NULL;
 }
@@ -74,8 +87,9 @@ static vbpr_status check_kind(vbpr_optim_kind kind, const char *func)
 {
   if (table_of(kind) == NULL)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "kind must be VBPR_OPTIM_SGD (1), VBPR_OPTIM_ADAM (2) or "
-                       "VBPR_OPTIM_LAZY_ADAM (3), got %d", (int)kind);
+                       "kind must be VBPR_OPTIM_SGD (1), VBPR_OPTIM_ADAM (2), "
+                       "VBPR_OPTIM_LAZY_ADAM (3), VBPR_OPTIM_ADAGRAD (4) or "
+                       "VBPR_OPTIM_SPARSE_ADAM (5), got %d", (int)kind);
   return VBPR_OK;
 }
 
@@ -123,6 +137,8 @@ static void free_slots(vbpr_optim *o)
   for (int32_t i = 0; i < o->n_slots; i++) {
     vbpr__free(o->slots[i].m);
     vbpr__free(o->slots[i].v);
+    vbpr__free(o->slots[i].acc);
+    vbpr__free(o->slots[i].pw);
   }
   vbpr__free(o->slots);
   o->slots = NULL;
@@ -234,6 +250,33 @@ static vbpr_status grow_slots(vbpr_optim *o, int32_t need, const char *func)
   return VBPR_OK;
 }
 
+/* The row width of a plan for the row-wise kinds: a table's rows, or the
+ * whole buffer of a dense step as one row. */
+static size_t plan_width(const plan *p) { return p->sparse ? p->dim : p->n; }
+
+/* Allocates the row-wise state of a slot of n elements in rows of width:
+ * zero accumulators, powers 1. */
+static vbpr_status alloc_row_state(const vbpr_optim *o, opt_slot *s, size_t n, size_t width,
+                                   const char *func)
+{
+  size_t rows = n / width;
+  if (o->kind == VBPR_OPTIM_ADAGRAD) {
+    s->acc = vbpr__aligned_array(rows, sizeof(float));
+    if (s->acc == NULL)
+      return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                         "cannot allocate Adagrad accumulators for %zu rows", rows);
+    memset(s->acc, 0, rows * sizeof(float));
+  } else if (o->kind == VBPR_OPTIM_SPARSE_ADAM) {
+    s->pw = vbpr__malloc_array(rows, 2 * sizeof(double));
+    if (s->pw == NULL)
+      return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                         "cannot allocate sparse Adam step powers for %zu rows", rows);
+    for (size_t i = 0; i < 2 * rows; i++) s->pw[i] = 1.0;
+  }
+  s->width = width;
+  return VBPR_OK;
+}
+
 /* Sizes the slot on first use, or checks it matches. */
 static vbpr_status prepare_slot(vbpr_optim *o, const plan *p, const char *func)
 {
@@ -245,12 +288,26 @@ static vbpr_status prepare_slot(vbpr_optim *o, const plan *p, const char *func)
                        "slot %d holds state for %zu elements, got a buffer of %zu "
                        "(use another slot or vbpr_optim_reset)",
                        (int)p->slot, s->n, p->n);
-  if (s->n == 0 && o->kind != VBPR_OPTIM_SGD) {
+  bool row_state = o->kind == VBPR_OPTIM_ADAGRAD || o->kind == VBPR_OPTIM_SPARSE_ADAM;
+  if (row_state && s->n != 0 && s->width != plan_width(p))
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "slot %d holds row-wise state for rows of %zu elements, got rows "
+                       "of %zu (use another slot or vbpr_optim_reset)",
+                       (int)p->slot, s->width, plan_width(p));
+  if (s->n == 0 && row_state) {
+    st = alloc_row_state(o, s, p->n, plan_width(p), func);
+    if (st != VBPR_OK) return st;
+  }
+  bool moments = o->kind == VBPR_OPTIM_ADAM || o->kind == VBPR_OPTIM_LAZY_ADAM ||
+                 o->kind == VBPR_OPTIM_SPARSE_ADAM;
+  if (s->n == 0 && moments) {
     float *m = vbpr__aligned_array(p->n, sizeof(float));
     float *v = vbpr__aligned_array(p->n, sizeof(float));
     if (m == NULL || v == NULL) {
       vbpr__free(m);
       vbpr__free(v);
+      vbpr__free(s->acc), vbpr__free(s->pw);
+      s->acc = NULL, s->pw = NULL;
       return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
                          "cannot allocate Adam moments for %zu elements", p->n);
     }
@@ -352,11 +409,24 @@ typedef struct run_ctx {
   coeffs c;
   size_t unit;         /* elements per index of the parallel loop */
   const int32_t *rows; /* lazy: the unique rows; else NULL */
+  bool row_wise;       /* ADAGRAD, SPARSE_ADAM: whole rows through ro */
+  vbpr__row_opt ro;
 } run_ctx;
+
+/* The row-wise view of a slot's state and the optimizer's parameters. */
+static vbpr__row_opt row_opt_of(const vbpr_optim *o, const opt_slot *s)
+{
+  vbpr__row_opt ro = {o->kind, s->width, o->lr, (float)o->wd, (float)o->eps, o->beta1,
+                      o->beta2, (float)(1.0 - o->beta1), (float)o->beta2,
+                      (float)(1.0 - o->beta2), s->m, s->v, s->acc, s->pw};
+  return ro;
+}
 
 static void span(const run_ctx *r, size_t off, const float *g, size_t len)
 {
-  if (r->o->kind == VBPR_OPTIM_SGD)
+  if (r->row_wise) /* len is one row: the lazy path of a row-wise kind */
+    vbpr__row_update(&r->ro, off / r->ro.width, r->p->param + off, 1.0f, g);
+  else if (r->o->kind == VBPR_OPTIM_SGD)
     sgd_span(&r->c, r->p->param + off, g, len);
   else
     adam_span(&r->c, r->p->param + off, r->s->m + off, r->s->v + off, g, len);
@@ -424,13 +494,20 @@ static void apply_plan(vbpr_optim *o, const plan *p)
 {
   opt_slot *s = &o->slots[p->slot];
   s->step++;
-  run_ctx r = {o, p, s, coeffs_for(o, s->step), 1, NULL};
+  run_ctx r = {o, p, s, coeffs_for(o, s->step), 1, NULL, false, row_opt_of(o, s)};
+  r.row_wise = o->kind == VBPR_OPTIM_ADAGRAD || o->kind == VBPR_OPTIM_SPARSE_ADAM;
+  if (r.row_wise && !p->sparse) { /* a dense buffer is one row */
+    vbpr__row_update(&r.ro, 0, p->param, 1.0f, p->grad);
+    return;
+  }
   size_t n_idx = p->n;
   size_t k = 0;
   if (p->sparse) {
     k = mark_rows(o, p);
     r.unit = p->dim;
-    bool lazy = o->kind == VBPR_OPTIM_LAZY_ADAM || (o->kind == VBPR_OPTIM_SGD && o->wd == 0.0);
+    /* the row-wise kinds update only the rows listed, as lazy Adam */
+    bool lazy = o->kind == VBPR_OPTIM_LAZY_ADAM || r.row_wise ||
+                (o->kind == VBPR_OPTIM_SGD && o->wd == 0.0);
     if (lazy) { /* SGD without decay leaves zero-gradient rows as they are */
       r.rows = o->uniq;
       n_idx = k;
@@ -517,3 +594,24 @@ vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
   }
   return run_plans(opt, plans, VBPR_ENCODER_NUM_TABLES, __func__);
 }
+
+/* ---- row-wise steps of the fused path (optim_internal.h) ----------------- */
+
+vbpr_status vbpr__optim_rows_begin(vbpr_optim *opt, int32_t slot, size_t rows, size_t width,
+                                   vbpr__row_opt *ro, const char *func)
+{
+  if (!vbpr__optim_row_wise(opt->kind))
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "updating rows in place needs a row-wise optimizer: "
+                       "VBPR_OPTIM_SGD, VBPR_OPTIM_ADAGRAD or VBPR_OPTIM_SPARSE_ADAM, "
+                       "got kind %d", (int)opt->kind);
+  vbpr_status st = check_slot(slot, func);
+  if (st != VBPR_OK) return st;
+  plan p = {slot, NULL, NULL, rows * width, rows, width, NULL, 0, true};
+  if ((st = prepare_slot(opt, &p, func))) return st;
+  *ro = row_opt_of(opt, &opt->slots[slot]);
+  ro->width = width; /* SGD keeps no row state, hence no width of its own */
+  return VBPR_OK;
+}
+
+void vbpr__optim_count_step(vbpr_optim *opt, int32_t slot) { opt->slots[slot].step++; }

@@ -61,6 +61,10 @@ static void build_perm(vbpr_sampler *s)
     s->perm[i] = s->perm[x];
     s->perm[x] = t;
   }
+  for (int64_t i = 0; i < n; i++) {
+    s->pairs[2 * i] = s->owner[s->perm[i]];
+    s->pairs[2 * i + 1] = ds->items[s->perm[i]];
+  }
   s->perm_epoch = s->epoch;
 }
 
@@ -206,10 +210,11 @@ vbpr_status vbpr_sampler_create(const vbpr_dataset *ds, vbpr_sampler **out)
   s->elig_users = vbpr__malloc_array((size_t)ds->num_users, sizeof *s->elig_users);
   s->perm = vbpr__malloc_array((size_t)ds->nnz, sizeof *s->perm);
   s->owner = vbpr__malloc_array((size_t)ds->nnz, sizeof *s->owner);
+  s->pairs = vbpr__malloc_array((size_t)ds->nnz, 2 * sizeof *s->pairs);
   if (s->owner != NULL)
     for (int32_t u = 0; u < ds->num_users; u++)
       for (int64_t j = ds->offsets[u]; j < ds->offsets[u + 1]; j++) s->owner[j] = u;
-  vbpr_status st = s->elig_users && s->perm && s->owner
+  vbpr_status st = s->elig_users && s->perm && s->owner && s->pairs
                        ? find_eligible(s, 1, __func__)
                        : VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate a sampler for %lld "
                                    "interactions", (long long)ds->nnz);
@@ -231,6 +236,7 @@ void vbpr_sampler_destroy(vbpr_sampler *s)
   vbpr__free(s->elig_users);
   vbpr__free(s->perm);
   vbpr__free(s->owner);
+  vbpr__free(s->pairs);
   vbpr__free(s->ws);
   vbpr__dataset_release(s->ds);
   vbpr__free(s);

@@ -210,6 +210,11 @@ vbpr_status vbpr__trainer_dp_epoch(vbpr_trainer *tr, vbpr_status local, double *
 {
   if (local == VBPR_OK) local = vbpr__trainer_sync(tr, func);
   if (local == VBPR_OK) local = vbpr__trainer_priors(tr, func);
+  if (local == VBPR_OK && tr->param[VBPR_TRAINER_FUSED] != 0)
+    /* Hogwild updates rows in place; ranks would drift apart with no sum */
+    local = vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                        "the fused path runs in one process; set fused to 0 to train "
+                        "with a collective");
   vbpr_status st = check_in_step(tr, local, func);
   if (st != VBPR_OK) return st;
   double brows = 0, dm = 0, dn = 0;

@@ -182,6 +182,41 @@ static vbpr_status train_batch(vbpr_trainer *tr, size_t rows, size_t m, size_t n
   return st;
 }
 
+/* The same batch on the fused path: the sampled tuples go straight to the
+ * MF tables, each tuple's gradients applied in place (vbpr/optim.h). */
+static vbpr_status train_batch_fused(vbpr_trainer *tr, size_t rows, float *loss_out)
+{
+  vbpr__batch_bufs *b = &tr->buf;
+  float *ut = NULL, *it = NULL;
+  size_t nu = 0, ni = 0, dim = 0;
+  vbpr_status st = vbpr_encoder_table(tr->enc, VBPR_TABLE_USERS, &ut, NULL, &nu, &dim);
+  if (st == VBPR_OK) st = vbpr_encoder_table(tr->enc, VBPR_TABLE_ITEMS, &it, NULL, &ni, NULL);
+  double mean = 0;
+  if (st == VBPR_OK)
+    st = vbpr_optim_step_tuples(tr->opt, tr->loss, 0, nu, ni, dim, ut, it, rows, b->users,
+                                b->pos, b->neg, tr->item_lp_pos, tr->item_lp_neg, &mean);
+  *loss_out = (float)mean;
+  return st;
+}
+
+/* The fused path updates table rows in place: the rows must be the
+ * embeddings (MF) and the optimizer must update a row on its own. */
+static vbpr_status check_fused(const vbpr_trainer *tr, const char *func)
+{
+  if (vbpr_encoder_get_kind(tr->enc) != VBPR_ENCODER_MF)
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "the fused path trains the MF encoder only (its rows are the "
+                       "embeddings); set fused to 0 for %s",
+                       vbpr__encoder_kind_name((int)vbpr_encoder_get_kind(tr->enc)));
+  vbpr_optim_kind k = vbpr_optim_get_kind(tr->opt);
+  if (k != VBPR_OPTIM_SGD && k != VBPR_OPTIM_ADAGRAD && k != VBPR_OPTIM_SPARSE_ADAM)
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "the fused path needs a row-wise optimizer (sgd, adagrad or "
+                       "sparse_adam); %s is not one",
+                       k == VBPR_OPTIM_ADAM ? "adam" : "lazy_adam");
+  return VBPR_OK;
+}
+
 static bool report(vbpr_trainer *tr, vbpr_trainer_event ev, int64_t epoch, size_t batch,
                    size_t nbatches, double loss)
 {
@@ -204,6 +239,8 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
   if (tr->dp != NULL) return vbpr__trainer_dp_epoch(tr, VBPR_OK, mean_loss, func);
   vbpr_status st = vbpr__trainer_sync(tr, func);
   if (st == VBPR_OK) st = vbpr__trainer_priors(tr, func);
+  bool fused = tr->param[VBPR_TRAINER_FUSED] != 0;
+  if (st == VBPR_OK && fused) st = check_fused(tr, func);
   if (st != VBPR_OK) return st;
   /* sync made the sampler's M and N the loss's and sized the buffers */
   double brows = 0, dm = 0, dn = 0;
@@ -228,7 +265,7 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
     }
     if (rows == 0) break;
     float loss = 0;
-    st = train_batch(tr, rows, m, n, &loss);
+    st = fused ? train_batch_fused(tr, rows, &loss) : train_batch(tr, rows, m, n, &loss);
     if (st == VBPR_ERR_NUMERIC || (st == VBPR_OK && !isfinite(loss)))
       return numeric_failure(st, epoch, b, func);
     if (st != VBPR_OK) return st;

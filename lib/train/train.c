@@ -26,10 +26,12 @@ static const vbpr__named_value init_names[] = {
   {"default", 0}, {"normal", VBPR_INIT_NORMAL}, {"xavier", VBPR_INIT_XAVIER_NORMAL},
   {"xavier_normal", VBPR_INIT_XAVIER_NORMAL}, {NULL, 0}};
 static const vbpr__named_value loss_names[] = {
-  {"bpr", VBPR_LOSS_BPR}, {"variational", VBPR_LOSS_VARIATIONAL}, {NULL, 0}};
+  {"bpr", VBPR_LOSS_BPR}, {"variational", VBPR_LOSS_VARIATIONAL},
+  {"infonce", VBPR_LOSS_INFONCE}, {NULL, 0}};
 static const vbpr__named_value optim_names[] = {
   {"sgd", VBPR_OPTIM_SGD}, {"adam", VBPR_OPTIM_ADAM}, {"lazy_adam", VBPR_OPTIM_LAZY_ADAM},
-  {NULL, 0}};
+  {"adagrad", VBPR_OPTIM_ADAGRAD}, {"sparse_adam", VBPR_OPTIM_SPARSE_ADAM}, {NULL, 0}};
+static const vbpr__named_value fused_names[] = {{"off", 0}, {"on", 1}, {NULL, 0}};
 
 #define NAMED (VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED)
 #define INT_SPEC(nm, lo, hi, def) {nm, lo, hi, def, VBPR_PARAM_INTEGRAL, NULL}
@@ -41,8 +43,8 @@ static const vbpr__param_spec specs[] = {
   [VBPR_TRAINER_LAYERS] = INT_SPEC("layers", 1, VBPR_LIGHTGCN_MAX_LAYERS, 1),
   [VBPR_TRAINER_INIT] = {"init", 0, 2, 0, NAMED, init_names},
   [VBPR_TRAINER_INIT_SCALE] = {"init_scale", 0, 1e3, 0, 0, NULL},
-  [VBPR_TRAINER_LOSS] = {"loss", 1, 2, VBPR_LOSS_VARIATIONAL, NAMED, loss_names},
-  [VBPR_TRAINER_OPTIMIZER] = {"optimizer", 1, 3, VBPR_OPTIM_ADAM, NAMED, optim_names},
+  [VBPR_TRAINER_LOSS] = {"loss", 1, 3, VBPR_LOSS_VARIATIONAL, NAMED, loss_names},
+  [VBPR_TRAINER_OPTIMIZER] = {"optimizer", 1, 5, VBPR_OPTIM_ADAM, NAMED, optim_names},
   [VBPR_TRAINER_SEED] = INT_SPEC("seed", 0, 9007199254740992.0, 42),
   [VBPR_TRAINER_PRIOR_RARITY] = PRIOR_SPEC("prior_rarity"),
   [VBPR_TRAINER_PRIOR_GOOD] = PRIOR_SPEC("prior_good"),
@@ -50,8 +52,9 @@ static const vbpr__param_spec specs[] = {
   [VBPR_TRAINER_PRIOR_BAD] = PRIOR_SPEC("prior_bad"),
   [VBPR_TRAINER_EPOCHS] = INT_SPEC("epochs", 0, INT32_MAX, 100),
   [VBPR_TRAINER_EVAL_EVERY] = INT_SPEC("eval_every", 0, INT32_MAX, 5),
+  [VBPR_TRAINER_FUSED] = {"fused", 0, 1, 0, NAMED, fused_names},
 };
-VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_TRAINER_EVAL_EVERY, "vbpr_trainer_param");
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_TRAINER_FUSED, "vbpr_trainer_param");
 _Static_assert(VBPR__ARRAY_LEN(specs) == VBPR__TRAIN_NPARAMS, "trainer parameter storage");
 
 /* Parameters that choose what prepare builds. */

@@ -8,7 +8,7 @@
 #include "vbpr/sampler.h"
 #include "vbpr/train.h"
 
-#define VBPR__TRAIN_NPARAMS (VBPR_TRAINER_EVAL_EVERY + 1)
+#define VBPR__TRAIN_NPARAMS (VBPR_TRAINER_FUSED + 1)
 #define VBPR__N_METRICS_TRAIN 6 /* VBPR_METRIC_PRECISION .. VBPR_METRIC_APLT */
 
 /* One evaluation of the history: every metric at the Ks set then. */

@@ -591,6 +591,35 @@ START_TEST(test_missing_module_fails_everywhere)
 }
 END_TEST
 
+/* The fused path updates rows in place, with nothing to sum: every rank
+ * refuses it instead of training apart. */
+static void fused_rank(job *j)
+{
+  struct { vbpr_status st; char msg[248]; } *out = j->arg;
+  vbpr_trainer *tr;
+  ck_assert_ok(vbpr_trainer_create(train_ds, test_ds, &tr));
+  vbpr_collective c = collective_of(&j->ctx);
+  ck_assert_ok(vbpr_trainer_set_collective(tr, &c));
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_FUSED, 1));
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_EPOCHS, 1));
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_OPTIMIZER, VBPR_OPTIM_ADAGRAD));
+  out->st = vbpr_trainer_fit(tr);
+  snprintf(out->msg, sizeof out->msg, "%s", vbpr_last_error());
+  vbpr_trainer_destroy(tr);
+}
+
+START_TEST(test_fused_refused_with_collective)
+{
+  if (!vbpr_has_module(VBPR_MODULE_MF)) return;
+  struct { vbpr_status st; char msg[248]; } o[2];
+  run_ranks(2, fused_rank, o, sizeof o[0]);
+  for (int r = 0; r < 2; r++) {
+    ck_assert_int_eq(o[r].st, VBPR_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(o[r].msg, "fused path runs in one process") != NULL, "%s", o[r].msg);
+  }
+}
+END_TEST
+
 static Suite *dist_suite(void)
 {
   Suite *s = suite_create("dist");
@@ -615,6 +644,7 @@ static Suite *dist_suite(void)
   tcase_add_test(tc, test_callback_failure_aborts);
   tcase_add_test(tc, test_bad_tables);
   tcase_add_test(tc, test_evaluation_is_exact);
+  tcase_add_test(tc, test_fused_refused_with_collective);
   return s;
 }
 

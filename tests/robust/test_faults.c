@@ -38,6 +38,9 @@ typedef struct scenario {
   float sp[B * M], sn[B * NN], gsp[B * M], gsn[B * NN];
   int32_t rec_items[3 * 5];
   float rec_scores[3 * 5];
+  vbpr_optim *rowopt; /* the fused path's row-wise optimizer */
+  vbpr_loss *nce;
+  double dsp[B * M], dsn[B * NN], dgsp[B * M], dgsn[B * NN];
   int ooms;
 } scenario;
 
@@ -156,6 +159,21 @@ static void run_models(scenario *sc)
                                         sc->gsp, sc->gsn));
   NEW(vbpr_loss_create(VBPR_LOSS_BPR, &sc->bpr));
   USE(vbpr_loss_forward_scores(sc->bpr, B, sc->sp, sc->sn, NULL, NULL, &l));
+  /* double precision, InfoNCE, and the fused path on the MF tables */
+  double dl = 0;
+  for (int i = 0; i < B * M; i++) sc->dsp[i] = sc->sp[i];
+  for (int i = 0; i < B * NN; i++) sc->dsn[i] = sc->sn[i];
+  USE(vbpr_loss_forward_backward_scores_f64(sc->loss, B, sc->dsp, sc->dsn, NULL, NULL, 1.0,
+                                            &dl, sc->dgsp, sc->dgsn));
+  NEW(vbpr_loss_create(VBPR_LOSS_INFONCE, &sc->nce));
+  USE(vbpr_loss_set(sc->nce, VBPR_LOSS_NUM_NEG, NN));
+  USE(vbpr_loss_forward_scores(sc->nce, B, sc->sp, sc->sn, NULL, NULL, &l));
+  NEW(vbpr_optim_create(VBPR_OPTIM_SPARSE_ADAM, &sc->rowopt));
+  float *ut = NULL, *it = NULL;
+  USE(vbpr_encoder_table(sc->mf, VBPR_TABLE_USERS, &ut, NULL, NULL, NULL));
+  USE(vbpr_encoder_table(sc->mf, VBPR_TABLE_ITEMS, &it, NULL, NULL, NULL));
+  USE(vbpr_optim_step_tuples(sc->rowopt, sc->loss, 0, U, I, DIM, ut, it, B, sc->users,
+                             sc->pos, sc->neg, NULL, NULL, &dl));
 
   if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
     const float *eu, *ei;
@@ -221,6 +239,8 @@ static void destroy_all(scenario *sc)
   vbpr_trainer_destroy(sc->tr);
   vbpr_evaluator_destroy(sc->ev);
   vbpr_optim_destroy(sc->opt);
+  vbpr_optim_destroy(sc->rowopt);
+  vbpr_loss_destroy(sc->nce);
   vbpr_loss_destroy(sc->bpr);
   /* VBPR_ROBUST_SELFTEST_LEAK=1 leaks the loss on purpose: the ASan build
    * must then fail, which shows that leaks are detected. */
