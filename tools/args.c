@@ -19,8 +19,11 @@ static const char usage[] =
   "  --synthetic-seed S         seed of the built-in data (default 7)\n"
   "  --synthetic-noise F        share of false positives injected (default 0.2)\n"
   "model:\n"
-  "  --encoder mf|lightgcn  --layers K  --dim D\n"
+  "  --encoder mf|lightgcn|xsimgcl  --layers K  --dim D\n"
   "  --init normal|xavier  --init-scale S\n"
+  "  --noise-eps E  --cl-tau T  --cl-weight W  --cl-layer L   XSimGCL's noise\n"
+  "                             magnitude and contrastive term (temperature,\n"
+  "                             weight, layer); defaults 0.2, 0.15, 0.2, 1\n"
   "loss:\n"
   "  --loss bpr|variational  --estimator prototype|detached|elbo\n"
   "  -M, --num-pos M  -N, --num-neg N  --c-pos C  --c-neg C  --c C (both)\n"
@@ -41,6 +44,7 @@ enum {
   O_PRIOR_RARITY, O_PRIOR_GOOD, O_PRIOR_POP, O_PRIOR_BAD, O_NEG_POP,
   O_OPTIM, O_LR, O_L2, O_BATCH, O_EPOCHS, O_EVAL_EVERY, O_K, O_SEED,
   O_THREADS, O_COMPARE, O_SAVE, O_JSON, O_QUIET, O_HELP, O_VERSION,
+  O_NOISE_EPS, O_CL_TAU, O_CL_WEIGHT, O_CL_LAYER,
 };
 
 static const struct option longopts[] = {
@@ -60,7 +64,9 @@ static const struct option longopts[] = {
   {"epochs", 1, 0, O_EPOCHS}, {"eval-every", 1, 0, O_EVAL_EVERY}, {"k", 1, 0, O_K},
   {"seed", 1, 0, O_SEED}, {"threads", 1, 0, O_THREADS}, {"compare", 0, 0, O_COMPARE},
   {"save", 1, 0, O_SAVE}, {"json", 1, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
-  {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0},
+  {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION},
+  {"noise-eps", 1, 0, O_NOISE_EPS}, {"cl-tau", 1, 0, O_CL_TAU},
+  {"cl-weight", 1, 0, O_CL_WEIGHT}, {"cl-layer", 1, 0, O_CL_LAYER}, {0, 0, 0, 0},
 };
 
 void cli_error(const char *what)
@@ -82,6 +88,7 @@ static vbpr_status lookup(cli_object obj, const char *name, int *p)
   case CLI_LOSS: { vbpr_loss_param v; st = vbpr_loss_param_from_name(name, &v); *p = (int)v; break; }
   case CLI_SAMPLER: { vbpr_sampler_param v; st = vbpr_sampler_param_from_name(name, &v); *p = (int)v; break; }
   case CLI_OPTIM: { vbpr_optim_param v; st = vbpr_optim_param_from_name(name, &v); *p = (int)v; break; }
+  case CLI_ENCODER: { vbpr_encoder_param v; st = vbpr_encoder_param_from_name(name, &v); *p = (int)v; break; }
   }
   return st;
 }
@@ -93,6 +100,7 @@ static vbpr_status parse_value(cli_object obj, int p, const char *text, double *
   case CLI_LOSS: return vbpr_loss_param_parse((vbpr_loss_param)p, text, v);
   case CLI_SAMPLER: return vbpr_sampler_param_parse((vbpr_sampler_param)p, text, v);
   case CLI_OPTIM: return vbpr_optim_param_parse((vbpr_optim_param)p, text, v);
+  case CLI_ENCODER: return vbpr_encoder_param_parse((vbpr_encoder_param)p, text, v);
   }
   return VBPR_ERR_INVALID_ARGUMENT;
 }
@@ -117,7 +125,10 @@ static const param_opt param_opts[] = {
   {O_NEG_ATT, CLI_LOSS, "neg_attention"}, {O_POS_HARD, CLI_LOSS, "pos_hardness"},
   {O_NEG_HARD, CLI_LOSS, "neg_hardness"}, {O_TAU, CLI_LOSS, "hardness_tau"},
   {O_NEG_POP, CLI_SAMPLER, "neg_pop_exponent"}, {O_BATCH, CLI_SAMPLER, "batch_size"},
-  {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"}, {0, 0, NULL},
+  {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"},
+  {O_NOISE_EPS, CLI_ENCODER, "noise_eps"}, {O_CL_TAU, CLI_ENCODER, "cl_tau"},
+  {O_CL_WEIGHT, CLI_ENCODER, "cl_weight"}, {O_CL_LAYER, CLI_ENCODER, "cl_layer"},
+  {0, 0, NULL},
 };
 
 static bool add_setting(cli_config *cfg, cli_object obj, const char *param, const char *flag,
@@ -288,6 +299,8 @@ static vbpr_status apply_one(vbpr_trainer *tr, const cli_setting *c)
   case CLI_SAMPLER:
     return vbpr_sampler_set(vbpr_trainer_sampler(tr), (vbpr_sampler_param)c->param, c->value);
   case CLI_OPTIM: return vbpr_optim_set(vbpr_trainer_optim(tr), (vbpr_optim_param)c->param, c->value);
+  case CLI_ENCODER:
+    return vbpr_encoder_set(vbpr_trainer_encoder(tr), (vbpr_encoder_param)c->param, c->value);
   }
   return VBPR_ERR_INVALID_ARGUMENT;
 }

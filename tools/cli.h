@@ -12,7 +12,7 @@
 
 /* The object a flag configures: the trainer itself, or one of the parts it
  * lends after vbpr_trainer_prepare(). */
-typedef enum cli_object { CLI_TRAINER, CLI_LOSS, CLI_SAMPLER, CLI_OPTIM } cli_object;
+typedef enum cli_object { CLI_TRAINER, CLI_LOSS, CLI_SAMPLER, CLI_OPTIM, CLI_ENCODER } cli_object;
 
 typedef struct cli_setting {
   cli_object obj;

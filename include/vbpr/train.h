@@ -53,17 +53,19 @@ typedef struct vbpr_trainer vbpr_trainer;
  * VBPR_ERR_STATE after it; the others may change at any time.
  */
 typedef enum vbpr_trainer_param {
-  /** ("encoder") structural: a vbpr_encoder_kind ("mf", "lightgcn"),
-   * default VBPR_ENCODER_MF */
+  /** ("encoder") structural: a vbpr_encoder_kind ("mf", "lightgcn",
+   * "xsimgcl"), default VBPR_ENCODER_MF. XSimGCL's own parameters are set
+   * on vbpr_trainer_encoder() after prepare (vbpr_encoder_set()), and its
+   * contrastive term joins every batch's loss. */
   VBPR_TRAINER_ENCODER = 1,
   /** ("dim") structural: embedding size, 1..VBPR_ENCODER_MAX_DIM, default 64 */
   VBPR_TRAINER_DIM = 2,
-  /** ("layers") structural: LightGCN layers K, 1..VBPR_LIGHTGCN_MAX_LAYERS,
-   * default 1 */
+  /** ("layers") structural: LightGCN and XSimGCL layers K,
+   * 1..VBPR_LIGHTGCN_MAX_LAYERS, default 1 (XSimGCL's paper uses 2) */
   VBPR_TRAINER_LAYERS = 3,
   /** ("init") structural: 0 ("default") keeps the encoder's own
-   * initialisation (MF Normal(0, 0.01), LightGCN Xavier normal), else a
-   * vbpr_init ("normal", "xavier") */
+   * initialisation (MF Normal(0, 0.01), LightGCN and XSimGCL Xavier
+   * normal), else a vbpr_init ("normal", "xavier") */
   VBPR_TRAINER_INIT = 4,
   /** ("init_scale") structural: the scale of INIT (see vbpr_init), in
    * [0, 1000]; 0 (default) is the init's usual one: 0.01 for NORMAL, gain 1

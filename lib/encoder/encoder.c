@@ -76,6 +76,9 @@ vbpr_status vbpr__encoder_alloc(const vbpr__encoder_ops *ops, int32_t num_users,
   e->num_items = num_items;
   e->dim = dim;
   e->num_layers = num_layers;
+  const vbpr__param_table *t = ops->info->params;
+  for (size_t p = 1; t != NULL && p < t->n && p < VBPR__ENCODER_NPARAMS; p++)
+    if (t->spec[p].name != NULL) e->params[p] = t->spec[p].def;
   e->n_nodes = (size_t)num_users + (size_t)num_items;
   if (!vbpr__mul_ok(e->n_nodes, (size_t)dim, &e->n_elems)) goto oom;
   e->param = vbpr__aligned_array(e->n_elems, sizeof(float));
@@ -370,4 +373,9 @@ vbpr_status vbpr__encoder_extra_loss(vbpr_encoder *enc, double *value, const cha
   enc->have_extra = st == VBPR_OK;
   if (st != VBPR_OK) *value = 0.0;
   return st;
+}
+
+vbpr_status vbpr_encoder_extra_loss(vbpr_encoder *enc, double *value)
+{
+  return vbpr__encoder_extra_loss(enc, value, __func__);
 }

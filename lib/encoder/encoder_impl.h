@@ -127,6 +127,9 @@ struct vbpr_encoder {
 
   int32_t num_users, num_items, dim;
   int32_t num_layers; /* set by the kind, in [info->min_layers, info->max_layers] */
+  /* vbpr_encoder_param values, from the kind's table (info->params); the
+   * kind reads them at every forward. */
+  double params[VBPR__ENCODER_NPARAMS];
   size_t n_nodes;     /* num_users + num_items */
   size_t n_elems;     /* n_nodes * dim */
 

@@ -158,6 +158,8 @@ const vbpr__encoder_kind_info vbpr__encoder_kind_lightgcn = {
   .max_layers = VBPR_LIGHTGCN_MAX_LAYERS,
   .built = true,
   .create = lgcn_create_for,
+  .init = VBPR_INIT_XAVIER_NORMAL,
+  .init_scale = 1.0,
 };
 
 static const vbpr__encoder_ops lgcn_ops = {

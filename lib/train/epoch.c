@@ -53,10 +53,9 @@ static vbpr_status make_encoder(vbpr_trainer *tr)
   vbpr_init init = (vbpr_init)tr->param[VBPR_TRAINER_INIT];
   double scale = tr->param[VBPR_TRAINER_INIT_SCALE];
   if ((int)init == 0 && scale == 0) return VBPR_OK;
-  if ((int)init == 0)
-    init = vbpr_encoder_get_kind(tr->enc) == VBPR_ENCODER_LIGHTGCN ? VBPR_INIT_XAVIER_NORMAL
-                                                                    : VBPR_INIT_NORMAL;
-  if (scale == 0) scale = init == VBPR_INIT_XAVIER_NORMAL ? 1.0 : 0.01;
+  const vbpr__encoder_kind_info *k = vbpr__encoder_kind_find((int)vbpr_encoder_get_kind(tr->enc));
+  if ((int)init == 0) init = k->init;
+  if (scale == 0) scale = init == k->init ? k->init_scale : init == VBPR_INIT_XAVIER_NORMAL ? 1.0 : 0.01;
   return vbpr_encoder_init_params(tr->enc, init, scale, seed);
 }
 
@@ -175,6 +174,11 @@ static vbpr_status train_batch(vbpr_trainer *tr, size_t rows, size_t m, size_t n
   st = vbpr_loss_forward_backward(tr->loss, rows, (size_t)vbpr_encoder_dim(tr->enc),
                                   b->emb_user, b->emb_pos, b->emb_neg, lpp, lpn, 1.0f,
                                   loss_out, b->grad_user, b->grad_pos, b->grad_neg);
+  /* The encoder's own term (XSimGCL's contrastive loss): its gradient joins
+   * the batch's in the backward below. */
+  double extra = 0;
+  if (st == VBPR_OK) st = vbpr__encoder_extra_loss(tr->enc, &extra, "vbpr_trainer_epoch");
+  if (st == VBPR_OK) *loss_out += (float)extra;
   if (st == VBPR_OK)
     st = vbpr_encoder_backward(tr->enc, b->grad_user, b->grad_pos, b->grad_neg);
   if (st == VBPR_OK) st = vbpr_optim_step_encoder(tr->opt, tr->enc);
