@@ -34,6 +34,11 @@ static const char usage[] =
   "  --optimizer adam|lazy-adam|sgd  --lr LR  --l2 L2  --batch B\n"
   "  --epochs E  --eval-every E  --k 10,20  --seed S  --threads T\n"
   "  --compare                  train BPR and the configured loss, compare\n"
+  "noise diagnosis:\n"
+  "  --noise-report FILE        track each training interaction's positive\n"
+  "                             attention and loss; write them ranked, most\n"
+  "                             suspicious first (tab-separated)\n"
+  "  --noise-rank auto|weight|loss  --noise-top N  --noise-momentum M\n"
   "output:\n"
   "  --save FILE  --json FILE  --quiet  --help  --version\n";
 
@@ -45,6 +50,7 @@ enum {
   O_OPTIM, O_LR, O_L2, O_BATCH, O_EPOCHS, O_EVAL_EVERY, O_K, O_SEED,
   O_THREADS, O_COMPARE, O_SAVE, O_JSON, O_QUIET, O_HELP, O_VERSION,
   O_NOISE_EPS, O_CL_TAU, O_CL_WEIGHT, O_CL_LAYER,
+  O_NOISE_REPORT, O_NOISE_RANK, O_NOISE_TOP, O_NOISE_MOMENTUM,
 };
 
 static const struct option longopts[] = {
@@ -66,7 +72,10 @@ static const struct option longopts[] = {
   {"save", 1, 0, O_SAVE}, {"json", 1, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
   {"help", 0, 0, O_HELP}, {"version", 0, 0, O_VERSION},
   {"noise-eps", 1, 0, O_NOISE_EPS}, {"cl-tau", 1, 0, O_CL_TAU},
-  {"cl-weight", 1, 0, O_CL_WEIGHT}, {"cl-layer", 1, 0, O_CL_LAYER}, {0, 0, 0, 0},
+  {"cl-weight", 1, 0, O_CL_WEIGHT}, {"cl-layer", 1, 0, O_CL_LAYER},
+  {"noise-report", 1, 0, O_NOISE_REPORT}, {"noise-rank", 1, 0, O_NOISE_RANK},
+  {"noise-top", 1, 0, O_NOISE_TOP}, {"noise-momentum", 1, 0, O_NOISE_MOMENTUM},
+  {0, 0, 0, 0},
 };
 
 void cli_error(const char *what)
@@ -128,6 +137,7 @@ static const param_opt param_opts[] = {
   {O_LR, CLI_OPTIM, "lr"}, {O_L2, CLI_OPTIM, "weight_decay"},
   {O_NOISE_EPS, CLI_ENCODER, "noise_eps"}, {O_CL_TAU, CLI_ENCODER, "cl_tau"},
   {O_CL_WEIGHT, CLI_ENCODER, "cl_weight"}, {O_CL_LAYER, CLI_ENCODER, "cl_layer"},
+  {O_NOISE_MOMENTUM, CLI_TRAINER, "noise_momentum"},
   {0, 0, NULL},
 };
 
@@ -231,10 +241,34 @@ static bool handle_param(int code, const char *name, const char *arg, cli_config
   return true;
 }
 
+/* --noise-rank: the vbpr_noise_rank named. */
+static bool noise_rank(const char *arg, int *out)
+{
+  static const struct { const char *name; int value; } names[] = {
+    {"auto", VBPR_NOISE_RANK_AUTO}, {"weight", VBPR_NOISE_RANK_WEIGHT},
+    {"loss", VBPR_NOISE_RANK_LOSS}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(arg, names[i].name) == 0) {
+      *out = names[i].value;
+      return true;
+    }
+  fprintf(stderr, "vbpr-train: --noise-rank expects auto, weight or loss, got '%s'\n", arg);
+  return false;
+}
+
 static bool handle_other(int code, const char *name, const char *arg, cli_config *cfg,
                          bool *exit_now)
 {
+  long top = 0;
   switch (code) {
+  case O_NOISE_REPORT:
+    cfg->noise_path = arg;
+    return add_setting(cfg, CLI_TRAINER, "noise_track", name, "1");
+  case O_NOISE_RANK: return noise_rank(arg, &cfg->noise_rank);
+  case O_NOISE_TOP:
+    if (!integer(name, arg, 0, 2147483647L, &top)) return false;
+    cfg->noise_top = (size_t)top;
+    return true;
   case O_TRAIN: cfg->train_path = arg; return true;
   case O_TEST: cfg->test_path = arg; return true;
   case O_ITEMS_FROM: cfg->items_from = arg; return true;
@@ -263,7 +297,7 @@ bool cli_parse(int argc, char **argv, cli_config *cfg, bool *exit_now)
 {
   *cfg = (cli_config){.format = VBPR_DATASET_FORMAT_AUTO, .num_items = -1,
                       .epochs = -1, .eval_every = -1, .threads = -1, .synth_seed = 7,
-                      .synth_noise = 0.2};
+                      .synth_noise = 0.2, .noise_rank = VBPR_NOISE_RANK_AUTO};
   *exit_now = false;
   cfg->ks[0] = 20;
   cfg->nks = 1;

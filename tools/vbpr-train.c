@@ -117,9 +117,44 @@ static bool fail(const char *what)
   return false;
 }
 
+/* On the built-in data the ratings label the injected false positives
+ * (0) and the true ones (1): the ROC AUC of finding the injected ones,
+ * the chance that a random injected one ranks above a random true one. */
+static void print_injected_auc(vbpr_trainer *tr, const data_pair *data, int by)
+{
+  const float *ratings = NULL;
+  size_t n = vbpr_dataset_num_interactions(data->train);
+  size_t *order = malloc(n * sizeof *order);
+  if (order == NULL || vbpr_dataset_csr(data->train, NULL, NULL, &ratings) != VBPR_OK ||
+      ratings == NULL || vbpr_trainer_noise_ranking(tr, by, n, order) != VBPR_OK) {
+    free(order);
+    return;
+  }
+  double injected = 0, before = 0, clean = 0;
+  for (size_t r = 0; r < n; r++) {
+    if (ratings[order[r]] == 0) injected++;
+    else before += injected, clean++;
+  }
+  free(order);
+  if (injected > 0 && clean > 0)
+    printf("noise diagnosis: ROC AUC of the %.0f injected false positives %.4f "
+           "(0.5 = chance)\n", injected, before / (injected * clean));
+}
+
+static bool noise_report(const cli_config *cfg, vbpr_trainer *tr, const data_pair *data)
+{
+  if (vbpr_trainer_noise_report(tr, cfg->noise_rank, cfg->noise_top, cfg->noise_path) !=
+      VBPR_OK)
+    return fail("--noise-report");
+  if (cfg->quiet) return true;
+  printf("noise report written to %s\n", cfg->noise_path);
+  if (cfg->train_path == NULL) print_injected_auc(tr, data, cfg->noise_rank);
+  return true;
+}
+
 /* Trains one configuration; fills run. Returns false on error. */
 static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run,
-                      double loss_override, double epochs, double eval_every)
+                      double loss_override, double epochs, double eval_every, bool last)
 {
   vbpr_trainer *tr = NULL;
   if (vbpr_trainer_create(data->train, data->test, &tr) != VBPR_OK) return fail("trainer");
@@ -149,6 +184,8 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
   }
   run->epochs = (int)vbpr_trainer_epochs_done(tr);
   collect(run, cfg, tr);
+  if (ok && last && cfg->noise_path && run->epochs + (run->interrupted ? 1 : 0) > 0)
+    ok = noise_report(cfg, tr, data);
   if (ok && cfg->save_path && vbpr_encoder_save(vbpr_trainer_encoder(tr), cfg->save_path) != VBPR_OK)
     ok = fail("saving the model");
   else if (ok && cfg->save_path && !cfg->quiet)
@@ -187,13 +224,13 @@ int main(int argc, char **argv)
   if (compare) {
     runs[n].label = "BPR";
     if (!cfg.quiet) printf("== BPR\n");
-    ok = train_one(&cfg, &data, &runs[n++], VBPR_LOSS_BPR, epochs, eval_every);
+    ok = train_one(&cfg, &data, &runs[n++], VBPR_LOSS_BPR, epochs, eval_every, false);
   }
   if (ok && !stop_requested) {
     runs[n].label = compare ? "Variational BPR" : "run";
     if (!cfg.quiet && compare) printf("== Variational BPR\n");
     ok = train_one(&cfg, &data, &runs[n++], compare ? VBPR_LOSS_VARIATIONAL : 0, epochs,
-                   eval_every);
+                   eval_every, true);
   }
   bool trained = false;
   for (size_t r = 0; r < n; r++) trained |= runs[r].epochs > 0;

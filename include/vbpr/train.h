@@ -95,7 +95,21 @@ typedef enum vbpr_trainer_param {
   VBPR_TRAINER_EPOCHS = 13,
   /** ("eval_every") vbpr_trainer_fit() evaluates after every this many
    * epochs and after the last; 0 never. In [0, 2^31-1], default 5 */
-  VBPR_TRAINER_EVAL_EVERY = 14
+  VBPR_TRAINER_EVAL_EVERY = 14,
+  /** ("noise_track") 1: keep per-interaction noise statistics while
+   * training (see "Noise diagnosis" below); 0 (default): off. May change
+   * at any time; statistics gathered so far are kept. */
+  VBPR_TRAINER_NOISE_TRACK = 15,
+  /** ("noise_momentum") m of the statistics' running averages: at each
+   * visit avg = m * avg + (1 - m) * value (the first visit sets it), in
+   * [0, 1); default 0.9, about the last 10 visits (5 epochs at M = 2) */
+  VBPR_TRAINER_NOISE_MOMENTUM = 16,
+  /** ("checkpoint_every") with a checkpoint file set
+   * (vbpr_trainer_set_checkpoint()), vbpr_trainer_fit() writes it after
+   * every this many epochs (after that epoch's evaluation), after the last,
+   * and when stopped by the progress callback; 0: only those two. In
+   * [0, 2^31-1], default 1 */
+  VBPR_TRAINER_CHECKPOINT_EVERY = 17
 } vbpr_trainer_param;
 
 /** Bounds and default of @p p (see vbpr_param_bounds). */
@@ -234,6 +248,70 @@ VBPR_API size_t vbpr_trainer_evaluation_count(const vbpr_trainer *tr);
 VBPR_API vbpr_status vbpr_trainer_evaluation(const vbpr_trainer *tr, size_t index,
                                              vbpr_metric metric, size_t k, int64_t *epoch,
                                              double *value);
+
+/*
+ * Noise diagnosis. Variational BPR's positive attention gives less weight
+ * to positives that look like noise (paper, section 4). With NOISE_TRACK
+ * on, every training batch updates, for each training interaction that is
+ * one of the batch's positives, the running average (NOISE_MOMENTUM) of
+ *  - its relative attention weight M * alpha (1: an even share of the row;
+ *    below 1: the model doubts it; always 1 with M = 1, e.g. BPR), and
+ *  - the loss of the row that held it (loss_b of vbpr_loss_row_losses(),
+ *    plus nothing of an encoder's own term),
+ * and counts its visits. The statistics are part of a checkpoint.
+ * Interactions are numbered in the order of the training set's CSR
+ * (vbpr_dataset_csr()): interaction e belongs to the user u with
+ * offsets[u] <= e < offsets[u + 1] and is item items[e].
+ * Cost: 12 bytes per training interaction, and per batch one binary search
+ * per positive in its user's items.
+ */
+
+/** What vbpr_trainer_noise_ranking() ranks by. Values are explicit and
+ * never renumbered. */
+typedef enum vbpr_noise_rank {
+  /** Lowest average relative attention first (ties: highest loss first):
+   * for Variational BPR with M >= 2. */
+  VBPR_NOISE_RANK_WEIGHT = 1,
+  /** Highest average loss first (ties: lowest weight first): also for BPR. */
+  VBPR_NOISE_RANK_LOSS = 2,
+  /** WEIGHT when the loss has M >= 2 positives per row, else LOSS. */
+  VBPR_NOISE_RANK_AUTO = 3
+} vbpr_noise_rank;
+
+/**
+ * The statistics of every training interaction, in CSR order: weight[e],
+ * loss[e] (running averages, 0 before the first visit) and visits[e].
+ * Each output may be NULL if not wanted; @p len must be >=
+ * vbpr_dataset_num_interactions(train).
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL trainer, len too small);
+ *   VBPR_ERR_STATE (NOISE_TRACK was never on during training).
+ */
+VBPR_API vbpr_status vbpr_trainer_noise_stats(const vbpr_trainer *tr, size_t len,
+                                              float *weight, float *loss,
+                                              uint32_t *visits);
+
+/**
+ * The @p n most suspicious training interactions (CSR indices), most
+ * suspicious first, by @p by; interactions never visited come last; ties
+ * keep CSR order. n may be below the number of interactions.
+ * @return as vbpr_trainer_noise_stats(); VBPR_ERR_INVALID_ARGUMENT also for
+ *   an unknown @p by; VBPR_ERR_OUT_OF_MEMORY.
+ */
+VBPR_API vbpr_status vbpr_trainer_noise_ranking(const vbpr_trainer *tr, vbpr_noise_rank by,
+                                                size_t n, size_t *interactions);
+
+/**
+ * Writes the ranking as a tab-separated text file (doc/train.md, "Noise
+ * diagnosis"): '#' comment lines, then a header line
+ * "rank user item rating weight loss visits" and one line per interaction,
+ * most suspicious first; users and items by their ids in the data files
+ * (raw ids when the data was loaded with REMAP_IDS); rating empty when the
+ * data has none. @p top limits the lines (0: every interaction). Written
+ * atomically like model files.
+ * @return as vbpr_trainer_noise_ranking(); VBPR_ERR_IO.
+ */
+VBPR_API vbpr_status vbpr_trainer_noise_report(const vbpr_trainer *tr, vbpr_noise_rank by,
+                                               size_t top, const char *path);
 
 VBPR_END_DECLS
 

@@ -142,8 +142,10 @@ vbpr_status vbpr__trainer_sync(vbpr_trainer *tr, const char *func)
   if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_POS, &m);
   if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_NEG, &n);
   if (st != VBPR_OK) return st;
-  return grow_buffers(&tr->buf, (size_t)rows, (size_t)m, (size_t)n,
-                      (size_t)vbpr_encoder_dim(tr->enc), func);
+  st = grow_buffers(&tr->buf, (size_t)rows, (size_t)m, (size_t)n,
+                    (size_t)vbpr_encoder_dim(tr->enc), func);
+  if (st == VBPR_OK) st = vbpr__trainer_noise_sync(tr, (size_t)rows, (size_t)m, func);
+  return st;
 }
 
 /* ---- one batch, one epoch ------------------------------------------------ */
@@ -174,6 +176,7 @@ static vbpr_status train_batch(vbpr_trainer *tr, size_t rows, size_t m, size_t n
   st = vbpr_loss_forward_backward(tr->loss, rows, (size_t)vbpr_encoder_dim(tr->enc),
                                   b->emb_user, b->emb_pos, b->emb_neg, lpp, lpn, 1.0f,
                                   loss_out, b->grad_user, b->grad_pos, b->grad_neg);
+  if (st == VBPR_OK) st = vbpr__trainer_noise_record(tr, rows, m, "vbpr_trainer_epoch");
   /* The encoder's own term (XSimGCL's contrastive loss): its gradient joins
    * the batch's in the backward below. */
   double extra = 0;

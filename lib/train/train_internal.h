@@ -8,8 +8,19 @@
 #include "vbpr/sampler.h"
 #include "vbpr/train.h"
 
-#define VBPR__TRAIN_NPARAMS (VBPR_TRAINER_EVAL_EVERY + 1)
+#define VBPR__TRAIN_LAST_PARAM VBPR_TRAINER_CHECKPOINT_EVERY
+#define VBPR__TRAIN_NPARAMS (VBPR__TRAIN_LAST_PARAM + 1)
 #define VBPR__N_METRICS_TRAIN 6 /* VBPR_METRIC_PRECISION .. VBPR_METRIC_APLT */
+
+/* Noise diagnosis (noise.c): running averages per training interaction,
+ * in CSR order; arrays NULL until tracking first starts. */
+typedef struct vbpr__noise_stats {
+  float *weight, *loss;
+  uint32_t *visits;
+  size_t n;              /* training interactions */
+  float *alpha, *row_loss; /* per-batch buffers: [rows * M], [rows] */
+  size_t alpha_cap, row_cap;
+} vbpr__noise_stats;
 
 /* One evaluation of the history: every metric at the Ks set then. */
 typedef struct vbpr__eval_record {
@@ -53,6 +64,8 @@ struct vbpr_trainer {
 
   vbpr__eval_record *history;
   size_t n_history, history_cap;
+
+  vbpr__noise_stats noise; /* noise.c */
 };
 
 /* Frees everything prepare built; the trainer can be prepared again. */
@@ -68,5 +81,16 @@ vbpr_status vbpr__trainer_sync(vbpr_trainer *tr, const char *func);
 
 /* Appends the evaluator's current results to the history. */
 vbpr_status vbpr__trainer_record(vbpr_trainer *tr, const char *func);
+
+/* Noise diagnosis: with NOISE_TRACK on, allocates the statistics (once)
+ * and grows the batch buffers to rows x m; called at the start of every
+ * epoch, so that batches allocate nothing. */
+vbpr_status vbpr__trainer_noise_sync(vbpr_trainer *tr, size_t rows, size_t m,
+                                     const char *func);
+/* Folds the loss's last forward (attention, row losses) into the
+ * statistics of the batch's positives; a no-op unless tracking. */
+vbpr_status vbpr__trainer_noise_record(vbpr_trainer *tr, size_t rows, size_t m,
+                                       const char *func);
+void vbpr__trainer_noise_free(vbpr__noise_stats *ns);
 
 #endif
