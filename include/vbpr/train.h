@@ -313,6 +313,56 @@ VBPR_API vbpr_status vbpr_trainer_noise_ranking(const vbpr_trainer *tr, vbpr_noi
 VBPR_API vbpr_status vbpr_trainer_noise_report(const vbpr_trainer *tr, vbpr_noise_rank by,
                                                size_t top, const char *path);
 
+/*
+ * Checkpoints. A checkpoint holds everything a run needs to continue
+ * exactly as if it had not stopped: the trainer's parameters, K set,
+ * epochs done, the loss of the epoch in progress and the evaluation
+ * history; the parameters of the loss, sampler, optimizer and encoder; the
+ * sampler's epoch and position (its draws are a pure function of the seed,
+ * the epoch and the row); the optimizer's moments and step counts; the
+ * encoder's tables and own state (XSimGCL's noise stream); the noise
+ * statistics. Resuming from it gives bit for bit the parameters and
+ * history of an uninterrupted run (any thread count). Not saved: the
+ * progress callback and the evaluator's long-tail share (set them again),
+ * and the training data: a checkpoint records a fingerprint of the train
+ * and test sets and is refused for other data.
+ *
+ * Files are written atomically (as model files) in a checksummed, versioned
+ * format (doc/checkpoint-format.md); a file from a newer library is
+ * refused with VBPR_ERR_UNSUPPORTED naming the version.
+ */
+
+/**
+ * The file vbpr_trainer_fit() writes checkpoints to (copied; NULL stops
+ * writing them), when due by CHECKPOINT_EVERY, after the last epoch, and
+ * when the progress callback stops it (then mid-epoch, where it stopped).
+ * A failed write stops fit with its error (VBPR_ERR_IO naming the path).
+ */
+VBPR_API vbpr_status vbpr_trainer_set_checkpoint(vbpr_trainer *tr, const char *path);
+
+/**
+ * Writes a checkpoint of @p tr now (preparing it first if needed), between
+ * calls: not from the progress callback.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT; VBPR_ERR_IO;
+ *   VBPR_ERR_OUT_OF_MEMORY.
+ */
+VBPR_API vbpr_status vbpr_trainer_save_checkpoint(vbpr_trainer *tr, const char *path);
+
+/**
+ * Replaces the whole state of @p tr by the checkpoint's: its parameters
+ * (the structural ones too: the parts are rebuilt), the parts' parameters
+ * and state, epochs, history and noise statistics. @p tr must have been
+ * created over the same train and test data; it may be prepared or not.
+ * Its progress callback and checkpoint file are kept. The file is read and
+ * checked completely before @p tr changes: on any error @p tr is as it was.
+ * @return VBPR_OK; VBPR_ERR_IO (cannot open or read); VBPR_ERR_PARSE (not
+ *   a checkpoint, truncated, corrupted, inconsistent content);
+ *   VBPR_ERR_UNSUPPORTED (written by a newer format or section version);
+ *   VBPR_ERR_INVALID_ARGUMENT (NULL, or other training data: the message
+ *   gives both sizes); VBPR_ERR_OUT_OF_MEMORY.
+ */
+VBPR_API vbpr_status vbpr_trainer_load_checkpoint(vbpr_trainer *tr, const char *path);
+
 VBPR_END_DECLS
 
 #endif /* VBPR_TRAIN_H */

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ckpt.h"
 #include "encoder/encoder_internal.h"
 #include "vbpr/encoder.h"
 
@@ -119,6 +120,14 @@ typedef struct vbpr__encoder_ops {
    * does not depend on the thread count. */
   vbpr_status (*extra_loss)(vbpr_encoder *enc, const vbpr__batch *batch, double *value,
                             const char *func);
+
+  /* Optional (NULL: nothing beyond the tables and parameters). The kind's
+   * own training state in a checkpoint (encoder_state.c), e.g. XSimGCL's
+   * step count, which keys its noise: state_write puts it, state_read gets
+   * it back (reporting malformed content through the reader) into an
+   * encoder built from the same data. */
+  void (*state_write)(const vbpr_encoder *enc, vbpr__ckpt_writer *w);
+  vbpr_status (*state_read)(vbpr_encoder *enc, vbpr__ckpt_reader *r);
 } vbpr__encoder_ops;
 
 struct vbpr_encoder {

@@ -409,6 +409,19 @@ static vbpr_status xsim_extra_loss(vbpr_encoder *e, const vbpr__batch *b, double
   return VBPR_OK;
 }
 
+/* The noise stream's position: a resumed run draws the same noise. */
+static void xsim_state_write(const vbpr_encoder *e, vbpr__ckpt_writer *w)
+{
+  vbpr__ckpt_put_u64(w, ((const xsim_state *)e->state)->step);
+}
+
+static vbpr_status xsim_state_read(vbpr_encoder *e, vbpr__ckpt_reader *r)
+{
+  uint64_t step = vbpr__ckpt_get_u64(r);
+  if (r->st == VBPR_OK) ((xsim_state *)e->state)->step = step;
+  return r->st;
+}
+
 static void xsim_free_state(void *state)
 {
   xsim_state *s = state;
@@ -443,6 +456,8 @@ static const vbpr__encoder_ops xsim_ops = {
   .touched_rows = xsim_touched_rows,
   .free_state = xsim_free_state,
   .extra_loss = xsim_extra_loss,
+  .state_write = xsim_state_write,
+  .state_read = xsim_state_read,
 };
 
 /* ---- construction ------------------------------------------------------ */

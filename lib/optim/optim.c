@@ -12,6 +12,7 @@
 
 #include "core/core.h"
 #include "core/params.h"
+#include "optim/optim_state.h"
 #include "vbpr/optim.h"
 
 typedef struct opt_slot {
@@ -532,4 +533,75 @@ vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
     p->sparse = true;
   }
   return run_plans(opt, plans, VBPR_ENCODER_NUM_TABLES, __func__);
+}
+
+/* ---- checkpoint (optim_state.h) ---------------------------------------- */
+
+void vbpr__optim_state_write(const void *obj, vbpr__ckpt_writer *w)
+{
+  const vbpr_optim *o = obj;
+  const vbpr__param_table *t = table_of(o->kind);
+  uint32_t n = 0;
+  for (size_t p = 1; p < t->n; p++) n += t->spec[p].name != NULL;
+  vbpr__ckpt_put_u32(w, (uint32_t)o->kind);
+  vbpr__ckpt_put_u32(w, n);
+  for (size_t p = 1; p < t->n; p++) {
+    if (t->spec[p].name == NULL) continue;
+    vbpr__ckpt_put_u32(w, (uint32_t)p);
+    vbpr__ckpt_put_f64(w, *param_ptr((vbpr_optim *)o, (vbpr_optim_param)p));
+  }
+  vbpr__ckpt_put_u32(w, (uint32_t)o->n_slots);
+  for (int32_t i = 0; i < o->n_slots; i++) {
+    const opt_slot *s = &o->slots[i];
+    vbpr__ckpt_put_u64(w, s->n);
+    vbpr__ckpt_put_u64(w, (uint64_t)s->step);
+    vbpr__ckpt_put_u32(w, s->m != NULL);
+    if (s->m == NULL) continue;
+    vbpr__ckpt_put_floats(w, s->n, s->m);
+    vbpr__ckpt_put_floats(w, s->n, s->v);
+  }
+}
+
+/* One slot's state from the file into s (allocated here). */
+static vbpr_status read_slot(vbpr__ckpt_reader *r, opt_slot *s)
+{
+  uint64_t n = vbpr__ckpt_get_u64(r), step = vbpr__ckpt_get_u64(r);
+  uint32_t moments = vbpr__ckpt_get_u32(r);
+  if (r->st != VBPR_OK) return r->st;
+  if (step > INT64_MAX || moments > 1 || (moments && !vbpr__ckpt_has(r, 2 * n, 4)))
+    return vbpr__ckpt_bad(r, "malformed optimizer slot");
+  s->n = (size_t)n;
+  s->step = (int64_t)step;
+  if (!moments) return VBPR_OK;
+  s->m = vbpr__aligned_array(s->n, sizeof(float));
+  s->v = vbpr__aligned_array(s->n, sizeof(float));
+  if (s->m == NULL || s->v == NULL)
+    return r->st = vbpr__error(VBPR_ERR_OUT_OF_MEMORY, r->func,
+                               "cannot allocate optimizer moments of %zu elements", s->n);
+  vbpr__ckpt_get_floats(r, s->n, s->m);
+  vbpr__ckpt_get_floats(r, s->n, s->v);
+  return r->st;
+}
+
+vbpr_status vbpr__optim_state_read(vbpr_optim *o, vbpr__ckpt_reader *r)
+{
+  uint32_t kind = vbpr__ckpt_get_u32(r), n = vbpr__ckpt_get_u32(r);
+  if (r->st == VBPR_OK && kind != (uint32_t)o->kind)
+    return vbpr__ckpt_bad(r, "optimizer kind %u, the trainer's is %d", (unsigned)kind,
+                          (int)o->kind);
+  for (uint32_t i = 0; i < n && r->st == VBPR_OK; i++) {
+    uint32_t p = vbpr__ckpt_get_u32(r);
+    double v = vbpr__ckpt_get_f64(r);
+    if (r->st == VBPR_OK && vbpr_optim_set(o, (vbpr_optim_param)p, v) != VBPR_OK)
+      return vbpr__ckpt_bad(r, "optimizer parameter %u = %g refused", (unsigned)p, v);
+  }
+  uint32_t slots = vbpr__ckpt_get_u32(r);
+  if (r->st == VBPR_OK && slots > VBPR_OPTIM_MAX_SLOTS)
+    return vbpr__ckpt_bad(r, "%u optimizer slots", (unsigned)slots);
+  if (r->st != VBPR_OK) return r->st;
+  free_slots(o);
+  if (grow_slots(o, (int32_t)slots, r->func) != VBPR_OK)
+    return r->st = VBPR_ERR_OUT_OF_MEMORY;
+  for (uint32_t i = 0; i < slots && r->st == VBPR_OK; i++) read_slot(r, &o->slots[i]);
+  return vbpr__ckpt_done(r);
 }

@@ -219,8 +219,9 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
   size_t per_epoch = vbpr_sampler_rows_per_epoch(tr->sampler);
   size_t nbatches = (per_epoch + (size_t)brows - 1) / (size_t)brows;
   int64_t epoch = tr->epochs_done + 1;
-  double sum = 0;
-  size_t b = 0;
+  /* A stopped epoch continues: its loss so far is kept in the trainer. */
+  double sum = tr->epoch_loss_sum;
+  size_t b = tr->epoch_batches;
   bool boundary_seen = false;
   for (;;) {
     size_t rows = 0;
@@ -239,6 +240,8 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
     if (st != VBPR_OK) return st;
     sum += loss;
     b++;
+    tr->epoch_loss_sum = sum;
+    tr->epoch_batches = b;
     tr->evaluated = false;
     if (report(tr, VBPR_TRAINER_EVENT_BATCH, epoch, b, nbatches, sum / (double)b)) {
       if (mean_loss != NULL) *mean_loss = sum / (double)b;
@@ -247,6 +250,8 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
     }
   }
   tr->epochs_done++;
+  tr->epoch_loss_sum = 0;
+  tr->epoch_batches = 0;
   if (mean_loss != NULL) *mean_loss = b > 0 ? sum / (double)b : 0.0;
   return VBPR_OK;
 }
@@ -269,6 +274,10 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
   while (tr->epochs_done < epochs) {
     double loss = 0;
     st = run_epoch(tr, &loss, __func__);
+    if (st == VBPR_ERR_INTERRUPTED) {
+      vbpr_status saved = vbpr__trainer_autosave(tr, true, __func__);
+      return saved != VBPR_OK ? saved : st;
+    }
     if (st != VBPR_OK) return st;
     int64_t e = tr->epochs_done;
     bool stop = report(tr, VBPR_TRAINER_EVENT_EPOCH, e, 0, 0, loss);
@@ -277,6 +286,8 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
       if (st != VBPR_OK) return st;
       stop = report(tr, VBPR_TRAINER_EVENT_EVALUATION, e, 0, 0, loss) || stop;
     }
+    st = vbpr__trainer_autosave(tr, stop, __func__);
+    if (st != VBPR_OK) return st;
     if (stop)
       return VBPR_FAIL(VBPR_ERR_INTERRUPTED, "stopped after epoch %lld", (long long)e);
   }

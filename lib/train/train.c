@@ -120,6 +120,7 @@ void vbpr_trainer_destroy(vbpr_trainer *tr)
   vbpr__trainer_release(tr);
   vbpr__trainer_noise_free(&tr->noise);
   vbpr__free(tr->history);
+  vbpr__free(tr->checkpoint_path);
   vbpr__dataset_release(tr->train);
   if (tr->test != NULL) vbpr__dataset_release(tr->test);
   vbpr__free(tr);

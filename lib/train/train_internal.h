@@ -66,6 +66,15 @@ struct vbpr_trainer {
   size_t n_history, history_cap;
 
   vbpr__noise_stats noise; /* noise.c */
+
+  /* The epoch in progress (a stopped epoch continues its mean loss). */
+  double epoch_loss_sum;
+  size_t epoch_batches;
+  /* checkpoint.c: the file fit() writes (owned copy, or NULL), and the
+   * fingerprints of the data, computed at the first checkpoint. */
+  char *checkpoint_path;
+  uint64_t data_print[2];
+  bool have_print;
 };
 
 /* Frees everything prepare built; the trainer can be prepared again. */
@@ -92,5 +101,10 @@ vbpr_status vbpr__trainer_noise_sync(vbpr_trainer *tr, size_t rows, size_t m,
 vbpr_status vbpr__trainer_noise_record(vbpr_trainer *tr, size_t rows, size_t m,
                                        const char *func);
 void vbpr__trainer_noise_free(vbpr__noise_stats *ns);
+
+/* Checkpoint (checkpoint.c): fit() writes one after an epoch (when due)
+ * and when stopped; VBPR_OK when no file is set. `last` is the epoch that
+ * ends the schedule. */
+vbpr_status vbpr__trainer_autosave(vbpr_trainer *tr, bool stopped, const char *func);
 
 #endif
