@@ -34,6 +34,12 @@ static const char usage[] =
   "  --optimizer adam|lazy-adam|sgd  --lr LR  --l2 L2  --batch B\n"
   "  --epochs E  --eval-every E  --k 10,20  --seed S  --threads T\n"
   "  --compare                  train BPR and the configured loss, compare\n"
+  "checkpoints:\n"
+  "  --checkpoint FILE          write the whole training state to FILE after\n"
+  "                             every E epochs, the last, and on Ctrl-C\n"
+  "  --checkpoint-every E       (default 1)\n"
+  "  --resume FILE              continue a run from its checkpoint (the same\n"
+  "                             data; other flags may change the schedule)\n"
   "noise diagnosis:\n"
   "  --noise-report FILE        track each training interaction's positive\n"
   "                             attention and loss; write them ranked, most\n"
@@ -51,6 +57,7 @@ enum {
   O_THREADS, O_COMPARE, O_SAVE, O_JSON, O_QUIET, O_HELP, O_VERSION,
   O_NOISE_EPS, O_CL_TAU, O_CL_WEIGHT, O_CL_LAYER,
   O_NOISE_REPORT, O_NOISE_RANK, O_NOISE_TOP, O_NOISE_MOMENTUM,
+  O_CHECKPOINT, O_CHECKPOINT_EVERY, O_RESUME,
 };
 
 static const struct option longopts[] = {
@@ -75,7 +82,8 @@ static const struct option longopts[] = {
   {"cl-weight", 1, 0, O_CL_WEIGHT}, {"cl-layer", 1, 0, O_CL_LAYER},
   {"noise-report", 1, 0, O_NOISE_REPORT}, {"noise-rank", 1, 0, O_NOISE_RANK},
   {"noise-top", 1, 0, O_NOISE_TOP}, {"noise-momentum", 1, 0, O_NOISE_MOMENTUM},
-  {0, 0, 0, 0},
+  {"checkpoint", 1, 0, O_CHECKPOINT}, {"checkpoint-every", 1, 0, O_CHECKPOINT_EVERY},
+  {"resume", 1, 0, O_RESUME}, {0, 0, 0, 0},
 };
 
 void cli_error(const char *what)
@@ -138,6 +146,7 @@ static const param_opt param_opts[] = {
   {O_NOISE_EPS, CLI_ENCODER, "noise_eps"}, {O_CL_TAU, CLI_ENCODER, "cl_tau"},
   {O_CL_WEIGHT, CLI_ENCODER, "cl_weight"}, {O_CL_LAYER, CLI_ENCODER, "cl_layer"},
   {O_NOISE_MOMENTUM, CLI_TRAINER, "noise_momentum"},
+  {O_CHECKPOINT_EVERY, CLI_TRAINER, "checkpoint_every"},
   {0, 0, NULL},
 };
 
@@ -265,6 +274,8 @@ static bool handle_other(int code, const char *name, const char *arg, cli_config
     cfg->noise_path = arg;
     return add_setting(cfg, CLI_TRAINER, "noise_track", name, "1");
   case O_NOISE_RANK: return noise_rank(arg, &cfg->noise_rank);
+  case O_CHECKPOINT: cfg->checkpoint_path = arg; return true;
+  case O_RESUME: cfg->resume_path = arg; return true;
   case O_NOISE_TOP:
     if (!integer(name, arg, 0, 2147483647L, &top)) return false;
     cfg->noise_top = (size_t)top;
@@ -322,10 +333,29 @@ bool cli_parse(int argc, char **argv, cli_config *cfg, bool *exit_now)
     fprintf(stderr, "vbpr-train: --train and --test go together\n");
     return false;
   }
+  if (cfg->compare && (cfg->checkpoint_path || cfg->resume_path)) {
+    fprintf(stderr, "vbpr-train: --checkpoint and --resume train one configuration: "
+                    "drop --compare\n");
+    return false;
+  }
   return true;
 }
 
-static vbpr_status apply_one(vbpr_trainer *tr, const cli_setting *c)
+static vbpr_status get_one(vbpr_trainer *tr, const cli_setting *c, double *v)
+{
+  switch (c->obj) {
+  case CLI_TRAINER: return vbpr_trainer_get(tr, (vbpr_trainer_param)c->param, v);
+  case CLI_LOSS: return vbpr_loss_get(vbpr_trainer_loss(tr), (vbpr_loss_param)c->param, v);
+  case CLI_SAMPLER:
+    return vbpr_sampler_get(vbpr_trainer_sampler(tr), (vbpr_sampler_param)c->param, v);
+  case CLI_OPTIM: return vbpr_optim_get(vbpr_trainer_optim(tr), (vbpr_optim_param)c->param, v);
+  case CLI_ENCODER:
+    return vbpr_encoder_get(vbpr_trainer_encoder(tr), (vbpr_encoder_param)c->param, v);
+  }
+  return VBPR_ERR_INVALID_ARGUMENT;
+}
+
+static vbpr_status set_one(vbpr_trainer *tr, const cli_setting *c)
 {
   switch (c->obj) {
   case CLI_TRAINER: return vbpr_trainer_set(tr, (vbpr_trainer_param)c->param, c->value);
@@ -337,6 +367,15 @@ static vbpr_status apply_one(vbpr_trainer *tr, const cli_setting *c)
     return vbpr_encoder_set(vbpr_trainer_encoder(tr), (vbpr_encoder_param)c->param, c->value);
   }
   return VBPR_ERR_INVALID_ARGUMENT;
+}
+
+/* Sets a value only when it differs: setting a sampler parameter restarts
+ * its epoch, which would lose a resumed run's position. */
+static vbpr_status apply_one(vbpr_trainer *tr, const cli_setting *c)
+{
+  double v;
+  if (get_one(tr, c, &v) == VBPR_OK && v == c->value) return VBPR_OK;
+  return set_one(tr, c);
 }
 
 /* A loss setting that does not apply to this loss kind (any setting but
@@ -364,7 +403,15 @@ bool cli_apply(const cli_config *cfg, vbpr_trainer *tr, const cli_setting *extra
       const cli_setting *c = i < cfg->nsettings ? &cfg->settings[i]
                                                 : &extra[i - cfg->nsettings];
       if ((c->obj == CLI_TRAINER) != (pass == 0) || (pass == 1 && !applies(tr, c))) continue;
-      if (apply_one(tr, c) != VBPR_OK) {
+      vbpr_status st = apply_one(tr, c);
+      double had = 0;
+      if (st == VBPR_ERR_STATE && get_one(tr, c, &had) == VBPR_OK) {
+        /* only after a --resume: the checkpoint's model is fixed */
+        fprintf(stderr, "vbpr-train: --%s %g differs from the checkpoint's %g; a resumed "
+                        "run keeps its model\n", c->flag, c->value, had);
+        return false;
+      }
+      if (st != VBPR_OK) {
         snprintf(what, sizeof what, "--%s", c->flag);
         cli_error(what);
         return false;

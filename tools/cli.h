@@ -35,6 +35,7 @@ typedef struct cli_config {
   bool quiet, compare;
   double synth_seed;
   double synth_noise;  /* share of injected false positives */
+  const char *checkpoint_path, *resume_path; /* --checkpoint, --resume */
   const char *noise_path; /* --noise-report */
   int noise_rank;         /* a vbpr_noise_rank */
   size_t noise_top;       /* lines of the report; 0: all */

@@ -162,7 +162,28 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
   cli_setting extra[3] = {{CLI_TRAINER, VBPR_TRAINER_EPOCHS, epochs, "epochs"},
                           {CLI_TRAINER, VBPR_TRAINER_EVAL_EVERY, eval_every, "eval-every"},
                           {CLI_TRAINER, VBPR_TRAINER_LOSS, loss_override, "loss"}};
-  bool ok = cli_apply(cfg, tr, extra, loss_override > 0 ? 3 : 2);
+  /* A resumed run keeps its checkpoint's schedule unless told otherwise. */
+  size_t nextra = loss_override > 0 ? 3 : 2, first = 0;
+  if (cfg->resume_path && cfg->eval_every < 0) {
+    extra[1] = extra[0];
+    first = 1;
+  }
+  if (cfg->resume_path && cfg->epochs < 0) first++;
+  bool ok = true;
+  if (cfg->resume_path) {
+    ok = vbpr_trainer_load_checkpoint(tr, cfg->resume_path) == VBPR_OK;
+    if (!ok) fail("--resume");
+    else if (!cfg->quiet)
+      printf("resumed from %s: %lld epochs done\n", cfg->resume_path,
+             (long long)vbpr_trainer_epochs_done(tr));
+  }
+  ok = ok && cli_apply(cfg, tr, extra + first, nextra - first);
+  if (ok && cfg->resume_path) { /* the schedule in force, for the display */
+    vbpr_trainer_get(tr, VBPR_TRAINER_EPOCHS, &epochs);
+    vbpr_trainer_get(tr, VBPR_TRAINER_EVAL_EVERY, &eval_every);
+  }
+  if (ok && cfg->checkpoint_path && vbpr_trainer_set_checkpoint(tr, cfg->checkpoint_path) != VBPR_OK)
+    ok = fail("--checkpoint");
   double batch = 0;
   if (ok) vbpr_sampler_get(vbpr_trainer_sampler(tr), VBPR_SAMPLER_BATCH_SIZE, &batch);
   cli_config shown = *cfg;
@@ -170,6 +191,10 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
   progress pr = {isatty(STDERR_FILENO) != 0, cfg->quiet, data->test != NULL, (long)epochs,
                  now(), batch, run, &shown, tr};
   vbpr_trainer_set_progress(tr, on_event, &pr);
+  if (!ok) { /* nothing was trained: no results to report */
+    vbpr_trainer_destroy(tr);
+    return false;
+  }
   double t0 = now();
   vbpr_status st = ok ? vbpr_trainer_fit(tr) : VBPR_OK;
   if (ok && st == VBPR_ERR_INTERRUPTED) {
@@ -177,6 +202,9 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
     if (pr.tty && !cfg->quiet) fputc('\n', stderr);
     fprintf(stderr, "vbpr-train: interrupted during epoch %lld; evaluating and saving\n",
             (long long)vbpr_trainer_epochs_done(tr) + 1);
+    if (cfg->checkpoint_path)
+      fprintf(stderr, "vbpr-train: checkpoint written to %s; continue with --resume %s\n",
+              cfg->checkpoint_path, cfg->checkpoint_path);
     if (data->test && eval_every > 0 && vbpr_trainer_evaluate(tr) != VBPR_OK)
       ok = fail("evaluation");
   } else if (ok && st != VBPR_OK) {
