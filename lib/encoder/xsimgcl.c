@@ -291,32 +291,37 @@ static void normalize_backward(const float *a, const double *nrm, size_t n, size
 }
 
 /* Row softmax of S [n x n] in place into (P - I) * coef; returns the mean
- * over rows of log-sum-exp(S_i) - S_ii. */
+ * over rows of log-sum-exp(S_i) - S_ii. One exponential per entry (after
+ * the row's maximum is taken off, every exponent is <= 0). */
 static double softmax_minus_identity(float *S, size_t n, double coef)
 {
   double total = 0;
   for (size_t i = 0; i < n; i++) {
-    float *row = S + i * n;
-    float mx = row[0];
+    float *restrict row = S + i * n;
+    float mx = row[0], diag = row[i];
     for (size_t j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
     double sum = 0;
-    for (size_t j = 0; j < n; j++) sum += exp((double)row[j] - mx);
-    double lse = mx + log(sum);
-    total += lse - row[i];
-    for (size_t j = 0; j < n; j++) row[j] = (float)(coef * exp((double)row[j] - lse));
+    for (size_t j = 0; j < n; j++) sum += row[j] = expf(row[j] - mx);
+    total += (double)mx + log((double)sum) - diag;
+    const float scale = (float)(coef / sum);
+    for (size_t j = 0; j < n; j++) row[j] *= scale;
     row[i] -= (float)coef;
   }
   return total / (double)n;
 }
 
+/* In place, by tiles that stay in cache. */
 static void transpose_square(float *S, size_t n)
 {
-  for (size_t i = 0; i < n; i++)
-    for (size_t j = i + 1; j < n; j++) {
-      float t = S[i * n + j];
-      S[i * n + j] = S[j * n + i];
-      S[j * n + i] = t;
-    }
+  enum { T = 32 };
+  for (size_t i0 = 0; i0 < n; i0 += T)
+    for (size_t j0 = i0; j0 < n; j0 += T)
+      for (size_t i = i0; i < i0 + T && i < n; i++)
+        for (size_t j = j0 == i0 ? i + 1 : j0; j < j0 + T && j < n; j++) {
+          float t = S[i * n + j];
+          S[i * n + j] = S[j * n + i];
+          S[j * n + i] = t;
+        }
 }
 
 /* weight * InfoNCE between the rows of F (view 1) and C (view 2) of n

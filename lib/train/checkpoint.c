@@ -208,6 +208,8 @@ static vbpr_status read_noise(vbpr_trainer *tr, vbpr__ckpt_reader *r)
   if (r->st == VBPR_OK && n != vbpr_dataset_num_interactions(tr->train))
     return vbpr__ckpt_bad(r, "statistics of %llu interactions", (unsigned long long)n);
   vbpr__noise_stats *ns = &tr->noise;
+  /* prepare allocated fresh statistics when tracking is on: replaced */
+  vbpr__free(ns->weight), vbpr__free(ns->loss), vbpr__free(ns->visits);
   ns->weight = vbpr__malloc_array((size_t)n, sizeof(float));
   ns->loss = vbpr__malloc_array((size_t)n, sizeof(float));
   ns->visits = vbpr__malloc_array((size_t)n, sizeof(uint32_t));
