@@ -20,18 +20,20 @@ enum { NU = 5, NI = 6, NNZ = 10, DIM = 4, NN = NU + NI };
 static const int32_t tu[NNZ] = {0, 0, 0, 1, 1, 2, 2, 2, 2, 3};
 static const int32_t ti[NNZ] = {0, 1, 3, 1, 2, 0, 2, 3, 4, 4};
 
-/* A batch with repeated ids, touching the isolated user and item. */
-enum { B = 4, M = 2, N = 3 };
-static const int32_t bu[B] = {0, 2, 4, 0};
-static const int32_t bp[B * M] = {0, 1, 2, 4, 5, 0, 3, 3};
-static const int32_t bn[B * N] = {5, 2, 4, 1, 1, 3, 0, 2, 4, 5, 5, 1};
-
 static vbpr_dataset *tiny_dataset(void)
 {
   vbpr_dataset *ds = NULL;
   ck_assert_ok(vbpr_dataset_create(NU, NI, NNZ, tu, ti, NULL, NULL, &ds));
   return ds;
 }
+
+#if VBPR_HAVE_XSIMGCL /* the reference reads the noise of the module's file */
+
+/* A batch with repeated ids, touching the isolated user and item. */
+enum { B = 4, M = 2, N = 3 };
+static const int32_t bu[B] = {0, 2, 4, 0};
+static const int32_t bp[B * M] = {0, 1, 2, 4, 5, 0, 3, 3};
+static const int32_t bn[B * N] = {5, 2, 4, 1, 1, 3, 0, 2, 4, 5, 5, 1};
 
 static void fill_values(float *x, double *xd, size_t n, uint32_t seed)
 {
@@ -42,8 +44,6 @@ static void fill_values(float *x, double *xd, size_t n, uint32_t seed)
     if (xd) xd[i] = x[i];
   }
 }
-
-#if VBPR_HAVE_XSIMGCL /* the reference reads the noise of the module's file */
 
 /* ---- the double-precision reference ------------------------------------ */
 
