@@ -276,9 +276,11 @@ VBPR_API vbpr_status vbpr_encoder_extra_loss(vbpr_encoder *enc, double *value);
  * without a new forward is VBPR_ERR_STATE, as is a call before any forward.
  *
  * MF adds to the rows of the batch's ids only and records them as touched
- * (vbpr_encoder_touched_rows()). LightGCN propagates the gradient back
- * through the K layers (the adjacency is symmetric), which reaches every
- * connected row: all rows count as touched.
+ * (vbpr_encoder_touched_rows()). LightGCN and XSimGCL propagate the
+ * gradient back through the K layers (the adjacency is symmetric), which
+ * reaches every connected row: all rows count as touched. After a
+ * successful vbpr_encoder_extra_loss() for this forward, the gradient of
+ * the encoder's own term is added too.
  *
  * @param grad_user  [batch*dim]
  * @param grad_pos   [batch*m*dim]; may be NULL if m == 0
@@ -329,7 +331,8 @@ VBPR_API vbpr_status vbpr_encoder_touched_rows(const vbpr_encoder *enc, vbpr_tab
 /**
  * The final embeddings of all users and all items, for scoring and
  * evaluation: the tables themselves for MF, the propagated mean of layers
- * 0..K for LightGCN (computed by this call from the current parameters).
+ * 0..K for LightGCN, of layers 1..K without noise for XSimGCL (computed by
+ * this call from the current parameters).
  * Borrowed: [num_users*dim] and [num_items*dim], valid until the next
  * forward, embeddings, parameter change (optimizer step, host write,
  * init_params, load) or destroy of @p enc, whichever comes first.
