@@ -83,6 +83,19 @@ check "Ctrl-C says it stopped" $?
 python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['runs'][0]['interrupted']" "$tmp/int.json"
 check "Ctrl-C still writes the results" $?
 
+# XSimGCL from the command line; its flags are refused for other encoders.
+"$bin" --encoder xsimgcl --layers 2 --cl-tau 0.5 --cl-weight 0.05 --epochs 1 --dim 8 \
+  --json "$tmp/x.json" > "$tmp/out" 2>&1
+check "--encoder xsimgcl trains" $?
+if [ -n "$(command -v python3)" ]; then
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; assert r['epochs'] == 1 and r['last']['recall']['20'] > 0" "$tmp/x.json"
+  check "and evaluates" $?
+fi
+"$bin" --encoder lightgcn --cl-tau 0.2 --epochs 1 > "$tmp/err" 2>&1
+check "--cl-tau on LightGCN exits 1" $([ $? -eq 1 ]; echo $?)
+grep -q "cl_tau does not apply to a LightGCN encoder" "$tmp/err"
+check "and says why" $?
+
 # Checkpoints: a run killed with SIGKILL after a checkpoint resumes, in a
 # new process, to the model and history of the uninterrupted run.
 run="$bin --epochs 12 --eval-every 3 --dim 8 --seed 3 --threads 1 --quiet"
