@@ -120,5 +120,69 @@ check "Ctrl-C says it stopped" $?
 python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['runs'][0]['interrupted']" "$tmp/int.json"
 check "Ctrl-C still writes the results" $?
 
+# XSimGCL from the command line; its flags are refused for other encoders.
+"$bin" --encoder xsimgcl --layers 2 --cl-tau 0.5 --cl-weight 0.05 --epochs 1 --dim 8 \
+  --json "$tmp/x.json" > "$tmp/out" 2>&1
+check "--encoder xsimgcl trains" $?
+if [ -n "$(command -v python3)" ]; then
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; assert r['epochs'] == 1 and r['last']['recall']['20'] > 0" "$tmp/x.json"
+  check "and evaluates" $?
+fi
+"$bin" --encoder lightgcn --cl-tau 0.2 --epochs 1 > "$tmp/err" 2>&1
+check "--cl-tau on LightGCN exits 1" $([ $? -eq 1 ]; echo $?)
+grep -q "cl_tau does not apply to a LightGCN encoder" "$tmp/err"
+check "and says why" $?
+
+# Checkpoints: a run killed with SIGKILL after a checkpoint resumes, in a
+# new process, to the model and history of the uninterrupted run.
+run="$bin --epochs 12 --eval-every 3 --dim 8 --seed 3 --threads 1 --quiet"
+$run --json "$tmp/full.json" --save "$tmp/full.vbpr" > /dev/null 2>&1
+check "an uninterrupted run for the checkpoint test" $?
+$run --checkpoint "$tmp/ck" > /dev/null 2>&1 &
+pid=$!
+waited=0
+until [ -s "$tmp/ck" ] || [ $waited -ge 600 ]; do
+  sleep 0.05
+  waited=$((waited + 1))
+done
+kill -KILL $pid
+wait $pid 2> /dev/null
+$run --resume "$tmp/ck" --json "$tmp/res.json" --save "$tmp/res.vbpr" > /dev/null 2>&1
+check "--resume after SIGKILL exits 0" $?
+cmp -s "$tmp/full.vbpr" "$tmp/res.vbpr"
+check "the resumed model equals the uninterrupted one, byte for byte" $?
+python3 - "$tmp/full.json" "$tmp/res.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p))["runs"][0] for p in sys.argv[1:3])
+# the evaluations, without the times of training until them (a resumed run
+# did not take the time of the epochs before its checkpoint)
+def evals(run):
+    return [{k: v for k, v in h.items() if not k.startswith("train_")} for h in run["history"]]
+assert evals(a) == evals(b) and len(evals(a)) == 4, (a["history"], b["history"])
+PY
+check "the resumed history equals the uninterrupted one" $?
+"$bin" --epochs 12 --dim 16 --seed 3 --resume "$tmp/ck" > "$tmp/err" 2>&1
+check "--resume with another --dim exits 1" $([ $? -eq 1 ]; echo $?)
+grep -q "differs from the checkpoint" "$tmp/err"
+check "and says why" $?
+printf 'not a checkpoint' > "$tmp/bad.ckpt"
+"$bin" --resume "$tmp/bad.ckpt" > "$tmp/err" 2>&1
+check "--resume of a damaged file exits 1" $([ $? -eq 1 ]; echo $?)
+grep -q "bad.ckpt" "$tmp/err"
+check "and names the file" $?
+
+# Noise diagnosis on the built-in data: the report ranks the injected
+# false positives first far more often than chance.
+"$bin" --epochs 8 --dim 16 --threads 1 --noise-report "$tmp/noise.tsv" > "$tmp/out" 2>&1
+check "--noise-report exits 0" $?
+grep -q '^rank	user	item	rating	weight	loss	visits$' "$tmp/noise.tsv"
+check "the report has its header" $?
+python3 - "$tmp/out" <<'PY'
+import re, sys
+m = re.search(r"ROC AUC of the \d+ injected false positives ([0-9.]+)", open(sys.argv[1]).read())
+assert m and float(m.group(1)) > 0.65, m and m.group(0)
+PY
+check "the report finds the injected false positives (ROC AUC > 0.65)" $?
+
 [ $fails -eq 0 ] && echo "cli: all checks passed"
 exit $fails

@@ -30,6 +30,7 @@ START_TEST(status_values_are_stable)
   ck_assert_int_eq(VBPR_STATUS_MIN, -9);
   ck_assert_int_eq(VBPR_MODULE_MF, 1);
   ck_assert_int_eq(VBPR_MODULE_LIGHTGCN, 2);
+  ck_assert_int_eq(VBPR_MODULE_XSIMGCL, 3);
 }
 END_TEST
 
@@ -138,6 +139,7 @@ START_TEST(modules_match_build)
 {
   ck_assert_int_eq(vbpr_has_module(VBPR_MODULE_MF), EXPECTED_MF);
   ck_assert_int_eq(vbpr_has_module(VBPR_MODULE_LIGHTGCN), EXPECTED_LIGHTGCN);
+  ck_assert_int_eq(vbpr_has_module(VBPR_MODULE_XSIMGCL), EXPECTED_XSIMGCL);
   ck_assert_int_eq(vbpr_has_module((vbpr_module)0), 0);
   ck_assert_int_eq(vbpr_has_module((vbpr_module)77), 0);
 }

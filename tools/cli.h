@@ -12,7 +12,7 @@
 
 /* The object a flag configures: the trainer itself, or one of the parts it
  * lends after vbpr_trainer_prepare(). */
-typedef enum cli_object { CLI_TRAINER, CLI_LOSS, CLI_SAMPLER, CLI_OPTIM } cli_object;
+typedef enum cli_object { CLI_TRAINER, CLI_LOSS, CLI_SAMPLER, CLI_OPTIM, CLI_ENCODER } cli_object;
 
 typedef struct cli_setting {
   cli_object obj;
@@ -36,6 +36,10 @@ typedef struct cli_config {
   double synth_seed;
   double synth_noise;  /* share of injected false positives */
   double timeout;      /* data-parallel: seconds to wait for the other ranks */
+  const char *checkpoint_path, *resume_path; /* --checkpoint, --resume */
+  const char *noise_path; /* --noise-report */
+  int noise_rank;         /* a vbpr_noise_rank */
+  size_t noise_top;       /* lines of the report; 0: all */
 } cli_config;
 
 /* Parses argv into cfg; prints the problem and returns false on bad input.

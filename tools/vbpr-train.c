@@ -145,9 +145,44 @@ static bool fail(const char *what)
   return false;
 }
 
+/* On the built-in data the ratings label the injected false positives
+ * (0) and the true ones (1): the ROC AUC of finding the injected ones,
+ * the chance that a random injected one ranks above a random true one. */
+static void print_injected_auc(vbpr_trainer *tr, const data_pair *data, int by)
+{
+  const float *ratings = NULL;
+  size_t n = vbpr_dataset_num_interactions(data->train);
+  size_t *order = malloc(n * sizeof *order);
+  if (order == NULL || vbpr_dataset_csr(data->train, NULL, NULL, &ratings) != VBPR_OK ||
+      ratings == NULL || vbpr_trainer_noise_ranking(tr, by, n, order) != VBPR_OK) {
+    free(order);
+    return;
+  }
+  double injected = 0, before = 0, clean = 0;
+  for (size_t r = 0; r < n; r++) {
+    if (ratings[order[r]] == 0) injected++;
+    else before += injected, clean++;
+  }
+  free(order);
+  if (injected > 0 && clean > 0)
+    printf("noise diagnosis: ROC AUC of the %.0f injected false positives %.4f "
+           "(0.5 = chance)\n", injected, before / (injected * clean));
+}
+
+static bool noise_report(const cli_config *cfg, vbpr_trainer *tr, const data_pair *data)
+{
+  if (vbpr_trainer_noise_report(tr, cfg->noise_rank, cfg->noise_top, cfg->noise_path) !=
+      VBPR_OK)
+    return fail("--noise-report");
+  if (cfg->quiet) return true;
+  printf("noise report written to %s\n", cfg->noise_path);
+  if (cfg->train_path == NULL) print_injected_auc(tr, data, cfg->noise_rank);
+  return true;
+}
+
 /* Trains one configuration; fills run. Returns false on error. */
 static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run,
-                      double loss_override, double epochs, double eval_every)
+                      double loss_override, double epochs, double eval_every, bool last)
 {
   vbpr_trainer *tr = NULL;
   if (vbpr_trainer_create(data->train, data->test, &tr) != VBPR_OK) return fail("trainer");
@@ -159,7 +194,28 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
   cli_setting extra[3] = {{CLI_TRAINER, VBPR_TRAINER_EPOCHS, epochs, "epochs"},
                           {CLI_TRAINER, VBPR_TRAINER_EVAL_EVERY, eval_every, "eval-every"},
                           {CLI_TRAINER, VBPR_TRAINER_LOSS, loss_override, "loss"}};
-  bool ok = cli_apply(cfg, tr, extra, loss_override > 0 ? 3 : 2);
+  /* A resumed run keeps its checkpoint's schedule unless told otherwise. */
+  size_t nextra = loss_override > 0 ? 3 : 2, first = 0;
+  if (cfg->resume_path && cfg->eval_every < 0) {
+    extra[1] = extra[0];
+    first = 1;
+  }
+  if (cfg->resume_path && cfg->epochs < 0) first++;
+  bool ok = true;
+  if (cfg->resume_path) {
+    ok = vbpr_trainer_load_checkpoint(tr, cfg->resume_path) == VBPR_OK;
+    if (!ok) fail("--resume");
+    else if (!cfg->quiet)
+      printf("resumed from %s: %lld epochs done\n", cfg->resume_path,
+             (long long)vbpr_trainer_epochs_done(tr));
+  }
+  ok = ok && cli_apply(cfg, tr, extra + first, nextra - first);
+  if (ok && cfg->resume_path) { /* the schedule in force, for the display */
+    vbpr_trainer_get(tr, VBPR_TRAINER_EPOCHS, &epochs);
+    vbpr_trainer_get(tr, VBPR_TRAINER_EVAL_EVERY, &eval_every);
+  }
+  if (ok && cfg->checkpoint_path && vbpr_trainer_set_checkpoint(tr, cfg->checkpoint_path) != VBPR_OK)
+    ok = fail("--checkpoint");
   double batch = 0;
   if (ok) vbpr_sampler_get(vbpr_trainer_sampler(tr), VBPR_SAMPLER_BATCH_SIZE, &batch);
   cli_config shown = *cfg;
@@ -167,6 +223,10 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
   progress pr = {isatty(STDERR_FILENO) != 0, cfg->quiet, data->test != NULL, (long)epochs,
                  now(), cpu_now(), batch, run, &shown, tr};
   vbpr_trainer_set_progress(tr, on_event, &pr);
+  if (!ok) { /* nothing was trained: no results to report */
+    vbpr_trainer_destroy(tr);
+    return false;
+  }
   double t0 = now();
   vbpr_status st = ok ? vbpr_trainer_fit(tr) : VBPR_OK;
   if (ok && st == VBPR_ERR_INTERRUPTED) {
@@ -174,6 +234,9 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
     if (pr.tty && !cfg->quiet) fputc('\n', stderr);
     fprintf(stderr, "vbpr-train: interrupted during epoch %lld; evaluating and saving\n",
             (long long)vbpr_trainer_epochs_done(tr) + 1);
+    if (cfg->checkpoint_path)
+      fprintf(stderr, "vbpr-train: checkpoint written to %s; continue with --resume %s\n",
+              cfg->checkpoint_path, cfg->checkpoint_path);
     if (data->test && eval_every > 0 && vbpr_trainer_evaluate(tr) != VBPR_OK)
       ok = fail("evaluation");
   } else if (ok && st != VBPR_OK) {
@@ -181,6 +244,8 @@ static bool train_one(const cli_config *cfg, const data_pair *data, cli_run *run
   }
   run->epochs = (int)vbpr_trainer_epochs_done(tr);
   collect(run, cfg, tr);
+  if (ok && last && cfg->noise_path && run->epochs + (run->interrupted ? 1 : 0) > 0)
+    ok = noise_report(cfg, tr, data);
   if (ok && cfg->save_path && vbpr_encoder_save(vbpr_trainer_encoder(tr), cfg->save_path) != VBPR_OK)
     ok = fail("saving the model");
   else if (ok && cfg->save_path && !cfg->quiet)
@@ -228,13 +293,13 @@ static int train_main(int argc, char **argv, int rank)
   if (compare) {
     runs[n].label = "BPR";
     if (!cfg.quiet) printf("== BPR\n");
-    ok = train_one(&cfg, &data, &runs[n++], VBPR_LOSS_BPR, epochs, eval_every);
+    ok = train_one(&cfg, &data, &runs[n++], VBPR_LOSS_BPR, epochs, eval_every, false);
   }
   if (ok && !stop_requested) {
     runs[n].label = compare ? "Variational BPR" : "run";
     if (!cfg.quiet && compare) printf("== Variational BPR\n");
     ok = train_one(&cfg, &data, &runs[n++], compare ? VBPR_LOSS_VARIATIONAL : 0, epochs,
-                   eval_every);
+                   eval_every, true);
   }
   bool trained = false;
   for (size_t r = 0; r < n; r++) trained |= runs[r].epochs > 0;

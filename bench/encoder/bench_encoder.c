@@ -1,7 +1,9 @@
 /* Encoder and optimizer timings on a real data set: LightGCN propagation
  * (forward) and back-propagation with 1 and 2 threads, against the floor of
  * one propagation layer (reading each edge's row once), MF forward/backward
- * of one batch, and dense against lazy Adam on the MF tables.
+ * of one batch, dense against lazy Adam on the MF tables, and an XSimGCL
+ * training step (noisy forward, contrastive term, backward) against
+ * LightGCN's with the same layers, 1 thread.
  *
  *   bench_encoder [interactions-file]
  *
@@ -122,6 +124,48 @@ static double floor_layer(const vbpr_dataset *ds)
   return bench_median(t, REPS);
 }
 
+/* Median times of an XSimGCL step's parts: forward, the contrastive term,
+ * zero_grad + backward. */
+static void time_xsimgcl(vbpr_encoder *enc, double *fwd, double *term, double *bwd)
+{
+  double t[3][REPS];
+  for (int r = 0; r < REPS; r++) {
+    double t0 = 1e3 * bench_seconds(), v;
+    CHECK(vbpr_encoder_forward(enc, BATCH, M, N, users, pos, neg, ue, pe, ne));
+    double t1 = 1e3 * bench_seconds();
+    CHECK(vbpr_encoder_extra_loss(enc, &v));
+    double t2 = 1e3 * bench_seconds();
+    CHECK(vbpr_encoder_zero_grad(enc));
+    CHECK(vbpr_encoder_backward(enc, gu, gp, gn));
+    double t3 = 1e3 * bench_seconds();
+    t[0][r] = t1 - t0, t[1][r] = t2 - t1, t[2][r] = t3 - t2;
+  }
+  *fwd = bench_median(t[0], REPS), *term = bench_median(t[1], REPS);
+  *bwd = bench_median(t[2], REPS);
+}
+
+static void bench_xsimgcl(const vbpr_dataset *ds)
+{
+  vbpr_encoder *xs, *lg = NULL;
+  CHECK(vbpr_set_num_threads(1));
+  CHECK(vbpr_encoder_create_xsimgcl(ds, DIM, 2, 1, &xs));
+  double f, c, b, f0, c0, b0;
+  time_xsimgcl(xs, &f, &c, &b);
+  CHECK(vbpr_encoder_set(xs, VBPR_ENCODER_NOISE_EPS, 0.0));
+  time_xsimgcl(xs, &f0, &c0, &b0);
+  printf("xsimgcl K=2, 1 thread: forward %.1f ms (%.1f without noise), contrastive term "
+         "%.1f ms, zero_grad+backward %.1f ms\n", f, f0, c, b);
+  if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
+    CHECK(vbpr_encoder_create_lightgcn(ds, DIM, 2, 1, &lg));
+    double lf = time_pass(lg, 0), lb = time_pass(lg, 1);
+    printf("  lightgcn K=2, same run: forward %.1f ms, zero_grad+backward %.1f ms; "
+           "xsimgcl step / lightgcn step x%.2f\n", lf, lb, (f + c + b) / (lf + lb));
+    vbpr_encoder_destroy(lg);
+  }
+  vbpr_encoder_destroy(xs);
+  CHECK(vbpr_set_num_threads(0));
+}
+
 static double time_step(vbpr_optim_kind kind, vbpr_encoder *enc)
 {
   vbpr_optim *opt;
@@ -191,6 +235,7 @@ int main(int argc, char **argv)
            dense / lazy);
     vbpr_encoder_destroy(mf);
   }
+  if (vbpr_has_module(VBPR_MODULE_XSIMGCL)) bench_xsimgcl(ds);
   vbpr_dataset_destroy(ds);
   return 0;
 }

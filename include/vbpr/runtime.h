@@ -11,7 +11,8 @@ VBPR_BEGIN_DECLS
 /** Optional modules. Values are explicit and never renumbered. */
 typedef enum vbpr_module {
   VBPR_MODULE_MF = 1,       /**< matrix-factorisation encoder */
-  VBPR_MODULE_LIGHTGCN = 2  /**< LightGCN graph encoder */
+  VBPR_MODULE_LIGHTGCN = 2, /**< LightGCN graph encoder */
+  VBPR_MODULE_XSIMGCL = 3   /**< XSimGCL graph contrastive encoder */
 } vbpr_module;
 
 /**

@@ -1,6 +1,6 @@
 /* One parameter-spec type and one validator for every object configured
  * through vbpr_<object>_set(obj, param, double): loss, sampler, optimizer,
- * trainer, dataset options and synthetic data. The same table answers the
+ * trainer, encoder, dataset options and synthetic data. The same table answers the
  * setter's validation, the public bounds query and the lookup by name, so
  * the CLI and the bindings never copy a range. Internal; not installed. */
 #ifndef VBPR_LIB_CORE_PARAMS_H

@@ -76,6 +76,9 @@ vbpr_status vbpr__encoder_alloc(const vbpr__encoder_ops *ops, int32_t num_users,
   e->num_items = num_items;
   e->dim = dim;
   e->num_layers = num_layers;
+  const vbpr__param_table *t = ops->info->params;
+  for (size_t p = 1; t != NULL && p < t->n && p < VBPR__ENCODER_NPARAMS; p++)
+    if (t->spec[p].name != NULL) e->params[p] = t->spec[p].def;
   e->n_nodes = (size_t)num_users + (size_t)num_items;
   if (!vbpr__mul_ok(e->n_nodes, (size_t)dim, &e->n_elems)) goto oom;
   e->param = vbpr__aligned_array(e->n_elems, sizeof(float));
@@ -391,4 +394,9 @@ vbpr_status vbpr__encoder_touch_rows(vbpr_encoder *enc, vbpr_table table, size_t
   if (st != VBPR_OK) return st;
   enc->ops->touch_rows(enc, table, rows, count);
   return VBPR_OK;
+}
+
+vbpr_status vbpr_encoder_extra_loss(vbpr_encoder *enc, double *value)
+{
+  return vbpr__encoder_extra_loss(enc, value, __func__);
 }

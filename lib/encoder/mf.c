@@ -113,6 +113,8 @@ const vbpr__encoder_kind_info vbpr__encoder_kind_mf = {
   .max_layers = 0,
   .built = true,
   .create = mf_create_for,
+  .init = VBPR_INIT_NORMAL,
+  .init_scale = MF_DEFAULT_STD,
 };
 
 static const vbpr__encoder_ops mf_ops = {

@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "core/params.h"
 #include "optim/optim_internal.h"
+#include "optim/optim_state.h"
 #include "vbpr/optim.h"
 
 typedef struct opt_slot {
@@ -615,3 +616,128 @@ vbpr_status vbpr__optim_rows_begin(vbpr_optim *opt, int32_t slot, size_t rows, s
 }
 
 void vbpr__optim_count_step(vbpr_optim *opt, int32_t slot) { opt->slots[slot].step++; }
+
+/* ---- checkpoint (optim_state.h) ---------------------------------------- */
+
+/* The row-wise kinds' state: the row width, then Adagrad's accumulator or
+ * sparse Adam's step powers per row when the slot has them. */
+static void put_row_state(vbpr__ckpt_writer *w, const opt_slot *s)
+{
+  size_t rows = s->width != 0 ? s->n / s->width : 0;
+  vbpr__ckpt_put_u64(w, s->width);
+  vbpr__ckpt_put_u32(w, (s->acc != NULL) | (uint32_t)(s->pw != NULL) << 1);
+  if (s->acc != NULL) vbpr__ckpt_put_floats(w, rows, s->acc);
+  if (s->pw != NULL)
+    for (size_t i = 0; i < 2 * rows; i++) vbpr__ckpt_put_f64(w, s->pw[i]);
+}
+
+static vbpr_status get_row_state(vbpr__ckpt_reader *r, opt_slot *s)
+{
+  uint64_t width = vbpr__ckpt_get_u64(r);
+  uint32_t has = vbpr__ckpt_get_u32(r);
+  if (r->st != VBPR_OK) return r->st;
+  if (has > 3 || (has != 0 && (width == 0 || s->n % width != 0)))
+    return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
+  s->width = (size_t)width;
+  size_t rows = has != 0 ? s->n / s->width : 0;
+  if ((has & 1) && !vbpr__ckpt_has(r, rows, 4))
+    return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
+  if ((has & 2) && !vbpr__ckpt_has(r, 2 * rows, 8))
+    return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
+  if (has & 1) s->acc = vbpr__aligned_array(rows, sizeof(float));
+  if (has & 2) s->pw = vbpr__malloc_array(rows, 2 * sizeof(double));
+  if (((has & 1) && s->acc == NULL) || ((has & 2) && s->pw == NULL))
+    return r->st = vbpr__error(VBPR_ERR_OUT_OF_MEMORY, r->func,
+                               "cannot allocate row-wise optimizer state for %zu rows", rows);
+  if (has & 1) vbpr__ckpt_get_floats(r, rows, s->acc);
+  for (size_t i = 0; (has & 2) && i < 2 * rows; i++) s->pw[i] = vbpr__ckpt_get_f64(r);
+  return r->st;
+}
+
+void vbpr__optim_state_write(const void *obj, vbpr__ckpt_writer *w)
+{
+  const vbpr_optim *o = obj;
+  const vbpr__param_table *t = table_of(o->kind);
+  uint32_t n = 0;
+  for (size_t p = 1; p < t->n; p++) n += t->spec[p].name != NULL;
+  vbpr__ckpt_put_u32(w, (uint32_t)o->kind);
+  vbpr__ckpt_put_u32(w, n);
+  for (size_t p = 1; p < t->n; p++) {
+    if (t->spec[p].name == NULL) continue;
+    vbpr__ckpt_put_u32(w, (uint32_t)p);
+    vbpr__ckpt_put_f64(w, *param_ptr((vbpr_optim *)o, (vbpr_optim_param)p));
+  }
+  vbpr__ckpt_put_u32(w, (uint32_t)o->n_slots);
+  for (int32_t i = 0; i < o->n_slots; i++) {
+    const opt_slot *s = &o->slots[i];
+    vbpr__ckpt_put_u64(w, s->n);
+    vbpr__ckpt_put_u64(w, (uint64_t)s->step);
+    vbpr__ckpt_put_u32(w, s->m != NULL);
+    if (s->m != NULL) {
+      vbpr__ckpt_put_floats(w, s->n, s->m);
+      vbpr__ckpt_put_floats(w, s->n, s->v);
+    }
+    put_row_state(w, s);
+  }
+}
+
+/* A used slot holds what its kind's steps read (they do not check). */
+static bool slot_complete(vbpr_optim_kind kind, const opt_slot *s)
+{
+  if (s->n == 0) return s->m == NULL && s->acc == NULL && s->pw == NULL;
+  bool moments = kind == VBPR_OPTIM_ADAM || kind == VBPR_OPTIM_LAZY_ADAM ||
+                 kind == VBPR_OPTIM_SPARSE_ADAM;
+  if (moments != (s->m != NULL)) return false;
+  if (kind == VBPR_OPTIM_ADAGRAD) return s->acc != NULL && s->pw == NULL;
+  if (kind == VBPR_OPTIM_SPARSE_ADAM) return s->pw != NULL && s->acc == NULL;
+  return s->acc == NULL && s->pw == NULL;
+}
+
+/* One slot's state from the file into s (allocated here). */
+static vbpr_status read_slot(vbpr__ckpt_reader *r, opt_slot *s)
+{
+  uint64_t n = vbpr__ckpt_get_u64(r), step = vbpr__ckpt_get_u64(r);
+  uint32_t moments = vbpr__ckpt_get_u32(r);
+  if (r->st != VBPR_OK) return r->st;
+  if (step > INT64_MAX || moments > 1 || (moments && !vbpr__ckpt_has(r, 2 * n, 4)))
+    return vbpr__ckpt_bad(r, "malformed optimizer slot");
+  s->n = (size_t)n;
+  s->step = (int64_t)step;
+  if (moments) {
+    s->m = vbpr__aligned_array(s->n, sizeof(float));
+    s->v = vbpr__aligned_array(s->n, sizeof(float));
+    if (s->m == NULL || s->v == NULL)
+      return r->st = vbpr__error(VBPR_ERR_OUT_OF_MEMORY, r->func,
+                                 "cannot allocate optimizer moments of %zu elements", s->n);
+    vbpr__ckpt_get_floats(r, s->n, s->m);
+    vbpr__ckpt_get_floats(r, s->n, s->v);
+  }
+  return r->st != VBPR_OK ? r->st : get_row_state(r, s);
+}
+
+vbpr_status vbpr__optim_state_read(vbpr_optim *o, vbpr__ckpt_reader *r)
+{
+  uint32_t kind = vbpr__ckpt_get_u32(r), n = vbpr__ckpt_get_u32(r);
+  if (r->st == VBPR_OK && kind != (uint32_t)o->kind)
+    return vbpr__ckpt_bad(r, "optimizer kind %u, the trainer's is %d", (unsigned)kind,
+                          (int)o->kind);
+  for (uint32_t i = 0; i < n && r->st == VBPR_OK; i++) {
+    uint32_t p = vbpr__ckpt_get_u32(r);
+    double v = vbpr__ckpt_get_f64(r);
+    if (r->st == VBPR_OK && vbpr_optim_set(o, (vbpr_optim_param)p, v) != VBPR_OK)
+      return vbpr__ckpt_bad(r, "optimizer parameter %u = %g refused", (unsigned)p, v);
+  }
+  uint32_t slots = vbpr__ckpt_get_u32(r);
+  if (r->st == VBPR_OK && slots > VBPR_OPTIM_MAX_SLOTS)
+    return vbpr__ckpt_bad(r, "%u optimizer slots", (unsigned)slots);
+  if (r->st != VBPR_OK) return r->st;
+  free_slots(o);
+  if (grow_slots(o, (int32_t)slots, r->func) != VBPR_OK)
+    return r->st = VBPR_ERR_OUT_OF_MEMORY;
+  for (uint32_t i = 0; i < slots && r->st == VBPR_OK; i++) {
+    opt_slot *s = &o->slots[i];
+    if (read_slot(r, s) == VBPR_OK && !slot_complete(o->kind, s))
+      return vbpr__ckpt_bad(r, "optimizer slot %u lacks the state of its kind", (unsigned)i);
+  }
+  return vbpr__ckpt_done(r);
+}

@@ -205,16 +205,28 @@ static bool report(vbpr_trainer *tr, vbpr_trainer_event ev, int64_t epoch, size_
          tr->progress(tr->progress_data, ev, epoch, batch, nbatches, loss) != 0;
 }
 
+/* What works in one process only. */
+static vbpr_status refuse_single_process(const vbpr_trainer *tr, const char *func)
+{
+  if (tr->param[VBPR_TRAINER_FUSED] != 0)
+    /* Hogwild updates rows in place; ranks would drift apart with no sum */
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "the fused path runs in one process; set fused to 0 to train with "
+                       "a collective");
+  if (tr->param[VBPR_TRAINER_NOISE_TRACK] != 0)
+    /* each rank sees only its shard of every interaction's visits */
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "noise diagnosis runs in one process; set noise_track to 0 to "
+                       "train with a collective");
+  return VBPR_OK;
+}
+
 vbpr_status vbpr__trainer_dp_epoch(vbpr_trainer *tr, vbpr_status local, double *mean_loss,
                                    const char *func)
 {
   if (local == VBPR_OK) local = vbpr__trainer_sync(tr, func);
   if (local == VBPR_OK) local = vbpr__trainer_priors(tr, func);
-  if (local == VBPR_OK && tr->param[VBPR_TRAINER_FUSED] != 0)
-    /* Hogwild updates rows in place; ranks would drift apart with no sum */
-    local = vbpr__error(VBPR_ERR_UNSUPPORTED, func,
-                        "the fused path runs in one process; set fused to 0 to train "
-                        "with a collective");
+  if (local == VBPR_OK) local = refuse_single_process(tr, func);
   vbpr_status st = check_in_step(tr, local, func);
   if (st != VBPR_OK) return st;
   double brows = 0, dm = 0, dn = 0;

@@ -53,10 +53,9 @@ static vbpr_status make_encoder(vbpr_trainer *tr)
   vbpr_init init = (vbpr_init)tr->param[VBPR_TRAINER_INIT];
   double scale = tr->param[VBPR_TRAINER_INIT_SCALE];
   if ((int)init == 0 && scale == 0) return VBPR_OK;
-  if ((int)init == 0)
-    init = vbpr_encoder_get_kind(tr->enc) == VBPR_ENCODER_LIGHTGCN ? VBPR_INIT_XAVIER_NORMAL
-                                                                    : VBPR_INIT_NORMAL;
-  if (scale == 0) scale = init == VBPR_INIT_XAVIER_NORMAL ? 1.0 : 0.01;
+  const vbpr__encoder_kind_info *k = vbpr__encoder_kind_find((int)vbpr_encoder_get_kind(tr->enc));
+  if ((int)init == 0) init = k->init;
+  if (scale == 0) scale = init == k->init ? k->init_scale : init == VBPR_INIT_XAVIER_NORMAL ? 1.0 : 0.01;
   return vbpr_encoder_init_params(tr->enc, init, scale, seed);
 }
 
@@ -144,8 +143,10 @@ vbpr_status vbpr__trainer_sync(vbpr_trainer *tr, const char *func)
   if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_POS, &m);
   if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_NEG, &n);
   if (st != VBPR_OK) return st;
-  return grow_buffers(&tr->buf, (size_t)rows, (size_t)m, (size_t)n,
-                      (size_t)vbpr_encoder_dim(tr->enc), func);
+  st = grow_buffers(&tr->buf, (size_t)rows, (size_t)m, (size_t)n,
+                    (size_t)vbpr_encoder_dim(tr->enc), func);
+  if (st == VBPR_OK) st = vbpr__trainer_noise_sync(tr, (size_t)rows, (size_t)m, func);
+  return st;
 }
 
 /* ---- one batch, one epoch ------------------------------------------------ */
@@ -176,6 +177,12 @@ static vbpr_status train_batch(vbpr_trainer *tr, size_t rows, size_t m, size_t n
   st = vbpr_loss_forward_backward(tr->loss, rows, (size_t)vbpr_encoder_dim(tr->enc),
                                   b->emb_user, b->emb_pos, b->emb_neg, lpp, lpn, 1.0f,
                                   loss_out, b->grad_user, b->grad_pos, b->grad_neg);
+  if (st == VBPR_OK) st = vbpr__trainer_noise_record(tr, rows, m, "vbpr_trainer_epoch");
+  /* The encoder's own term (XSimGCL's contrastive loss): its gradient joins
+   * the batch's in the backward below. */
+  double extra = 0;
+  if (st == VBPR_OK) st = vbpr__encoder_extra_loss(tr->enc, &extra, "vbpr_trainer_epoch");
+  if (st == VBPR_OK) *loss_out += (float)extra;
   if (st == VBPR_OK)
     st = vbpr_encoder_backward(tr->enc, b->grad_user, b->grad_pos, b->grad_neg);
   if (st == VBPR_OK) st = vbpr_optim_step_encoder(tr->opt, tr->enc);
@@ -214,6 +221,10 @@ static vbpr_status check_fused(const vbpr_trainer *tr, const char *func)
                        "the fused path needs a row-wise optimizer (sgd, adagrad or "
                        "sparse_adam); %s is not one",
                        k == VBPR_OPTIM_ADAM ? "adam" : "lazy_adam");
+  if (tr->param[VBPR_TRAINER_NOISE_TRACK] != 0) /* it keeps no attention to record */
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "noise diagnosis needs the batched path; set fused to 0 or "
+                       "noise_track to 0");
   return VBPR_OK;
 }
 
@@ -251,8 +262,9 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
   size_t per_epoch = vbpr_sampler_rows_per_epoch(tr->sampler);
   size_t nbatches = (per_epoch + (size_t)brows - 1) / (size_t)brows;
   int64_t epoch = tr->epochs_done + 1;
-  double sum = 0;
-  size_t b = 0;
+  /* A stopped epoch continues: its loss so far is kept in the trainer. */
+  double sum = tr->epoch_loss_sum;
+  size_t b = tr->epoch_batches;
   bool boundary_seen = false;
   for (;;) {
     size_t rows = 0;
@@ -271,6 +283,8 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
     if (st != VBPR_OK) return st;
     sum += loss;
     b++;
+    tr->epoch_loss_sum = sum;
+    tr->epoch_batches = b;
     tr->evaluated = false;
     if (report(tr, VBPR_TRAINER_EVENT_BATCH, epoch, b, nbatches, sum / (double)b)) {
       if (mean_loss != NULL) *mean_loss = sum / (double)b;
@@ -279,6 +293,8 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
     }
   }
   tr->epochs_done++;
+  tr->epoch_loss_sum = 0;
+  tr->epoch_batches = 0;
   if (mean_loss != NULL) *mean_loss = b > 0 ? sum / (double)b : 0.0;
   return VBPR_OK;
 }
@@ -303,6 +319,10 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
   while (tr->epochs_done < epochs) {
     double loss = 0;
     st = run_epoch(tr, &loss, __func__);
+    if (st == VBPR_ERR_INTERRUPTED) {
+      vbpr_status saved = vbpr__trainer_autosave(tr, true, __func__);
+      return saved != VBPR_OK ? saved : st;
+    }
     if (st != VBPR_OK) return st;
     int64_t e = tr->epochs_done;
     bool stop = report(tr, VBPR_TRAINER_EVENT_EPOCH, e, 0, 0, loss);
@@ -315,6 +335,8 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
       st = vbpr__trainer_dp_agree_stop(tr, VBPR_OK, &stop, __func__);
       if (st != VBPR_OK) return st;
     }
+    st = vbpr__trainer_autosave(tr, stop, __func__);
+    if (st != VBPR_OK) return st;
     if (stop)
       return VBPR_FAIL(VBPR_ERR_INTERRUPTED, "stopped after epoch %lld", (long long)e);
   }

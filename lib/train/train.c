@@ -53,8 +53,11 @@ static const vbpr__param_spec specs[] = {
   [VBPR_TRAINER_EPOCHS] = INT_SPEC("epochs", 0, INT32_MAX, 100),
   [VBPR_TRAINER_EVAL_EVERY] = INT_SPEC("eval_every", 0, INT32_MAX, 5),
   [VBPR_TRAINER_FUSED] = {"fused", 0, 1, 0, NAMED, fused_names},
+  [VBPR_TRAINER_NOISE_TRACK] = INT_SPEC("noise_track", 0, 1, 0),
+  [VBPR_TRAINER_NOISE_MOMENTUM] = {"noise_momentum", 0, 1, 0.9, VBPR_PARAM_MAX_EXCLUSIVE, NULL},
+  [VBPR_TRAINER_CHECKPOINT_EVERY] = INT_SPEC("checkpoint_every", 0, INT32_MAX, 1),
 };
-VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_TRAINER_FUSED, "vbpr_trainer_param");
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR__TRAIN_LAST_PARAM, "vbpr_trainer_param");
 _Static_assert(VBPR__ARRAY_LEN(specs) == VBPR__TRAIN_NPARAMS, "trainer parameter storage");
 
 /* Parameters that choose what prepare builds. */
@@ -99,7 +102,9 @@ void vbpr_trainer_destroy(vbpr_trainer *tr)
   if (tr == NULL) return;
   vbpr__trainer_release(tr);
   vbpr__trainer_dp_free(tr);
+  vbpr__trainer_noise_free(&tr->noise);
   vbpr__free(tr->history);
+  vbpr__free(tr->checkpoint_path);
   vbpr__dataset_release(tr->train);
   if (tr->test != NULL) vbpr__dataset_release(tr->test);
   vbpr__free(tr);

@@ -591,31 +591,46 @@ START_TEST(test_missing_module_fails_everywhere)
 }
 END_TEST
 
-/* The fused path updates rows in place, with nothing to sum: every rank
- * refuses it instead of training apart. */
-static void fused_rank(job *j)
+/* What works in one process only is refused on every rank instead of
+ * training apart: the fused path (rows updated in place, nothing to sum),
+ * noise diagnosis and checkpoints (each rank sees its shard only). */
+typedef struct { int what; vbpr_status st; char msg[240]; } refusal;
+
+static void single_process_rank(job *j)
 {
-  struct { vbpr_status st; char msg[248]; } *out = j->arg;
+  refusal *out = j->arg;
   vbpr_trainer *tr;
   ck_assert_ok(vbpr_trainer_create(train_ds, test_ds, &tr));
   vbpr_collective c = collective_of(&j->ctx);
   ck_assert_ok(vbpr_trainer_set_collective(tr, &c));
-  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_FUSED, 1));
   ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_EPOCHS, 1));
   ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_OPTIMIZER, VBPR_OPTIM_ADAGRAD));
+  if (out->what == 0) ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_FUSED, 1));
+  if (out->what == 1) ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_NOISE_TRACK, 1));
+  if (out->what == 2) {
+    char path[64];
+    snprintf(path, sizeof path, "dist-ckpt-%zu.bin", (size_t)j->ctx.rank);
+    ck_assert_ok(vbpr_trainer_set_checkpoint(tr, path));
+  }
   out->st = vbpr_trainer_fit(tr);
   snprintf(out->msg, sizeof out->msg, "%s", vbpr_last_error());
   vbpr_trainer_destroy(tr);
 }
 
-START_TEST(test_fused_refused_with_collective)
+START_TEST(test_single_process_features_refused)
 {
   if (!vbpr_has_module(VBPR_MODULE_MF)) return;
-  struct { vbpr_status st; char msg[248]; } o[2];
-  run_ranks(2, fused_rank, o, sizeof o[0]);
-  for (int r = 0; r < 2; r++) {
-    ck_assert_int_eq(o[r].st, VBPR_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(o[r].msg, "fused path runs in one process") != NULL, "%s", o[r].msg);
+  static const char *const want[3] = {"fused path runs in one process",
+                                      "noise diagnosis runs in one process",
+                                      "checkpoints of data-parallel training"};
+  for (int what = 0; what < 3; what++) {
+    refusal o[2] = {{what, VBPR_OK, ""}, {what, VBPR_OK, ""}};
+    run_ranks(2, single_process_rank, o, sizeof o[0]);
+    for (int r = 0; r < 2; r++) {
+      ck_assert_msg(o[r].st == VBPR_ERR_UNSUPPORTED, "%d rank %d: %d %s", what, r, o[r].st,
+                    o[r].msg);
+      ck_assert_msg(strstr(o[r].msg, want[what]) != NULL, "%s", o[r].msg);
+    }
   }
 }
 END_TEST
@@ -644,7 +659,7 @@ static Suite *dist_suite(void)
   tcase_add_test(tc, test_callback_failure_aborts);
   tcase_add_test(tc, test_bad_tables);
   tcase_add_test(tc, test_evaluation_is_exact);
-  tcase_add_test(tc, test_fused_refused_with_collective);
+  tcase_add_test(tc, test_single_process_features_refused);
   return s;
 }
 

@@ -27,7 +27,7 @@ typedef struct scenario {
   vbpr_dataset *split_a, *split_b, *pair_a, *pair_b;
   vbpr_synthetic *syn;
   vbpr_sampler *sampler;
-  vbpr_encoder *mf, *gcn, *loaded;
+  vbpr_encoder *mf, *gcn, *loaded, *xsim;
   vbpr_loss *loss, *bpr;
   vbpr_optim *opt;
   vbpr_evaluator *ev;
@@ -185,6 +185,14 @@ static void run_models(scenario *sc)
     USE(vbpr_encoder_zero_grad(sc->gcn));
     USE(vbpr_encoder_embeddings(sc->gcn, &eu, &ei));
   }
+  if (vbpr_has_module(VBPR_MODULE_XSIMGCL)) {
+    double term = 0;
+    NEW(vbpr_encoder_create_xsimgcl(sc->train, DIM, 2, 3, &sc->xsim));
+    USE(vbpr_encoder_forward(sc->xsim, B, M, NN, sc->users, sc->pos, sc->neg, sc->ue, sc->pe,
+                             sc->ne));
+    USE(vbpr_encoder_extra_loss(sc->xsim, &term));
+    USE(vbpr_encoder_backward(sc->xsim, sc->gu, sc->gp, sc->gn));
+  }
 }
 
 static void run_eval_train(scenario *sc)
@@ -208,7 +216,12 @@ static void run_eval_train(scenario *sc)
   USE(vbpr_sampler_set(vbpr_trainer_sampler(sc->tr), VBPR_SAMPLER_BATCH_SIZE, 64));
   USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_EPOCHS, 2));
   USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_EVAL_EVERY, 1));
+  USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_NOISE_TRACK, 1));
   USE(vbpr_trainer_fit(sc->tr));
+  USE(vbpr_trainer_save_checkpoint(sc->tr, test_path(path, sizeof path, sc->dir, "t.ckpt")));
+  USE(vbpr_trainer_load_checkpoint(sc->tr, path));
+  USE(vbpr_trainer_noise_report(sc->tr, VBPR_NOISE_RANK_AUTO, 0,
+                                test_path(path, sizeof path, sc->dir, "noise.tsv")));
   USE(vbpr_trainer_evaluate(sc->tr));
   USE(vbpr_trainer_metric(sc->tr, VBPR_METRIC_RECALL, 5, &v));
 
@@ -245,6 +258,7 @@ static void destroy_all(scenario *sc)
   /* VBPR_ROBUST_SELFTEST_LEAK=1 leaks the loss on purpose: the ASan build
    * must then fail, which shows that leaks are detected. */
   if (getenv("VBPR_ROBUST_SELFTEST_LEAK") == NULL) vbpr_loss_destroy(sc->loss);
+  vbpr_encoder_destroy(sc->xsim);
   vbpr_encoder_destroy(sc->loaded);
   vbpr_encoder_destroy(sc->gcn);
   vbpr_encoder_destroy(sc->mf);
@@ -278,6 +292,8 @@ static void clean_outputs(const char *dir)
   char path[512];
   unlink(test_path(path, sizeof path, dir, "m.vbpr"));
   unlink(test_path(path, sizeof path, dir, "items.npy"));
+  unlink(test_path(path, sizeof path, dir, "t.ckpt"));
+  unlink(test_path(path, sizeof path, dir, "noise.tsv"));
 }
 
 START_TEST(every_allocation_failure_is_clean)

@@ -132,6 +132,14 @@ START_TEST(fused_path_refuses_what_it_cannot_train)
   ck_assert_msg(strstr(vbpr_last_error(), "row-wise optimizer"), "%s", vbpr_last_error());
   ck_assert_int_eq(vbpr_trainer_epochs_done(tr), 0);
   vbpr_trainer_destroy(tr);
+  /* noise diagnosis reads the attention the fused path never stores */
+  tr = make(train, test, VBPR_LOSS_VARIATIONAL, VBPR_OPTIM_ADAGRAD, 1);
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_NOISE_TRACK, 1));
+  ck_assert_status(vbpr_trainer_epoch(tr, NULL), VBPR_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(vbpr_last_error(), "noise_track"), "%s", vbpr_last_error());
+  ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_NOISE_TRACK, 0));
+  ck_assert_ok(vbpr_trainer_epoch(tr, NULL));
+  vbpr_trainer_destroy(tr);
   if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
     ck_assert_ok(vbpr_trainer_create(train, test, &tr));
     ck_assert_ok(vbpr_trainer_set(tr, VBPR_TRAINER_ENCODER, VBPR_ENCODER_LIGHTGCN));
