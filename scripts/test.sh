@@ -84,7 +84,10 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 VBPR_NUM_THREADS=2 \
 # The unit tests under valgrind's memcheck (the kill-a-saving-child test is
 # left to the sanitizer builds: it takes minutes under valgrind).
 echo "== [valgrind] unit suite under memcheck (build)"
-meson_test build valgrind --setup valgrind --suite unit --no-suite crash-safety
+# Its own timeout multiplier (the setup's 10, which the one meson_test
+# passes would override): memcheck runs code 10 to 50 times slower.
+meson_test build valgrind --setup valgrind --suite unit --no-suite crash-safety \
+  "--timeout-multiplier=$((10 * ${VBPR_TIMEOUT_MULTIPLIER:-1}))"
 
 python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod build-tsan \
   "fuzz=$fuzz_status" "python-venv=$venv_status"
