@@ -33,8 +33,8 @@ namespace {
 // preset with its item priors, M positives and N negatives per update.
 const char *const kPreset = "best";
 const int kPos = 2, kNeg = 4;
-// The loss takes float rows; the factors stay double.
-typedef float Real;
+// The factors are double, and so is the loss (its _f64 calls).
+typedef double Real;
 
 struct Config {
   std::string train, test;
@@ -115,10 +115,10 @@ void check(vbpr_status status) {
 struct Worker {
   vbpr_loss *loss = nullptr;
   int pos[kPos], neg[kNeg];
-  std::vector<Real> u, p, n, gu, gp, gn, lp_pos, lp_neg;
+  std::vector<Real> p, n, gu, gp, gn, lp_pos, lp_neg;
   float alpha[kPos], beta[kNeg];
   explicit Worker(int dim)
-      : u(dim), p(kPos * dim), n(kNeg * dim), gu(dim), gp(kPos * dim), gn(kNeg * dim),
+      : p(kPos * dim), n(kNeg * dim), gu(dim), gp(kPos * dim), gn(kNeg * dim),
         lp_pos(kPos), lp_neg(kNeg) {
     check(vbpr_loss_create(VBPR_LOSS_VARIATIONAL, &loss));
     check(vbpr_loss_set_preset(loss, kPreset));
@@ -174,7 +174,6 @@ class Trainer {
   void update(Worker &w, int user) {
     const int dim = m_.dim;
     double *u = m_.u(user);
-    std::copy(u, u + dim, w.u.begin());
     for (int a = 0; a < kPos; a++) {
       std::copy(m_.i(w.pos[a]), m_.i(w.pos[a]) + dim, &w.p[a * dim]);
       w.lp_pos[a] = lp_pos_[w.pos[a]];
@@ -183,10 +182,10 @@ class Trainer {
       std::copy(m_.i(w.neg[b]), m_.i(w.neg[b]) + dim, &w.n[b * dim]);
       w.lp_neg[b] = lp_neg_[w.neg[b]];
     }
-    float loss;
-    check(vbpr_loss_forward_backward(w.loss, 1, dim, w.u.data(), w.p.data(), w.n.data(),
-                                     w.lp_pos.data(), w.lp_neg.data(), 1.0f, &loss,
-                                     w.gu.data(), w.gp.data(), w.gn.data()));
+    double loss;
+    check(vbpr_loss_forward_backward_f64(w.loss, 1, dim, u, w.p.data(), w.n.data(),
+                                         w.lp_pos.data(), w.lp_neg.data(), 1.0, &loss,
+                                         w.gu.data(), w.gp.data(), w.gn.data()));
     check(vbpr_loss_attention(w.loss, w.alpha, w.beta));
     for (int k = 0; k < dim; k++) u[k] -= lr_ * (w.gu[k] + c_.reg * u[k]);
     for (int a = 0; a < kPos; a++) step(m_.i(w.pos[a]), &w.gp[a * dim], c_.reg * w.alpha[a]);
