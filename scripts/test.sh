@@ -68,7 +68,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
   run_suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debugoptimized -Dbench=false
 # (with the static library beside the shared one, for the CMake test)
-run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dbench=false \
+run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dxsimgcl=disabled -Dbench=false \
   -Ddefault_library=both
 
 echo "== [fuzz] libFuzzer targets, ${VBPR_FUZZ_SECONDS:-20} s each"
