@@ -773,6 +773,27 @@ vbpr_status vbpr_loss_backward_scores(vbpr_loss *loss, float grad_output,
   return VBPR_OK;
 }
 
+/* The checks and the forward of the fused calls: the inputs, the gradient
+ * outputs (user, pos, neg for embeddings; pos, neg for scores), grad_output;
+ * nothing is written on failure. */
+static vbpr_status fused_forward(vbpr_loss *loss, const fwd_args *a, bool embed,
+                                 const void *loss_out, const void *const grads[3],
+                                 double grad_output, double *mean, int *nt, const char *func)
+{
+  static const char *const names[2][3] = {{"grad_pos_scores", "grad_neg_scores", NULL},
+                                           {"grad_user", "grad_pos", "grad_neg"}};
+  loss->stored = VBPR__STORED_NONE;
+  vbpr_status st = embed ? check_embed_args(a, loss_out, func)
+                         : check_score_args(a, loss_out, func);
+  if (st != VBPR_OK) return st;
+  for (int i = 0; i < 3; i++)
+    if (names[embed][i] != NULL && grads[i] == NULL)
+      return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "%s must not be NULL",
+                         names[embed][i]);
+  if ((st = check_grad_output(grad_output, func))) return st;
+  return forward_common(loss, a, mean, nt, func);
+}
+
 vbpr_status vbpr_loss_forward_backward(vbpr_loss *loss, size_t batch, size_t dim,
                                        const float *user, const float *pos,
                                        const float *neg, const float *log_prior_pos,
@@ -780,21 +801,15 @@ vbpr_status vbpr_loss_forward_backward(vbpr_loss *loss, size_t batch, size_t dim
                                        float *loss_out, float *grad_user,
                                        float *grad_pos, float *grad_neg)
 {
-  const char *func = __func__;
   VBPR_CHECK_NULL(loss);
-  loss->stored = VBPR__STORED_NONE;
   fwd_args a = {.batch = batch, .dim = dim, .user = user, .pos = pos, .neg = neg,
                 .lpp = log_prior_pos, .lpn = log_prior_neg};
   double mean;
   int nt;
-  vbpr_status st;
-  if ((st = check_embed_args(&a, loss_out, func))) return st;
-  REQUIRE(grad_user, "grad_user");
-  REQUIRE(grad_pos, "grad_pos");
-  REQUIRE(grad_neg, "grad_neg");
-  if ((st = check_grad_output(grad_output, func)) ||
-      (st = forward_common(loss, &a, &mean, &nt, func)))
-    return st;
+  const void *grads[3] = {grad_user, grad_pos, grad_neg};
+  vbpr_status st = fused_forward(loss, &a, true, loss_out, grads, grad_output, &mean, &nt,
+                                 __func__);
+  if (st != VBPR_OK) return st;
   run_backward(loss, grad_output, nt, NULL, NULL, grad_user, grad_pos, grad_neg);
   *loss_out = (float)mean;
   return VBPR_OK;
@@ -809,22 +824,16 @@ vbpr_status vbpr_loss_forward_backward_scores(vbpr_loss *loss, size_t batch,
                                               float *grad_pos_scores,
                                               float *grad_neg_scores)
 {
-  const char *func = __func__;
   VBPR_CHECK_NULL(loss);
-  loss->stored = VBPR__STORED_NONE;
   fwd_args a = {.batch = batch, .ps = pos_scores, .ns = neg_scores,
                 .lpp = log_prior_pos, .lpn = log_prior_neg};
   double mean;
   int nt;
-  vbpr_status st;
-  if ((st = check_score_args(&a, loss_out, func))) return st;
-  REQUIRE(grad_pos_scores, "grad_pos_scores");
-  REQUIRE(grad_neg_scores, "grad_neg_scores");
-  if ((st = check_grad_output(grad_output, func)) ||
-      (st = forward_common(loss, &a, &mean, &nt, func)))
-    return st;
-  run_backward(loss, grad_output, nt, grad_pos_scores, grad_neg_scores, NULL, NULL,
-               NULL);
+  const void *grads[3] = {grad_pos_scores, grad_neg_scores, NULL};
+  vbpr_status st = fused_forward(loss, &a, false, loss_out, grads, grad_output, &mean, &nt,
+                                 __func__);
+  if (st != VBPR_OK) return st;
+  run_backward(loss, grad_output, nt, grad_pos_scores, grad_neg_scores, NULL, NULL, NULL);
   *loss_out = (float)mean;
   return VBPR_OK;
 }
@@ -836,21 +845,15 @@ vbpr_status vbpr_loss_forward_backward_f64(vbpr_loss *loss, size_t batch, size_t
                                            double *loss_out, double *grad_user,
                                            double *grad_pos, double *grad_neg)
 {
-  const char *func = __func__;
   VBPR_CHECK_NULL(loss);
-  loss->stored = VBPR__STORED_NONE;
   fwd_args a = {.batch = batch, .dim = dim, .f64 = true, .user_d = user, .pos_d = pos,
                 .neg_d = neg, .lpp_d = log_prior_pos, .lpn_d = log_prior_neg};
   double mean;
   int nt;
-  vbpr_status st;
-  if ((st = check_embed_args(&a, loss_out, func))) return st;
-  REQUIRE(grad_user, "grad_user");
-  REQUIRE(grad_pos, "grad_pos");
-  REQUIRE(grad_neg, "grad_neg");
-  if ((st = check_grad_output(grad_output, func)) ||
-      (st = forward_common(loss, &a, &mean, &nt, func)))
-    return st;
+  const void *grads[3] = {grad_user, grad_pos, grad_neg};
+  vbpr_status st = fused_forward(loss, &a, true, loss_out, grads, grad_output, &mean, &nt,
+                                 __func__);
+  if (st != VBPR_OK) return st;
   run_backward_d(loss, &a, grad_output, nt, NULL, NULL, grad_user, grad_pos, grad_neg);
   *loss_out = mean;
   return VBPR_OK;
@@ -865,20 +868,15 @@ vbpr_status vbpr_loss_forward_backward_scores_f64(vbpr_loss *loss, size_t batch,
                                                   double *grad_pos_scores,
                                                   double *grad_neg_scores)
 {
-  const char *func = __func__;
   VBPR_CHECK_NULL(loss);
-  loss->stored = VBPR__STORED_NONE;
   fwd_args a = {.batch = batch, .f64 = true, .ps_d = pos_scores, .ns_d = neg_scores,
                 .lpp_d = log_prior_pos, .lpn_d = log_prior_neg};
   double mean;
   int nt;
-  vbpr_status st;
-  if ((st = check_score_args(&a, loss_out, func))) return st;
-  REQUIRE(grad_pos_scores, "grad_pos_scores");
-  REQUIRE(grad_neg_scores, "grad_neg_scores");
-  if ((st = check_grad_output(grad_output, func)) ||
-      (st = forward_common(loss, &a, &mean, &nt, func)))
-    return st;
+  const void *grads[3] = {grad_pos_scores, grad_neg_scores, NULL};
+  vbpr_status st = fused_forward(loss, &a, false, loss_out, grads, grad_output, &mean, &nt,
+                                 __func__);
+  if (st != VBPR_OK) return st;
   run_backward_d(loss, &a, grad_output, nt, grad_pos_scores, grad_neg_scores, NULL, NULL,
                  NULL);
   *loss_out = mean;
