@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from . import _torch_math as tm
-from ._enums import Estimator, LossKind, LossParam
+from ._enums import Estimator, LossKind
 from ._errors import InvalidArgumentError
 from .loss import Loss
 
