@@ -136,7 +136,8 @@ def check_array(a, dtype, shape, name, writable=False, allow_none=False):
                         f"{np.dtype(dtype).name}))")
     if len(a.shape) != len(shape) or any(
             want is not None and got != want for got, want in zip(a.shape, shape)):
-        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + \
+            (",)" if len(shape) == 1 else ")")
         raise ValueError(f"{name} must have shape {want}, got {a.shape}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (the bindings never copy: use "
