@@ -5,18 +5,24 @@ argument checks and the ctypes call are paid once per call, the C loop
 once per tuple. The same tuples are fed in calls of T = 1, 4, 16, 64, 256
 and 4096 tuples, in interleaved rounds; printed: the median over the
 rounds of ns per tuple, and its ratio to the T = 4096 row measured in the
-same round (the C loop's own cost).
+same round (the C loop's own cost). Then the cost of one call of one
+tuple three ways (microseconds, the fastest of the rounds): the binding's
+step_tuples, the bare prototype of vbpr/_lib.py (numpy ndpointer
+arguments, no checks) and the same C function through raw pointers.
 
 usage: fused_calls.py [--loss bpr|variational|infonce] [-M 1] [-N 1]
                       [-d 64] [--tuples 16384] [--rounds 7] [--threads 1]
 """
 import argparse
+import ctypes
 import statistics
 import time
+import timeit
 
 import numpy as np
 
 import vbpr
+from vbpr import _lib
 
 SIZES = (1, 4, 16, 64, 256, 4096)
 
@@ -59,6 +65,29 @@ def main():
     for t in SIZES:
         ratio = statistics.median(x / y for x, y in zip(ns[t], base))
         print(f"{t:>10} {statistics.median(ns[t]):>10.0f} {ratio:>9.2f}")
+    one_call(a, opt, loss, ut, it, users[:1], pos[:1], neg[:1])
+
+
+def one_call(a, opt, loss, ut, it, u, p, n):
+    """One tuple per call: the binding, the bare prototype, raw pointers."""
+    rows = (ut.shape[0], it.shape[0], ut.shape[1])
+    raw = ctypes.CDLL(_lib.lib_path).vbpr_optim_step_tuples
+    vp, sz = ctypes.c_void_p, ctypes.c_size_t
+    raw.restype = ctypes.c_int
+    raw.argtypes = [vp, vp, ctypes.c_int32, sz, sz, sz, vp, vp, sz, vp, vp, vp, vp, vp, vp]
+    o, lo = ctypes.cast(opt._ptr, vp), ctypes.cast(loss._ptr, vp)
+    addr = [x.ctypes.data for x in (ut, it, u, p, n)]
+    ways = {
+        "step_tuples": lambda: opt.step_tuples(loss, ut, it, u, p, n),
+        "prototype": lambda: _lib.lib.vbpr_optim_step_tuples(
+            opt._ptr, loss._ptr, 0, *rows, ut, it, 1, u, p, n, None, None, None),
+        "raw pointers": lambda: raw(o, lo, 0, *rows, addr[0], addr[1], 1, addr[2],
+                                    addr[3], addr[4], None, None, None),
+    }
+    print(f"{'one tuple per call':>18} {'us/call':>8}")
+    for name, fn in ways.items():
+        best = min(timeit.repeat(fn, number=2000, repeat=a.rounds)) / 2000
+        print(f"{name:>18} {best * 1e6:>8.2f}")
 
 
 if __name__ == "__main__":
