@@ -61,7 +61,12 @@ def test_parameters_round_trip():
         loss.c_pos = -1
     assert loss.c_pos == 2.5            # a failed set changes nothing
     with pytest.raises(TypeError, match="unknown"):
+        vbpr.Loss(temprature=3)
+    # a parameter of another kind: the library's message names the kind
+    with pytest.raises(vbpr.InvalidArgumentError, match="does not apply"):
         vbpr.Loss(temperature=3)
+    assert "temperature" not in loss.params()
+    assert "temperature" not in vbpr.Loss.describe()
 
 
 @pytest.mark.parametrize("est", ["prototype", "prototype_detached", "elbo"])

@@ -399,9 +399,6 @@ def test_repr_names_enum_values():
 @pytest.mark.parametrize("backend", ["auto", "c", "torch"])
 @pytest.mark.parametrize("make", MODULES, ids=["elbo", "prototype", "bpr", "infonce"])
 def test_empty_batch_is_nan_as_in_torch(make, backend):
-    if backend == "c" and isinstance(make(), vt.InfoNCELoss) and \
-            not vt.has_c_kind(vbpr.LossKind.INFONCE):
-        pytest.skip("the loaded libvbpr has no InfoNCE kind")
     crit = make(backend=backend)
     u = torch.zeros(0, 8, requires_grad=True)
     items = torch.zeros(0, crit.num_pos + crit.num_neg, 8, requires_grad=True)
@@ -439,24 +436,52 @@ def test_infonce_torch_path_is_the_formula():
                         torch.einsum("bd,bnd->bn", u, n)], 1) / 0.3
     want = -F.log_softmax(logits, 1)[:, 0].mean()
     assert value.item() == pytest.approx(want.item(), rel=1e-12)
+    # a log-prior shifts its candidate's logit (vbpr/loss.h)
+    lpp, lpn = batch(m=1, dtype=torch.float64, seed=5)[3:]
+    shifted = logits + torch.cat([lpp, lpn], 1)
+    want = -F.log_softmax(shifted, 1)[:, 0].mean()
+    assert crit(u, p, n, lpp, lpn).item() == pytest.approx(want.item(), rel=1e-12)
     with pytest.raises(ValueError, match="log-priors"):
-        crit(u, p, n, torch.zeros(16, 1, dtype=torch.float64))
+        vt.BPRLoss(backend="torch")(u, p, n[:, :1], torch.zeros(16, 1, dtype=torch.float64))
     with pytest.raises(vbpr.InvalidArgumentError, match="temperature"):
         vt.InfoNCELoss(temperature=-1.0)
 
 
-@pytest.mark.skipif(not vt.has_c_kind(vbpr.LossKind.INFONCE),
-                    reason="the loaded libvbpr has no InfoNCE loss kind yet "
-                           "(vbpr_loss_create(3) fails): nothing to compare the torch path with")
-def test_infonce_torch_path_equals_the_c_kernel():
-    u, _, n, _, _ = batch(b=64)
-    p = batch(b=64, m=1, seed=4)[1]
-    vc, gc = value_and_grads(vt.InfoNCELoss(N=4, temperature=0.3, backend="c"), u, p, n)
-    vtt, gt = value_and_grads(vt.InfoNCELoss(N=4, temperature=0.3, backend="torch"),
-                              u, p, n)
-    assert vtt.item() == pytest.approx(vc.item(), **VALUE_TOL)
-    for a, b in zip(gc, gt):
-        torch.testing.assert_close(b, a, **GRAD_TOL)
+@pytest.mark.parametrize("priors", [False, True])
+@pytest.mark.parametrize("t", [0.05, 0.3, 2.0])
+def test_infonce_torch_path_equals_the_c_kernel(priors, t):
+    """The C kernel (float32 in and out, double inside) against the torch
+    formula on the same inputs in double: float32 rounding of the results."""
+    u, _, n, _, lpn = batch(b=64, seed=int(100 * t))
+    p, lpp = (lambda x: (x[1], x[3]))(batch(b=64, m=1, seed=4))
+    pri = (lpp, lpn) if priors else (None, None)
+    c = vt.InfoNCELoss(N=4, temperature=t, backend="c")
+    vc, gc = value_and_grads(c, u, p, n, priors=pri)
+    ref = vt.InfoNCELoss(N=4, temperature=t, backend="torch")
+    wide = [x.double() for x in (u, p, n)]
+    vr, gr = value_and_grads(ref, *wide, priors=tuple(None if x is None else x.double() for x in pri))
+    assert c.loss.kind == vbpr.LossKind.INFONCE
+    assert vc.item() == pytest.approx(vr.item(), **VALUE_TOL)
+    for a, b in zip(gc, gr):
+        torch.testing.assert_close(a.double(), b, **GRAD_TOL)
+    for a, b in zip(c.attention(), ref.attention()):
+        torch.testing.assert_close(a.double(), b.double(), **GRAD_TOL)
+    torch.testing.assert_close(c.attention()[0], torch.ones(64, 1))
+
+
+def test_infonce_uses_the_c_kind(monkeypatch):
+    calls = c_calls(monkeypatch)
+    crit = vt.InfoNCELoss()
+    assert crit.loss.kind == vbpr.LossKind.INFONCE
+    # the library's defaults (vbpr/loss.h): N 4, temperature 0.1
+    assert (crit.num_pos, crit.num_neg) == (1, 4)
+    assert crit.config()["temperature"] == pytest.approx(0.1)
+    u, _, n, _, _ = batch()
+    p = batch(m=1, seed=4)[1]
+    crit(u, p, n)
+    assert calls == ["forward"]
+    with pytest.raises(vbpr.InvalidArgumentError, match="num_pos"):
+        vt.InfoNCELoss().loss.num_pos = 2
 
 
 def test_infonce_configuration_is_state():

@@ -30,7 +30,7 @@ from ._enums import (Status, ParamFlag, Module, LossKind, LossParam, Estimator, 
                      DatasetFormat, Duplicates, DatasetOptionsParam, DatasetOption,
                      SamplerMode, SamplerParam, EncoderKind, Init, Table, OptimKind,
                      OptimParam, Metric, TrainerParam, TrainParam, TrainerEvent,
-                     SyntheticParam, DATASET_INFER, LOSS_MAX_SAMPLES, ENCODER_NUM_TABLES,
+                     SyntheticParam, EncoderParam, NoiseRank, DATASET_INFER, LOSS_MAX_SAMPLES, ENCODER_NUM_TABLES,
                      ENCODER_MAX_DIM, LIGHTGCN_MAX_LAYERS, OPTIM_MAX_SLOTS,
                      EVALUATOR_MAX_K, EVALUATOR_MAX_KS, EVAL_MAX_K, EVAL_MAX_KS,
                      MAX_THREADS)
@@ -39,13 +39,14 @@ from .loss import Loss, loss_presets, loss_kind, preset_prior_weights, item_log_
 from .dataset import Dataset, DatasetOptions
 from .synthetic import Synthetic, synthetic
 from .sampler import Sampler
-from .encoder import Encoder, MF, LightGCN
+from .encoder import Encoder, MF, LightGCN, XSimGCL
 from .optim import Optimizer
 from .evaluation import Evaluator, recommend
 from .train import Trainer
 
 MODULE_MF = Module.MF
 MODULE_LIGHTGCN = Module.LIGHTGCN
+MODULE_XSIMGCL = Module.XSIMGCL
 
 
 def version():
@@ -59,7 +60,8 @@ def version_number():
 
 
 def has_module(module):
-    """True when the optional module (Module.MF, Module.LIGHTGCN) is built in."""
+    """True when the optional module (Module.MF, Module.LIGHTGCN,
+    Module.XSIMGCL) is built in."""
     return bool(_c.vbpr_has_module(int(module)))
 
 
@@ -93,12 +95,12 @@ __all__ = [
     "Attention", "DatasetFormat", "Duplicates", "DatasetOptionsParam", "DatasetOption",
     "SamplerMode", "SamplerParam", "EncoderKind", "Init", "Table", "OptimKind",
     "OptimParam", "Metric", "TrainerParam", "TrainParam", "TrainerEvent",
-    "SyntheticParam", "DATASET_INFER", "LOSS_MAX_SAMPLES", "ENCODER_NUM_TABLES",
+    "SyntheticParam", "EncoderParam", "NoiseRank", "DATASET_INFER", "LOSS_MAX_SAMPLES", "ENCODER_NUM_TABLES",
     "ENCODER_MAX_DIM", "LIGHTGCN_MAX_LAYERS", "OPTIM_MAX_SLOTS", "EVALUATOR_MAX_K",
     "EVALUATOR_MAX_KS", "EVAL_MAX_K", "EVAL_MAX_KS", "MAX_THREADS",
-    "MODULE_MF", "MODULE_LIGHTGCN",
+    "MODULE_MF", "MODULE_LIGHTGCN", "MODULE_XSIMGCL",
     "Loss", "loss_presets", "loss_kind", "preset_prior_weights", "item_log_priors",
     "Dataset", "DatasetOptions", "Synthetic",
-    "synthetic", "Sampler", "Encoder", "MF", "LightGCN", "Optimizer", "Evaluator",
+    "synthetic", "Sampler", "Encoder", "MF", "LightGCN", "XSimGCL", "Optimizer", "Evaluator",
     "recommend", "Trainer",
 ]

@@ -9,7 +9,7 @@ __all__ = [
     "DatasetFormat", "Duplicates", "DatasetOptionsParam", "DatasetOption",
     "SamplerMode", "SamplerParam", "EncoderKind", "Init", "Table", "OptimKind",
     "OptimParam", "Metric", "TrainerParam", "TrainParam", "TrainerEvent",
-    "SyntheticParam", "PENDING",
+    "SyntheticParam", "EncoderParam", "NoiseRank",
 ]
 
 
@@ -38,6 +38,7 @@ class ParamFlag(IntFlag):
 class Module(IntEnum):
     MF = 1
     LIGHTGCN = 2
+    XSIMGCL = 3
 
 
 MAX_THREADS = 4096
@@ -47,7 +48,7 @@ MAX_THREADS = 4096
 class LossKind(IntEnum):
     BPR = 1
     VARIATIONAL = 2
-    INFONCE = 3          # pending in C: see PENDING
+    INFONCE = 3
 
 
 class LossParam(IntEnum):
@@ -60,7 +61,7 @@ class LossParam(IntEnum):
     POS_HARDNESS = 7
     NEG_HARDNESS = 8
     HARDNESS_TAU = 9
-    TEMPERATURE = 10     # pending in C: see PENDING
+    TEMPERATURE = 10
 
 
 class Estimator(IntEnum):
@@ -75,14 +76,6 @@ class Attention(IntEnum):
 
 
 LOSS_MAX_SAMPLES = 1048576
-
-#: Enum values announced for C (the InfoNCE loss kind, being added to
-#: vbpr/loss.h) that the package knows before the headers do. The library in
-#: use says whether it has them (vbpr_loss_create(VBPR_LOSS_INFONCE) succeeds
-#: or not); the prototype test accepts them while a header lacks them and
-#: checks their values once it has them. Empty this once loss.h has both.
-PENDING = {("vbpr_loss_kind", "VBPR_LOSS_INFONCE"): 3,
-           ("vbpr_loss_param", "VBPR_LOSS_TEMPERATURE"): 10}
 
 
 # ---- dataset.h
@@ -140,6 +133,7 @@ class SamplerParam(IntEnum):
 class EncoderKind(IntEnum):
     MF = 1
     LIGHTGCN = 2
+    XSIMGCL = 3
 
 
 class Init(IntEnum):
@@ -152,6 +146,14 @@ class Table(IntEnum):
     ITEMS = 1
 
 
+class EncoderParam(IntEnum):
+    """Parameters of the encoder kinds that have their own (XSimGCL)."""
+    NOISE_EPS = 1
+    CL_TAU = 2
+    CL_WEIGHT = 3
+    CL_LAYER = 4
+
+
 ENCODER_NUM_TABLES = 2
 ENCODER_MAX_DIM = 4096
 LIGHTGCN_MAX_LAYERS = 64
@@ -162,6 +164,8 @@ class OptimKind(IntEnum):
     SGD = 1
     ADAM = 2
     LAZY_ADAM = 3
+    ADAGRAD = 4
+    SPARSE_ADAM = 5
 
 
 class OptimParam(IntEnum):
@@ -206,6 +210,10 @@ class TrainerParam(IntEnum):
     PRIOR_BAD = 12
     EPOCHS = 13
     EVAL_EVERY = 14
+    FUSED = 15
+    NOISE_TRACK = 16
+    NOISE_MOMENTUM = 17
+    CHECKPOINT_EVERY = 18
 
 
 TrainParam = TrainerParam      # the 0.1 name (its members changed in 0.2)
@@ -215,6 +223,13 @@ class TrainerEvent(IntEnum):
     BATCH = 1
     EPOCH = 2
     EVALUATION = 3
+
+
+class NoiseRank(IntEnum):
+    """What Trainer.noise_ranking() ranks by (vbpr_noise_rank)."""
+    WEIGHT = 1
+    LOSS = 2
+    AUTO = 3
 
 
 # ---- synthetic.h

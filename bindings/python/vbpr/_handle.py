@@ -23,11 +23,12 @@ class Resource:
     """One C handle, its destroy function (called at most once) and the
     resources of the objects it uses (kept alive as long as it is)."""
 
-    __slots__ = ("ptr", "parents", "_finalizer", "__weakref__")
+    __slots__ = ("ptr", "parents", "_finalizer", "views", "__weakref__")
 
     def __init__(self, ptr, destroy, parents=()):
         self.ptr = ptr
         self.parents = tuple(parents)
+        self.views = weakref.WeakSet()     # live numpy views of its memory
         self._finalizer = weakref.finalize(self, destroy, ptr) if destroy else None
 
     @property
@@ -58,7 +59,8 @@ class Handle:
     def _ptr(self):
         res = self._res
         if res is None:
-            raise _errors.StateError(f"this {self._kind} is closed", -6)
+            why = getattr(self, "_closed_why", "is closed")
+            raise _errors.StateError(f"this {self._kind} {why}", -6)
         return res.ptr
 
     @property
@@ -95,7 +97,7 @@ class _Borrowed:
     """The base object of a numpy view of C memory: keeps the owning
     resource alive as long as the array (or any view of it) exists."""
 
-    __slots__ = ("owner", "__array_interface__")
+    __slots__ = ("owner", "__array_interface__", "__weakref__")
 
     def __init__(self, owner, address, shape, dtype, readonly):
         self.owner = owner
@@ -115,7 +117,9 @@ def borrowed_view(owner, address, shape, dtype, readonly=True):
         arr = np.empty(shape, dtype=dtype)
         arr.flags.writeable = not readonly
         return arr
-    return np.asarray(_Borrowed(owner, address, shape, dtype, readonly))
+    base = _Borrowed(owner, address, shape, dtype, readonly)
+    owner.views.add(base)
+    return np.asarray(base)
 
 
 def check_array(a, dtype, shape, name, writable=False, allow_none=False):
@@ -136,7 +140,8 @@ def check_array(a, dtype, shape, name, writable=False, allow_none=False):
                         f"{np.dtype(dtype).name}))")
     if len(a.shape) != len(shape) or any(
             want is not None and got != want for got, want in zip(a.shape, shape)):
-        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + \
+            (",)" if len(shape) == 1 else ")")
         raise ValueError(f"{name} must have shape {want}, got {a.shape}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (the bindings never copy: use "

@@ -168,6 +168,8 @@ F64 = _array(np.float64)                 # const double *
 F64_OPT = _array(np.float64, nullable=True)
 F64_OUT = _array(np.float64, writable=True)
 SIZES = _array(SIZE_DTYPE)               # const size_t *
+SIZES_OUT = _array(SIZE_DTYPE, writable=True)
+U32_OUT_OPT = _array(np.uint32, writable=True, nullable=True)
 
 # int (*)(void *, vbpr_trainer_event, int64_t epoch, size_t batch,
 #         size_t num_batches, double mean_loss)
@@ -248,6 +250,12 @@ PROTOTYPES = {
     "vbpr_loss_forward_backward_scores": (c_status, [Loss, c_size, F32, F32, F32_OPT,
                                                      F32_OPT, flt, ctypes.POINTER(flt),
                                                      F32_OUT, F32_OUT], S),
+    "vbpr_loss_forward_backward_f64": (c_status, [Loss, c_size, c_size, F64, F64, F64,
+                                                  F64_OPT, F64_OPT, dbl, out_d, F64_OUT,
+                                                  F64_OUT, F64_OUT], S),
+    "vbpr_loss_forward_backward_scores_f64": (c_status, [Loss, c_size, F64, F64, F64_OPT,
+                                                         F64_OPT, dbl, out_d, F64_OUT,
+                                                         F64_OUT], S),
     "vbpr_loss_attention": (c_status, [Loss, F32_OUT_OPT, F32_OUT_OPT], S),
     "vbpr_loss_row_losses": (c_status, [Loss, F32_OUT], S),
     "vbpr_loss_batch_size": (c_status, [Loss, out_size], S),
@@ -309,6 +317,10 @@ PROTOTYPES = {
                                           ctypes.POINTER(Encoder)], S),
     "vbpr_encoder_create_lightgcn": (c_status, [Dataset, c_size, c_size, u64,
                                                 ctypes.POINTER(Encoder)], S),
+    "vbpr_encoder_create_xsimgcl": (c_status, [Dataset, c_size, c_size, u64,
+                                               ctypes.POINTER(Encoder)], S),
+    **_param_functions("encoder", Encoder, kind=True),
+    "vbpr_encoder_extra_loss": (c_status, [Encoder, out_d], S),
     "vbpr_encoder_destroy": (None, [Encoder], V),
     "vbpr_encoder_get_kind": (c_enum, [Encoder], V),
     "vbpr_encoder_num_users": (c_size, [Encoder], V),
@@ -336,6 +348,9 @@ PROTOTYPES = {
     "vbpr_optim_step_rows": (c_status, [Optim, i32, c_size, c_size, F32_OUT, F32, c_size,
                                         I32_OPT], S),
     "vbpr_optim_step_encoder": (c_status, [Optim, Encoder], S),
+    "vbpr_optim_step_tuples": (c_status, [Optim, Loss, i32, c_size, c_size, c_size, F32_OUT,
+                                          F32_OUT, c_size, I32, I32, I32, F32_OPT, F32_OPT,
+                                          out_d], S),
     "vbpr_optim_slot_steps": (c_status, [Optim, i32, out_i64], S),
     "vbpr_optim_reset": (c_status, [Optim], S),
 
@@ -379,6 +394,13 @@ PROTOTYPES = {
     "vbpr_trainer_evaluation_count": (c_size, [Trainer], V),
     "vbpr_trainer_evaluation": (c_status, [Trainer, c_size, c_enum, c_size, out_i64, out_d],
                                 S),
+    "vbpr_trainer_noise_stats": (c_status, [Trainer, c_size, F32_OUT_OPT, F32_OUT_OPT,
+                                            U32_OUT_OPT], S),
+    "vbpr_trainer_noise_ranking": (c_status, [Trainer, c_enum, c_size, SIZES_OUT], S),
+    "vbpr_trainer_noise_report": (c_status, [Trainer, c_enum, c_size, cstr], S),
+    "vbpr_trainer_set_checkpoint": (c_status, [Trainer, cstr], S),
+    "vbpr_trainer_save_checkpoint": (c_status, [Trainer, cstr], S),
+    "vbpr_trainer_load_checkpoint": (c_status, [Trainer, cstr], S),
 }
 
 #: Names in PROTOTYPES that the loaded library does not export (an older

@@ -13,7 +13,7 @@ lib/loss/loss_kernel.c:
   ELBO:       sum_mn alpha_m beta_n softplus(-(s+_m - s-_n)), alpha and beta
               constants
   BPR:        softplus(-(s+ - s-))
-  InfoNCE:    -log softmax([s+, s-_1 .. s-_N] / temperature)_0
+  InfoNCE:    -log softmax([s+ / t + lp+, s-_1 / t + lp-_1 .. s-_N / t + lp-_N])_0
 
 each averaged over the rows (an empty batch gives nan, as torch's losses).
 Autograd differentiates these expressions, which gives the gradients of the
@@ -83,11 +83,20 @@ def bpr_loss(sp: torch.Tensor, sn: torch.Tensor) -> torch.Tensor:
     return F.softplus(sn.to(wd) - sp.to(wd)).mean().to(out_dtype)
 
 
-def infonce_loss(sp: torch.Tensor, sn: torch.Tensor, temperature: float) -> torch.Tensor:
-    """-log softmax([s+, s-_1..s-_N] / temperature)_0 averaged over the rows;
-    sp [B, 1] (or [B]), sn [B, N]."""
+def infonce_loss(sp: torch.Tensor, sn: torch.Tensor, temperature: float,
+                 lpp: Optional[torch.Tensor] = None,
+                 lpn: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """-log softmax(z)_0 averaged over the rows, z = [s+ / t + lp+,
+    s-_n / t + lp-_n]; sp [B, 1] (or [B]), sn [B, N], log-priors [B, 1]
+    and [B, N] or None."""
     out_dtype = sp.dtype
     wd = _work_dtype(sp)
-    logits = torch.cat([sp.to(wd).reshape(sp.shape[0], 1), sn.to(wd)], dim=1) / temperature
+    zp = sp.to(wd).reshape(sp.shape[0], 1) / temperature
+    zn = sn.to(wd) / temperature
+    if lpp is not None:
+        zp = zp + lpp.to(wd).reshape(zp.shape)
+    if lpn is not None:
+        zn = zn + lpn.to(wd)
+    logits = torch.cat([zp, zn], dim=1)
     rows = torch.logsumexp(logits, dim=1) - logits[:, 0]
     return rows.mean().to(out_dtype)

@@ -1,4 +1,4 @@
-"""Encoders from ids to embeddings: MF and LightGCN (vbpr/encoder.h).
+"""Encoders from ids to embeddings: MF, LightGCN and XSimGCL (vbpr/encoder.h).
 
 Parameter tables and their gradients are exposed as numpy views of the
 library's memory (no copy): table(t) gives a writable [rows, dim] view of the
@@ -8,11 +8,25 @@ import ctypes
 
 import numpy as np
 
-from ._enums import EncoderKind, Init, Table
+from ._enums import EncoderKind, EncoderParam, Init, Table, TrainerParam
 from ._handle import Handle, borrowed_view, check_array, fspath, out_array
 from ._lib import Encoder as _EncoderP, lib
+from ._params import ParamSpace, configurable
 
-__all__ = ["Encoder", "MF", "LightGCN"]
+__all__ = ["Encoder", "MF", "LightGCN", "XSimGCL", "ENCODER_PARAMS", "encoder_kind"]
+
+#: The parameters of the encoder kinds that have their own (XSimGCL), as the
+#: library names and bounds them (per kind: vbpr_encoder_param_bounds).
+ENCODER_PARAMS = ParamSpace("encoder", EncoderParam, kinded=True)
+
+
+def encoder_kind(kind):
+    """An EncoderKind from a member, its value, or a name the library knows
+    ("mf", "lightgcn", "xsimgcl"; read by vbpr_trainer_param_parse)."""
+    if isinstance(kind, str):
+        from .train import TRAINER_PARAMS
+        kind = TRAINER_PARAMS.parse(TrainerParam.ENCODER, kind)
+    return EncoderKind(int(kind))
 
 _F32, _I32 = np.float32, np.int32
 
@@ -27,14 +41,23 @@ def _ids(a, name, batch):
     return a, a.shape[1]
 
 
+@configurable(ENCODER_PARAMS, kind_of=lambda self: self.kind)
 class Encoder(Handle):
-    """Base of MF and LightGCN (vbpr_encoder). Use MF(...) or LightGCN(...)
-    to create one; Trainer.encoder gives the trainer's."""
+    """Base of MF, LightGCN and XSimGCL (vbpr_encoder). Use MF(...),
+    LightGCN(...) or XSimGCL(...) to create one; Trainer.encoder gives the
+    trainer's.
+
+    Kinds with parameters of their own (XSimGCL: noise_eps, cl_tau,
+    cl_weight, cl_layer) have set(), get(), set_params(), params() and one
+    property per parameter, as the loss does; a parameter of another kind
+    raises InvalidArgumentError naming the kind. Encoder.describe(kind)
+    lists them with their defaults and ranges."""
 
     _kind = "Encoder"
 
     def __init__(self, *args, **kwargs):
-        raise TypeError("create an encoder with vbpr.MF(...) or vbpr.LightGCN(...)")
+        raise TypeError("create an encoder with vbpr.MF(...), vbpr.LightGCN(...) or "
+                        "vbpr.XSimGCL(...)")
 
     def _setup(self, ptr, destroy, parents=()):
         Handle.__init__(self, ptr, destroy, parents)
@@ -44,7 +67,8 @@ class Encoder(Handle):
     @staticmethod
     def _wrap(ptr, owner):
         """A borrowed encoder owned by owner (a Trainer); not destroyed here."""
-        cls = LightGCN if lib.vbpr_encoder_get_kind(ptr) == EncoderKind.LIGHTGCN else MF
+        cls = {EncoderKind.LIGHTGCN: LightGCN,
+               EncoderKind.XSIMGCL: XSimGCL}.get(lib.vbpr_encoder_get_kind(ptr), MF)
         self = cls.__new__(cls)
         self._setup(ptr, None, parents=(owner,))
         return self
@@ -54,6 +78,12 @@ class Encoder(Handle):
     @property
     def kind(self):
         return EncoderKind(lib.vbpr_encoder_get_kind(self._ptr))
+
+    @staticmethod
+    def describe(kind=EncoderKind.XSIMGCL):
+        """The parameters of an encoder of kind (names, defaults, ranges), as
+        the loaded library defines them; empty for MF and LightGCN."""
+        return ENCODER_PARAMS.describe(encoder_kind(kind))
 
     @property
     def num_users(self):
@@ -69,7 +99,7 @@ class Encoder(Handle):
 
     @property
     def num_layers(self):
-        """LightGCN layers K (0 for MF)."""
+        """LightGCN or XSimGCL layers K (0 for MF)."""
         return lib.vbpr_encoder_num_layers(self._ptr)
 
     def _describe(self):
@@ -108,9 +138,21 @@ class Encoder(Handle):
                      None if ne is None else ne.shape)
         return ue, pe, ne
 
+    def extra_loss(self):
+        """The encoder's own loss term for the batch of the last forward
+        (vbpr_encoder_extra_loss), a float: XSimGCL's weighted contrastive
+        term, 0.0 for MF and LightGCN. Call it between forward() and
+        backward() and add it to the batch loss: that backward then adds
+        the term's gradient too. StateError without a forward since the
+        last backward."""
+        out = ctypes.c_double()
+        lib.vbpr_encoder_extra_loss(self._ptr, ctypes.byref(out))
+        return out.value
+
     def backward(self, grad_user, grad_pos=None, grad_neg=None):
         """Adds the parameter gradients for the gradients of a loss with
-        respect to the last forward's outputs (same shapes as them);
+        respect to the last forward's outputs (same shapes as them), plus
+        those of the encoder's own term after extra_loss();
         vbpr_encoder_backward. One backward per forward (StateError)."""
         if self._borrowed:
             from ._errors import StateError
@@ -214,3 +256,24 @@ class LightGCN(Encoder):
         lib.vbpr_encoder_create_lightgcn(dataset._ptr, int(dim), int(num_layers), int(seed),
                                          ctypes.byref(ptr))
         self._setup(ptr, lib.vbpr_encoder_destroy)
+
+
+class XSimGCL(Encoder):
+    """XSimGCL over dataset's user-item graph (vbpr_encoder_create_xsimgcl,
+    Yu et al., TKDE 2024): LightGCN's propagation with random noise on every
+    layer in training, the mean of layers 1..K, and a contrastive InfoNCE
+    term of its own (extra_loss()). params: its parameters by name
+    (noise_eps, cl_tau, cl_weight, cl_layer; the reference code's
+    defaults, Encoder.describe("xsimgcl")). Tables are initialised Xavier
+    normal; the noise is keyed by seed."""
+
+    def __init__(self, dataset, dim, num_layers=2, seed=0, **params):
+        ptr = _EncoderP()
+        lib.vbpr_encoder_create_xsimgcl(dataset._ptr, int(dim), int(num_layers), int(seed),
+                                        ctypes.byref(ptr))
+        self._setup(ptr, lib.vbpr_encoder_destroy)
+        try:
+            self.set_params(**params)
+        except BaseException:
+            self.close()
+            raise

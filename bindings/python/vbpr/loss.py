@@ -1,6 +1,7 @@
-"""The loss object: BPR and Variational BPR, forward and backward
-(vbpr/loss.h). Arrays are used in place: float32, C-contiguous, of the
-shapes below; anything else raises TypeError or ValueError."""
+"""The loss object: BPR, Variational BPR and InfoNCE, forward and backward
+(vbpr/loss.h). Arrays are used in place: float32 (or, for the fused calls,
+float64 throughout), C-contiguous, of the shapes below; anything else raises
+TypeError or ValueError."""
 import ctypes
 
 import numpy as np
@@ -13,7 +14,7 @@ from ._params import ParamSpace, configurable
 __all__ = ["Loss", "LOSS_PARAMS", "loss_presets", "loss_kind", "preset_prior_weights",
            "item_log_priors"]
 
-_F32 = np.float32
+_F32, _F64 = np.float32, np.float64
 
 #: The loss's parameters, as the library names and bounds them.
 LOSS_PARAMS = ParamSpace("loss", LossParam, kinded=True,
@@ -75,26 +76,38 @@ def loss_kind(kind):
     return LossKind(kind) if kind in LossKind._value2member_map_ else kind
 
 
-def _items(a, name, batch, k, dim):
+def _items(a, name, batch, k, dim, dtype=_F32):
     """An item array [B, K, dim]; for K == 1 also [B, dim]."""
     if isinstance(a, np.ndarray) and a.ndim == 2 and k == 1:
-        return check_array(a, _F32, (batch, dim), name)
-    return check_array(a, _F32, (batch, k, dim), name)
+        return check_array(a, dtype, (batch, dim), name)
+    return check_array(a, dtype, (batch, k, dim), name)
 
 
-def _scores(a, name, batch, k):
+def _scores(a, name, batch, k, dtype=_F32):
     """A score array [B, K]; for K == 1 also [B]."""
     if isinstance(a, np.ndarray) and a.ndim == 1 and k == 1:
-        return check_array(a, _F32, (batch,), name)
-    return check_array(a, _F32, (batch, k), name)
+        return check_array(a, dtype, (batch,), name)
+    return check_array(a, dtype, (batch, k), name)
+
+
+def _fused_dtype(a):
+    """float64 when the first array is float64 (the _f64 calls), else
+    float32: the dtype every array of a fused call must then have."""
+    return _F64 if isinstance(a, np.ndarray) and a.dtype == _F64 else _F32
+
+
+def _no_f64(a, name, fused):
+    if isinstance(a, np.ndarray) and a.dtype == _F64:
+        raise TypeError(f"{name} is float64, which only {fused}() takes (the library's "
+                        f"double-precision call); this one takes float32")
 
 
 @configurable(LOSS_PARAMS, kind_of=lambda self: self._kind_value)
 class Loss(Handle):
-    """A BPR or Variational BPR loss (vbpr_loss_create).
+    """A BPR, Variational BPR or InfoNCE loss (vbpr_loss_create).
 
     Loss(kind=LossKind.VARIATIONAL, preset=None, **params): kind a LossKind
-    or its name ("variational", "bpr"); preset one of loss_presets(), set
+    or its name ("variational", "bpr", "infonce"); preset one of loss_presets(), set
     first (vbpr_loss_set_preset); params by the library's names (num_pos,
     num_neg, c_pos, c_neg, estimator, ...), set after it in the order of the
     C enum. Enum values may be given by name, the library's aliases
@@ -106,6 +119,18 @@ class Loss(Handle):
     user [B, d], pos [B, M, d], neg [B, N, d], log priors [B, M] and [B, N],
     scores [B, M] and [B, N]; with M = 1 (N = 1) pos (neg) may also be
     [B, d] and its scores [B]. Gradients come back in the shapes given.
+
+    float64: forward_backward() and forward_backward_scores() given float64
+    arrays (every array float64) call the library's double-precision
+    functions (vbpr_loss_forward_backward_f64, ..._scores_f64) and return
+    a Python float and float64 gradients; nothing is down-cast. The other
+    calls take float32 only. After a float64 call, attention(),
+    row_losses() and batch_size read its results; backward() and
+    backward_scores() raise StateError (its gradients are already given).
+
+    Parameters that do not apply to the kind (temperature on a Variational
+    loss, c_pos on InfoNCE) raise InvalidArgumentError naming the kind;
+    params() and describe() list only those that apply.
 
     The embedding-level backward reads the forward's user, pos and neg
     arrays again: this object keeps them referenced until the next forward,
@@ -183,21 +208,22 @@ class Loss(Handle):
 
     # ---- embedding level ---------------------------------------------------
 
-    def _embed_args(self, user, pos, neg, log_prior_pos, log_prior_neg):
+    def _embed_args(self, user, pos, neg, log_prior_pos, log_prior_neg, dtype=_F32):
         m, n = self.M, self.N
         if not isinstance(user, np.ndarray) or user.ndim != 2:
-            check_array(user, _F32, (None, None), "user")
+            check_array(user, dtype, (None, None), "user")
         batch, dim = user.shape
-        check_array(user, _F32, (batch, dim), "user")
-        pos = _items(pos, "pos", batch, m, dim)
-        neg = _items(neg, "neg", batch, n, dim)
-        lpp = check_array(log_prior_pos, _F32, (batch, m), "log_prior_pos", allow_none=True)
-        lpn = check_array(log_prior_neg, _F32, (batch, n), "log_prior_neg", allow_none=True)
+        check_array(user, dtype, (batch, dim), "user")
+        pos = _items(pos, "pos", batch, m, dim, dtype)
+        neg = _items(neg, "neg", batch, n, dim, dtype)
+        lpp = check_array(log_prior_pos, dtype, (batch, m), "log_prior_pos", allow_none=True)
+        lpn = check_array(log_prior_neg, dtype, (batch, n), "log_prior_neg", allow_none=True)
         return batch, dim, pos, neg, lpp, lpn
 
     def forward(self, user, pos, neg, log_prior_pos=None, log_prior_neg=None):
         """The mean loss over the B rows (vbpr_loss_forward), a float.
         Keeps user, pos and neg for backward()."""
+        _no_f64(user, "user", "forward_backward")
         batch, dim, pos, neg, lpp, lpn = self._embed_args(
             user, pos, neg, log_prior_pos, log_prior_neg)
         out = ctypes.c_float()
@@ -231,15 +257,24 @@ class Loss(Handle):
     def forward_backward(self, user, pos, neg, log_prior_pos=None, log_prior_neg=None,
                          grad_output=1.0, out=None):
         """Fused forward and backward (vbpr_loss_forward_backward), the fastest
-        path for a training loop: (loss, grad_user, grad_pos, grad_neg)."""
+        path for a training loop: (loss, grad_user, grad_pos, grad_neg).
+        float64 arrays (all of them) go to vbpr_loss_forward_backward_f64
+        and give float64 gradients."""
+        dtype = _fused_dtype(user)
         batch, dim, pos, neg, lpp, lpn = self._embed_args(
-            user, pos, neg, log_prior_pos, log_prior_neg)
+            user, pos, neg, log_prior_pos, log_prior_neg, dtype)
         out = out or (None, None, None)
-        gu = out_array(out[0], _F32, user.shape, "grad_user")
-        gp = out_array(out[1], _F32, pos.shape, "grad_pos")
-        gn = out_array(out[2], _F32, neg.shape, "grad_neg")
-        loss = ctypes.c_float()
+        gu = out_array(out[0], dtype, user.shape, "grad_user")
+        gp = out_array(out[1], dtype, pos.shape, "grad_pos")
+        gn = out_array(out[2], dtype, neg.shape, "grad_neg")
         self._stored = None
+        if dtype == _F64:
+            loss = ctypes.c_double()
+            lib.vbpr_loss_forward_backward_f64(self._ptr, batch, dim, user, pos, neg, lpp,
+                                               lpn, float(grad_output), ctypes.byref(loss),
+                                               gu, gp, gn)
+            return loss.value, gu, gp, gn
+        loss = ctypes.c_float()
         lib.vbpr_loss_forward_backward(self._ptr, batch, dim, user, pos, neg, lpp, lpn,
                                        float(grad_output), ctypes.byref(loss), gu, gp, gn)
         self._stored = ("embed", user, pos, neg)
@@ -247,21 +282,23 @@ class Loss(Handle):
 
     # ---- score level -------------------------------------------------------
 
-    def _score_args(self, pos_scores, neg_scores, log_prior_pos, log_prior_neg):
+    def _score_args(self, pos_scores, neg_scores, log_prior_pos, log_prior_neg,
+                    dtype=_F32):
         m, n = self.M, self.N
         if not isinstance(pos_scores, np.ndarray) or pos_scores.ndim not in (1, 2):
-            check_array(pos_scores, _F32, (None, m), "pos_scores")
+            check_array(pos_scores, dtype, (None, m), "pos_scores")
         batch = pos_scores.shape[0]
-        ps = _scores(pos_scores, "pos_scores", batch, m)
-        ns = _scores(neg_scores, "neg_scores", batch, n)
-        lpp = check_array(log_prior_pos, _F32, (batch, m), "log_prior_pos", allow_none=True)
-        lpn = check_array(log_prior_neg, _F32, (batch, n), "log_prior_neg", allow_none=True)
+        ps = _scores(pos_scores, "pos_scores", batch, m, dtype)
+        ns = _scores(neg_scores, "neg_scores", batch, n, dtype)
+        lpp = check_array(log_prior_pos, dtype, (batch, m), "log_prior_pos", allow_none=True)
+        lpn = check_array(log_prior_neg, dtype, (batch, n), "log_prior_neg", allow_none=True)
         return batch, ps, ns, lpp, lpn
 
     def forward_scores(self, pos_scores, neg_scores, log_prior_pos=None,
                        log_prior_neg=None):
         """Score-level forward (vbpr_loss_forward_scores): pos_scores [B, M],
         neg_scores [B, N]; returns the mean loss."""
+        _no_f64(pos_scores, "pos_scores", "forward_backward_scores")
         batch, ps, ns, lpp, lpn = self._score_args(pos_scores, neg_scores,
                                                    log_prior_pos, log_prior_neg)
         out = ctypes.c_float()
@@ -296,14 +333,22 @@ class Loss(Handle):
     def forward_backward_scores(self, pos_scores, neg_scores, log_prior_pos=None,
                                 log_prior_neg=None, grad_output=1.0, out=None):
         """Fused score-level forward and backward: (loss, grad_pos_scores,
-        grad_neg_scores)."""
+        grad_neg_scores); float64 scores (and log-priors) go to
+        vbpr_loss_forward_backward_scores_f64."""
+        dtype = _fused_dtype(pos_scores)
         batch, ps, ns, lpp, lpn = self._score_args(pos_scores, neg_scores,
-                                                   log_prior_pos, log_prior_neg)
+                                                   log_prior_pos, log_prior_neg, dtype)
         out = out or (None, None)
-        gp = out_array(out[0], _F32, ps.shape, "grad_pos_scores")
-        gn = out_array(out[1], _F32, ns.shape, "grad_neg_scores")
-        loss = ctypes.c_float()
+        gp = out_array(out[0], dtype, ps.shape, "grad_pos_scores")
+        gn = out_array(out[1], dtype, ns.shape, "grad_neg_scores")
         self._stored = None
+        if dtype == _F64:
+            loss = ctypes.c_double()
+            lib.vbpr_loss_forward_backward_scores_f64(self._ptr, batch, ps, ns, lpp, lpn,
+                                                      float(grad_output), ctypes.byref(loss),
+                                                      gp, gn)
+            return loss.value, gp, gn
+        loss = ctypes.c_float()
         lib.vbpr_loss_forward_backward_scores(self._ptr, batch, ps, ns, lpp, lpn,
                                               float(grad_output), ctypes.byref(loss), gp, gn)
         self._stored = ("scores", ps.shape, ns.shape)

@@ -1,4 +1,5 @@
-"""Optimizers for an encoder's tables or any float32 buffer (vbpr/optim.h).
+"""Optimizers for an encoder's tables or any float32 buffer (vbpr/optim.h),
+and the fused per-tuple path over a host's own tables (step_tuples).
 Parameters are updated in place: they must be writable, C-contiguous
 float32 arrays (never copied)."""
 import ctypes
@@ -6,6 +7,7 @@ import ctypes
 import numpy as np
 
 from ._enums import OptimKind, OptimParam, TrainerParam
+from ._errors import NumericError
 from ._handle import Handle, check_array
 from ._lib import Optim as _OptimP, lib
 from ._params import ParamSpace, configurable
@@ -20,7 +22,8 @@ OPTIM_PARAMS = ParamSpace("optim", OptimParam, kinded=True)
 
 def optim_kind(kind):
     """An OptimKind from a member, its value, or a name the library knows
-    ("sgd", "adam", "lazy_adam"; read by vbpr_trainer_param_parse)."""
+    ("sgd", "adam", "lazy_adam", "adagrad", "sparse_adam"; read by
+    vbpr_trainer_param_parse)."""
     if isinstance(kind, str):
         from .train import TRAINER_PARAMS
         kind = TRAINER_PARAMS.parse(TrainerParam.OPTIMIZER, kind)
@@ -30,10 +33,12 @@ def optim_kind(kind):
 
 @configurable(OPTIM_PARAMS, kind_of=lambda self: self._kind_value)
 class Optimizer(Handle):
-    """SGD, Adam or lazy Adam (vbpr_optim).
+    """SGD, Adam, lazy Adam, row-wise Adagrad or sparse Adam (vbpr_optim).
 
     Optimizer(kind=OptimKind.ADAM, **params): kind an OptimKind or its name
-    ("sgd", "adam", "lazy_adam"); params by the library's names (lr, beta1,
+    ("sgd", "adam", "lazy_adam", "adagrad", "sparse_adam"); the row-wise
+    kinds (sgd, adagrad, sparse_adam) also drive step_tuples(), the fused
+    path. params by the library's names (lr, beta1,
     beta2, eps, weight_decay); omitted ones keep the library's defaults for
     the kind (Optimizer.describe(kind)). State is kept per slot:
     step_encoder() uses slots 0 (users) and 1 (items); give your own buffers
@@ -93,6 +98,56 @@ class Optimizer(Handle):
         lib.vbpr_optim_step_rows(self._ptr, int(slot), param.shape[0], param.shape[1], param,
                                  grad, count, row_ids if count else None)
 
+    def step_tuples(self, loss, user_table, item_table, users, pos, neg,
+                    item_log_prior_pos=None, item_log_prior_neg=None, slot=0):
+        """The fused path (vbpr_optim_step_tuples): trains the host's own
+        tables in place, one sampled tuple at a time, and returns the mean
+        loss of the tuples (a float).
+
+        loss: a vbpr.Loss (any kind; its M and N give the tuples' shape).
+        user_table float32 [num_users, dim] and item_table float32
+        [num_items, dim]: writable, C-contiguous, updated in place (the
+        same memory, never a copy). users int32 [T]; pos int32 [T, M] (or
+        [T] when M = 1); neg int32 [T, N] (or [T]). item_log_prior_pos /
+        _neg: float32 [num_items] per-item log-priors, or None. slot: the
+        optimizer state of the user table; the item table uses slot + 1.
+
+        This optimizer must be row-wise (sgd, adagrad, sparse_adam; else
+        UnsupportedError). Per tuple, not per batch mean: lr applies to
+        each tuple's gradient. Threads update shared rows without locks
+        (Hogwild): with vbpr.set_num_threads(1) the result is reproducible
+        bit for bit. Do not touch the tables from another thread during
+        the call. Ids and shapes are checked before anything changes; a
+        tuple whose scores or gradients are not finite is skipped and the
+        others applied, then NumericError is raised (its .mean_loss is the
+        mean over the applied tuples)."""
+        from .loss import Loss
+        if not isinstance(loss, Loss):
+            raise TypeError(f"loss must be a vbpr.Loss, got {type(loss).__name__}")
+        ut = check_array(user_table, _F32, (None, None), "user_table", writable=True)
+        dim = ut.shape[1]
+        it = check_array(item_table, _F32, (None, dim), "item_table", writable=True)
+        if np.may_share_memory(ut, it):     # contiguous: bounds overlap is overlap
+            raise ValueError("user_table and item_table overlap")
+        users = check_array(users, np.int32, (None,), "users")
+        count = users.shape[0]
+        pos = _tuple_ids(pos, "pos", count, loss.M)
+        neg = _tuple_ids(neg, "neg", count, loss.N)
+        n_items = it.shape[0]
+        lpp = check_array(item_log_prior_pos, _F32, (n_items,), "item_log_prior_pos",
+                          allow_none=True)
+        lpn = check_array(item_log_prior_neg, _F32, (n_items,), "item_log_prior_neg",
+                          allow_none=True)
+        out = ctypes.c_double()
+        try:
+            lib.vbpr_optim_step_tuples(self._ptr, loss._ptr, int(slot), ut.shape[0], n_items,
+                                       dim, ut, it, count, users, pos, neg, lpp, lpn,
+                                       ctypes.byref(out))
+        except NumericError as exc:
+            exc.mean_loss = out.value
+            raise
+        return out.value
+
     def step_encoder(self, encoder):
         """Steps both tables of encoder from its gradients (slots 0 and 1)."""
         lib.vbpr_optim_step_encoder(self._ptr, encoder._ptr)
@@ -106,3 +161,10 @@ class Optimizer(Handle):
     def reset(self):
         """Forgets moments, step counts and slot sizes; keeps the parameters."""
         lib.vbpr_optim_reset(self._ptr)
+
+
+def _tuple_ids(a, name, count, k):
+    """Ids of a tuple side: int32 [count, k], or [count] when k == 1."""
+    if isinstance(a, np.ndarray) and a.ndim == 1 and k == 1:
+        return check_array(a, np.int32, (count,), name)
+    return check_array(a, np.int32, (count, k), name)

@@ -40,16 +40,15 @@ configuration the criterion had when scripted.
 
 This module imports torch; `import vbpr` alone does not.
 """
-import math
 from typing import Optional
 
 import numpy as np
 import torch
 
 from . import _torch_math as tm
-from ._enums import Estimator, LossKind, LossParam
-from ._errors import InvalidArgumentError, UnsupportedError
-from .loss import LOSS_PARAMS, Loss
+from ._enums import Estimator, LossKind
+from ._errors import InvalidArgumentError
+from .loss import Loss
 
 __all__ = ["VariationalBPRLoss", "BPRLoss", "InfoNCELoss", "LossFunction",
            "ItemsLossFunction", "ScoreLossFunction", "has_c_kind", "functional"]
@@ -60,7 +59,7 @@ _BACKENDS = ("auto", "c", "torch")
 
 def has_c_kind(kind):
     """True when the loaded library implements loss kind (vbpr_loss_create
-    succeeds), e.g. LossKind.INFONCE once the library has it."""
+    succeeds). Every kind of LossKind is in libvbpr 0.2."""
     try:
         Loss(kind).close()
         return True
@@ -69,74 +68,6 @@ def has_c_kind(kind):
 
 
 # ---- configuration: one source of truth -----------------------------------------
-
-class _PyLossConfig:
-    """The configuration of a loss kind the loaded library does not have yet
-    (InfoNCE before the C kind exists): the torch path computes it, and
-    this object holds num_pos, num_neg and temperature with the checks the
-    mathematics needs. When the library has the kind, a vbpr.Loss holds the
-    configuration instead, with the library's bounds and defaults."""
-
-    def __init__(self, kind):
-        self.kind = LossKind(kind)
-        neg = LOSS_PARAMS.bounds(LossParam.NUM_NEG, LossKind.VARIATIONAL)
-        # Until libvbpr has the kind: N defaults as the Variational loss's,
-        # temperature 0.2 (a usual InfoNCE value, as in XSimGCL).
-        self._values = {"num_pos": 1, "num_neg": int(neg.default), "temperature": 0.2}
-        self._max_neg = int(neg.max)
-        self._version = 0
-
-    @staticmethod
-    def _key(name):
-        # The library does not know this kind's names yet: the enum's, folded
-        # as the library folds them.
-        if not isinstance(name, str):
-            name = LossParam(int(name)).name
-        return name.lower().replace("-", "_")
-
-    def get(self, name):
-        name = self._key(name)
-        if name not in self._values:
-            raise InvalidArgumentError(f"{name} is not a parameter of an "
-                                       f"{self.kind.name} loss", -1)
-        return self._values[name]
-
-    def set(self, name, value):
-        name = self._key(name)
-        value = float(value)
-        if name == "num_neg" and not (value == int(value) and 1 <= value <= self._max_neg):
-            raise InvalidArgumentError(f"num_neg must be an integer in [1, "
-                                       f"{self._max_neg}], got {value:g}", -1)
-        if name == "num_pos" and value != 1:
-            raise InvalidArgumentError(f"num_pos must be 1 for {self.kind.name}, got "
-                                       f"{value:g}", -1)
-        if name == "temperature" and not (math.isfinite(value) and value > 0):
-            raise InvalidArgumentError(f"temperature must be finite and > 0, got {value:g}",
-                                       -1)
-        if name not in self._values:
-            raise InvalidArgumentError(f"{name} is not a parameter of an "
-                                       f"{self.kind.name} loss", -1)
-        self._values[name] = int(value) if name != "temperature" else value
-        self._version += 1
-        return self
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            if v is not None:
-                self.set(k, v)
-        return self
-
-    def params(self):
-        return dict(self._values)
-
-    @property
-    def num_pos(self):
-        return self._values["num_pos"]
-
-    @property
-    def num_neg(self):
-        return self._values["num_neg"]
-
 
 def _plain(v):
     """A parameter value as a plain Python number (for state_dict)."""
@@ -322,28 +253,19 @@ class _LossModule(torch.nn.Module):
         self._make_store(preset, params)
 
     def _make_store(self, preset=None, params=None, state=None):
-        """The one holder of the configuration: a vbpr.Loss, or for a kind the
-        library lacks a _PyLossConfig."""
-        kind = self._loss_kind
-        if has_c_kind(kind):
-            store = Loss(kind, preset=preset)
-        else:
-            if preset is not None:
-                raise InvalidArgumentError(f"presets configure a Variational loss, "
-                                           f"not {kind.name}", -1)
-            store = _PyLossConfig(kind)
+        """The one holder of the configuration: a vbpr.Loss of the kind."""
+        store = Loss(self._loss_kind, preset=preset)
         if state is not None:
             store.set_params(**state)
         if params:
             store.set_params(**params)
-        self.loss = store if isinstance(store, Loss) else None
-        self._store = store
+        self.loss = store
 
     # ---- configuration ------------------------------------------------------
 
     def config(self):
         """{name: value} of the loss parameters (read from criterion.loss)."""
-        store = self._store
+        store = self.loss
         key = (id(store), store._version)
         if self._cfg_cache[0] != key:
             self._cfg_cache = (key, store.params())
@@ -381,14 +303,13 @@ class _LossModule(torch.nn.Module):
         if int(state.get("kind", -1)) != int(self._loss_kind):
             raise ValueError(f"the state is that of loss kind {state.get('kind')}, not "
                              f"{self._loss_kind.name} ({int(self._loss_kind)})")
-        self._store.set_params(**state["params"])
+        self.loss.set_params(**state["params"])
 
     def __getstate__(self):
         # The C handle is not copyable: a copy (copy.deepcopy, pickle,
         # torch.save) carries the configuration and builds its own.
         state = self.__dict__.copy()
         state.pop("loss", None)
-        state.pop("_store", None)
         state["_cfg_cache"] = (None, None)
         state["_last_attention"] = None
         state["_staging_buffers"] = None
@@ -411,13 +332,7 @@ class _LossModule(torch.nn.Module):
         """True for the C kernel, False for the torch operations."""
         if self.backend == "torch" or batch == 0:
             return False
-        on_cpu = ref.device.type == "cpu"
-        if self.loss is None:
-            if self.backend == "c":
-                raise UnsupportedError(f"the libvbpr loaded has no {self._loss_kind.name} "
-                                       f"loss kind; use backend='torch' or 'auto'", -7)
-            return False
-        if not on_cpu:
+        if ref.device.type != "cpu":
             if self.backend == "c":
                 raise TypeError(f"backend='c' runs on the CPU, but the inputs are on "
                                 f"{ref.device}; use backend='auto' or 'torch'")
@@ -596,13 +511,16 @@ def _torch_loss(kind, cfg, sp, sn, lpp, lpn):
             int(cfg["estimator"]), int(cfg["neg_attention"]), float(cfg["pos_hardness"]),
             float(cfg["neg_hardness"]), float(cfg["hardness_tau"]))
         return value, (alpha, beta)
+    if kind == LossKind.INFONCE:
+        t = float(cfg["temperature"])
+        zn = sn.detach() / t if lpn is None else sn.detach() / t + lpn
+        beta = torch.softmax(zn.to(torch.promote_types(zn.dtype, torch.float32)), dim=1)
+        return tm.infonce_loss(sp, sn, t, lpp, lpn), (torch.ones_like(sp.detach()), beta)
     if lpp is not None or lpn is not None:
-        raise ValueError(f"log-priors apply to the Variational loss, not to "
-                         f"{LossKind(kind).name}")
-    if kind == LossKind.BPR:
-        ones = torch.ones_like(sp.detach())
-        return tm.bpr_loss(sp, sn), (ones, ones)
-    return tm.infonce_loss(sp, sn, float(cfg["temperature"])), None
+        raise ValueError(f"log-priors apply to the Variational and InfoNCE losses, "
+                         f"not to {LossKind(kind).name}")
+    ones = torch.ones_like(sp.detach())
+    return tm.bpr_loss(sp, sn), (ones, ones)
 
 
 class _ScriptedLoss(torch.nn.Module):
@@ -639,7 +557,7 @@ class _ScriptedLoss(torch.nn.Module):
                                        self.pos_hardness, self.neg_hardness, self.tau)[0]
         if self.kind == 1:
             return tm.bpr_loss(sp, sn)
-        return tm.infonce_loss(sp, sn, self.temperature)
+        return tm.infonce_loss(sp, sn, self.temperature, log_prior_pos, log_prior_neg)
 
 
 class VariationalBPRLoss(_LossModule):
@@ -700,10 +618,13 @@ class InfoNCELoss(_LossModule):
     temperature)_0 averaged over the rows, one positive per row.
 
     InfoNCELoss(N=None, temperature=None, cast=False, *, num_neg=None,
-    backend="auto"). When the loaded library has the InfoNCE loss kind
-    (vbpr.torch.has_c_kind(vbpr.LossKind.INFONCE)), CPU tensors go to its C
-    kernel and its bounds and defaults apply; otherwise every device uses
-    the torch operations. Log-priors do not apply.
+    backend="auto"): the library's VBPR_LOSS_INFONCE (its bounds and
+    defaults: temperature 0.1), float32 CPU tensors through its C kernel,
+    other devices through the same formula in torch operations. A log-prior
+    shifts its candidate's logit: z = s / temperature + lp (with
+    log_prior_neg = -log q, the correction for negatives drawn with
+    probability q). attention() gives (1, beta), beta the negatives'
+    softmax among themselves, as vbpr_loss_attention.
     """
 
     _loss_kind = LossKind.INFONCE
@@ -712,6 +633,10 @@ class InfoNCELoss(_LossModule):
                  backend="auto"):
         super().__init__({"num_neg": _either("N", N, "num_neg", num_neg),
                           "temperature": temperature}, cast=cast, backend=backend)
+
+    def attention(self):
+        """(alpha [B, 1] of ones, beta [B, N]) of the last forward."""
+        return VariationalBPRLoss.attention(self)
 
 
 def _either(short, a, long, b):

@@ -10,15 +10,21 @@ convenience the constructor's keywords, set() and get() route a name to the
 object that owns it, by the library's name lookup: the trainer's own
 parameters first, then the loss's, the optimizer's and the sampler's
 (so num_pos and num_neg are the loss's, the one source of M and N, and seed
-is the trainer's, which gives it to the sampler)."""
+is the trainer's, which gives it to the sampler), then the encoder's
+(XSimGCL's noise_eps, cl_tau, cl_weight, cl_layer).
+
+Also here: noise diagnosis (noise_stats, noise_ranking, noise_report) and
+checkpoints (set_checkpoint, save_checkpoint, load_checkpoint)."""
 import ctypes
 import weakref
 
-from ._enums import (EncoderKind, Init, LossKind, Metric, OptimKind, TrainerEvent,
-                     TrainerParam)
+import numpy as np
+
+from ._enums import (EncoderKind, Init, LossKind, Metric, NoiseRank, OptimKind,
+                     TrainerEvent, TrainerParam)
 from ._errors import InterruptedError_, StateError
-from ._handle import Handle
-from ._lib import PROGRESS_FN, Trainer as _TrainerP, lib
+from ._handle import Handle, fspath
+from ._lib import PROGRESS_FN, SIZE_DTYPE, Trainer as _TrainerP, lib
 from ._params import ParamSpace, UnknownParameterError, configurable
 
 __all__ = ["Trainer", "TRAINER_PARAMS", "ALIASES"]
@@ -36,20 +42,21 @@ ALIASES = {"l2": ("optimizer", "weight_decay"),
            "batch": ("sampler", "batch_size"),
            "neg_pop_alpha": ("sampler", "neg_pop_exponent")}
 
-_PART_ORDER = ("loss", "optimizer", "sampler")
+_PART_ORDER = ("loss", "optimizer", "sampler", "encoder")
 
 
 def _spaces():
+    from .encoder import ENCODER_PARAMS
     from .loss import LOSS_PARAMS
     from .optim import OPTIM_PARAMS
     from .sampler import SAMPLER_PARAMS
     return {"trainer": TRAINER_PARAMS, "loss": LOSS_PARAMS, "optimizer": OPTIM_PARAMS,
-            "sampler": SAMPLER_PARAMS}
+            "sampler": SAMPLER_PARAMS, "encoder": ENCODER_PARAMS}
 
 
 def route(name):
     """(owner, parameter member) for a parameter name: "trainer", "loss",
-    "optimizer" or "sampler" and the member of its enum. "part.name"
+    "optimizer", "sampler" or "encoder" and the member of its enum. "part.name"
     addresses a part explicitly ("sampler.seed"); ALIASES are accepted. An
     unknown name raises UnknownParameterError (a TypeError) listing the
     known names of every part."""
@@ -82,9 +89,11 @@ class Trainer(Handle):
     Trainer(train, test=None, ks=(20,), prepare=True, **params). params are
     names of the trainer's own parameters (encoder, dim, layers, init,
     init_scale, loss, optimizer, seed, prior_rarity, prior_good,
-    prior_popularity, prior_bad, epochs, eval_every) or of its parts'
-    (the loss's c_pos, estimator, ..., the optimizer's lr, weight_decay, ...,
-    the sampler's batch_size, ...), each routed to its owner (see route());
+    prior_popularity, prior_bad, epochs, eval_every, fused, noise_track,
+    noise_momentum, checkpoint_every) or of its parts' (the loss's c_pos,
+    estimator, temperature, ..., the optimizer's lr, weight_decay, ...,
+    the sampler's batch_size, ..., XSimGCL's noise_eps, cl_tau, cl_weight,
+    cl_layer), each routed to its owner (see route());
     the 0.1 names l2, batch and neg_pop_alpha are aliases of the optimizer's
     weight_decay and the sampler's batch_size and neg_pop_exponent. Values
     may be given by name ("lightgcn", "elbo", "exact", "lazy_adam").
@@ -113,6 +122,7 @@ class Trainer(Handle):
                                 ctypes.byref(ptr))
         super().__init__(ptr, lib.vbpr_trainer_destroy)   # the library holds the datasets
         self._has_test = test is not None
+        self._num_interactions = train.num_interactions
         self._pending = []          # (owner, member, value) waiting for prepare()
         self._parts = {}
         self._ks, self._ks_log = (), []
@@ -434,6 +444,94 @@ class Trainer(Handle):
         lib.vbpr_trainer_evaluate(self._ptr)
         return self.results()
 
+    # ---- noise diagnosis (doc/train.md, "Noise diagnosis") ----------------------
+
+    def noise_stats(self):
+        """Per training interaction, in the order of the training set's CSR
+        (train.csr(): interaction e is item items[e] of the user u with
+        offsets[u] <= e < offsets[u + 1]): a dict of new arrays "weight"
+        (float32, running average of the relative attention M * alpha; 1
+        is an even share, below 1 the model doubts the interaction),
+        "loss" (float32, running average of its rows' losses) and
+        "visits" (uint32). Needs noise_track=True while training
+        (StateError otherwise). vbpr_trainer_noise_stats."""
+        n = self._num_interactions
+        weight, loss = np.empty(n, np.float32), np.empty(n, np.float32)
+        visits = np.empty(n, np.uint32)
+        lib.vbpr_trainer_noise_stats(self._ptr, n, weight, loss, visits)
+        return {"weight": weight, "loss": loss, "visits": visits}
+
+    def noise_ranking(self, n=None, by=NoiseRank.AUTO):
+        """The n (default all) most suspicious training interactions, most
+        suspicious first, as an int64 array of CSR indices (see
+        noise_stats()); never-visited ones come last. by: NoiseRank.WEIGHT
+        (lowest relative attention first: Variational BPR with M >= 2),
+        LOSS (highest loss first), AUTO (WEIGHT when M >= 2, else LOSS), or
+        their names. vbpr_trainer_noise_ranking."""
+        n = self._num_interactions if n is None else int(n)
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        out = np.empty(n, SIZE_DTYPE)
+        lib.vbpr_trainer_noise_ranking(self._ptr, int(_noise_rank(by)), n, out)
+        return out.view(np.int64)      # indices < 2^63: the same bits
+
+    def noise_report(self, path, by=NoiseRank.AUTO, top=0):
+        """Writes the ranking as a tab-separated file (columns rank, user,
+        item, rating, weight, loss, visits; users and items by their ids in
+        the data files), the top lines only (0: all), atomically.
+        vbpr_trainer_noise_report."""
+        lib.vbpr_trainer_noise_report(self._ptr, int(_noise_rank(by)), int(top),
+                                      fspath(path))
+
+    # ---- checkpoints ---------------------------------------------------------
+
+    def set_checkpoint(self, path):
+        """The file fit() writes checkpoints to (every checkpoint_every
+        epochs, after the last, and when the progress callback stops it);
+        None stops writing them. vbpr_trainer_set_checkpoint."""
+        lib.vbpr_trainer_set_checkpoint(self._ptr, None if path is None else fspath(path))
+
+    def save_checkpoint(self, path):
+        """Writes a checkpoint now (atomically), preparing the trainer first
+        if needed: parameters, parts' state, epochs, history and noise
+        statistics (not the progress callback, nor the data, of which it
+        keeps a fingerprint). Not from a progress callback."""
+        lib.vbpr_trainer_save_checkpoint(self._ptr, fspath(path))
+
+    def load_checkpoint(self, path):
+        """Replaces this trainer's whole state by the checkpoint's
+        (vbpr_trainer_load_checkpoint): its parameters, structural ones
+        included, the parts' parameters and state, epochs, history and
+        noise statistics; a following fit() continues bit for bit as the
+        saved run would have. The trainer must be over the same train and
+        test data (InvalidArgumentError otherwise). Errors (IOError,
+        ParseError, UnsupportedError for a newer format) leave it as it was.
+
+        The library rebuilds the parts: Loss, Optimizer, Sampler, Encoder
+        and Evaluator objects taken from this trainer before are closed (a
+        use raises StateError; take them again from trainer.loss, ...).
+        NumPy views of the encoder's memory (encoder.table(),
+        embeddings(copy=False)) would dangle, so while one exists this
+        raises StateError and changes nothing. The cut-offs K stay this
+        object's (set_ks), the progress callback and checkpoint file too."""
+        parts = list(self._parts.values())
+        if any(p._res is not None and p._res.views for p in parts):
+            raise StateError("numpy views of the trainer's parts (encoder.table(), "
+                             "embeddings(copy=False)) are still alive; loading a "
+                             "checkpoint rebuilds the parts and would leave them "
+                             "dangling: delete the views (or copy them) first", -6)
+        lib.vbpr_trainer_load_checkpoint(self._ptr, fspath(path))
+        self._parts = {}
+        self._pending = []
+        for part in parts:
+            part._res = None
+            part._closed_why = ("was replaced by Trainer.load_checkpoint(); take the "
+                                "trainer's new one")
+        arr = np.asarray(self._ks, SIZE_DTYPE)
+        lib.vbpr_trainer_set_ks(self._ptr, arr.shape[0], arr)
+        self._ks_log = [(0, self._ks)]
+        return self
+
     def close(self):
         """Releases the trainer; parts still held by the caller keep it alive
         until they go."""
@@ -446,3 +544,11 @@ class Trainer(Handle):
 
 def _metric(m):
     return Metric[m.upper()] if isinstance(m, str) else Metric(m)
+
+
+def _noise_rank(by):
+    try:
+        return NoiseRank[by.upper()] if isinstance(by, str) else NoiseRank(by)
+    except (KeyError, ValueError):
+        raise ValueError(f"by must be one of {', '.join(r.name.lower() for r in NoiseRank)}, "
+                         f"got {by!r}") from None
