@@ -106,8 +106,11 @@ VBPR_API vbpr_status vbpr_collective_init(vbpr_collective *c, unsigned version);
  * rank calls them together. The reported losses are the global batch's,
  * the progress callback is called on every rank, and a stop asked by the
  * callback on any rank stops every rank at the same batch (agreed before
- * the next one). Data-parallel training uses the batched path; other
- * training paths are refused with VBPR_ERR_UNSUPPORTED.
+ * the next one). Data-parallel training uses the batched path; what runs
+ * in one process only is refused with VBPR_ERR_UNSUPPORTED on every rank:
+ * the fused path (VBPR_TRAINER_FUSED), noise diagnosis
+ * (VBPR_TRAINER_NOISE_TRACK), checkpoints, and encoder kinds that cannot
+ * take summed gradients (XSimGCL).
  *
  * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (a required callback missing,
  *   rank >= size, size out of range); VBPR_ERR_UNSUPPORTED (unknown

@@ -161,7 +161,7 @@ VBPR_API vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
 
 /**
  * The fused path: trains a host's own user and item tables on sampled
- * tuples, one tuple at a time, in place. For each tuple (users[t],
+ * tuples, tuple by tuple, in place. For each tuple (users[t],
  * pos[t*M .. t*M+M-1], neg[t*N .. t*N+N-1]), with M and N those of
  * @p loss, it computes the scores s = <user row, item row>, the gradients of
  * that tuple's loss (any kind of vbpr_loss, with its parameters) with
@@ -169,7 +169,11 @@ VBPR_API vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
  * the user row (sum of ds * item row, from the items as they were) with
  * this optimizer's row-wise rule, while the rows are in cache: no batch
  * buffers, gradient tables or separate optimizer sweep. Per tuple, not per
- * batch mean: the learning rate applies to each tuple's gradient.
+ * batch mean: the learning rate applies to each tuple's gradient. Up to
+ * four small tuples (their rows 2 KB at most in all) are scored together
+ * before their updates, as a tiny mini-batch: a row shared by two tuples of
+ * such a group gets both gradients computed from its value before the
+ * group; a larger tuple is scored and updated on its own.
  *
  * @p opt must be row-wise: VBPR_OPTIM_SGD, VBPR_OPTIM_ADAGRAD or
  * VBPR_OPTIM_SPARSE_ADAM (else VBPR_ERR_UNSUPPORTED). Its state for the user

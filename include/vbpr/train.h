@@ -200,6 +200,9 @@ VBPR_API vbpr_status vbpr_trainer_set_progress(vbpr_trainer *tr,
  * not before. After it, the structural parameters are fixed. */
 VBPR_API vbpr_status vbpr_trainer_prepare(vbpr_trainer *tr);
 
+/* The parts below are borrowed: valid until the trainer is destroyed or
+ * vbpr_trainer_load_checkpoint() succeeds (it builds new parts; take the
+ * pointers again after it). */
 /** The trainer's loss (borrowed); NULL before vbpr_trainer_prepare(). */
 VBPR_API vbpr_loss *vbpr_trainer_loss(vbpr_trainer *tr);
 /** The trainer's sampler (borrowed); NULL before vbpr_trainer_prepare(). */
@@ -352,7 +355,7 @@ VBPR_API vbpr_status vbpr_trainer_set_checkpoint(vbpr_trainer *tr, const char *p
  * Writes a checkpoint of @p tr now (preparing it first if needed), between
  * calls: not from the progress callback.
  * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT; VBPR_ERR_IO;
- *   VBPR_ERR_OUT_OF_MEMORY.
+ *   VBPR_ERR_OUT_OF_MEMORY; VBPR_ERR_UNSUPPORTED (a collective is set).
  */
 VBPR_API vbpr_status vbpr_trainer_save_checkpoint(vbpr_trainer *tr, const char *path);
 
@@ -363,6 +366,10 @@ VBPR_API vbpr_status vbpr_trainer_save_checkpoint(vbpr_trainer *tr, const char *
  * created over the same train and test data; it may be prepared or not.
  * Its progress callback and checkpoint file are kept. The file is read and
  * checked completely before @p tr changes: on any error @p tr is as it was.
+ * On success the parts lent before (vbpr_trainer_loss() and the others)
+ * are destroyed: take them again. With a collective set it is
+ * VBPR_ERR_UNSUPPORTED (so is saving): a rank's file would hold only its
+ * shard of the sampler.
  * @return VBPR_OK; VBPR_ERR_IO (cannot open or read); VBPR_ERR_PARSE (not
  *   a checkpoint, truncated, corrupted, inconsistent content);
  *   VBPR_ERR_UNSUPPORTED (written by a newer format or section version);
