@@ -438,6 +438,42 @@ VBPR_API vbpr_status vbpr_loss_forward_backward_scores_f64(
     double *loss_out, double *grad_pos_scores, double *grad_neg_scores);
 
 /**
+ * The embedding-level calls on one items array, as hosts gather it: items
+ * [batch * (M + N) * dim], row r's M positives then its N negatives
+ * (items[(r * (M + N) + i) * dim + k]; a [B, M + N, d] tensor). The same
+ * loss, checks and results as vbpr_loss_forward() with the rows split into
+ * pos and neg, bit for bit, with no copy; grad_items comes back in the
+ * same layout. Non-finite inputs are named as items[index] with their row
+ * and position.
+ *
+ * vbpr_loss_forward_items() stores its forward for
+ * vbpr_loss_backward_items() (keep user and items valid and unchanged until
+ * then) or vbpr_loss_backward_scores(); vbpr_loss_backward() after it, and
+ * vbpr_loss_backward_items() after any other forward, are VBPR_ERR_STATE
+ * (their arrays have another layout).
+ */
+VBPR_API vbpr_status vbpr_loss_forward_items(vbpr_loss *loss, size_t batch, size_t dim,
+                                             const float *user, const float *items,
+                                             const float *log_prior_pos,
+                                             const float *log_prior_neg,
+                                             float *loss_out);
+
+/** The backward of vbpr_loss_forward_items(): grad_user [batch * dim] and
+ * grad_items [batch * (M + N) * dim], written, not added. */
+VBPR_API vbpr_status vbpr_loss_backward_items(vbpr_loss *loss, float grad_output,
+                                              float *grad_user, float *grad_items);
+
+/** vbpr_loss_forward_items() and vbpr_loss_backward_items() in one call, as
+ * vbpr_loss_forward_backward(). */
+VBPR_API vbpr_status vbpr_loss_forward_backward_items(vbpr_loss *loss, size_t batch,
+                                                      size_t dim, const float *user,
+                                                      const float *items,
+                                                      const float *log_prior_pos,
+                                                      const float *log_prior_neg,
+                                                      float grad_output, float *loss_out,
+                                                      float *grad_user, float *grad_items);
+
+/**
  * The attention weights of the stored forward: alpha [batch * M] and
  * beta [batch * N]; each row sums to 1 (up to rounding). A BPR loss gives 1.
  * Either pointer may be NULL to skip it, not both.

@@ -337,6 +337,7 @@ vbpr_status vbpr_loss_set_preset(vbpr_loss *loss, const char *name)
 /* The arrays of one forward call, as given: float, or double (f64). */
 typedef struct fwd_args {
   size_t batch, dim; /* dim 0: score level */
+  bool items; /* pos and neg are one items array [batch, M + N, dim] */
   const float *user, *pos, *neg, *ps, *ns, *lpp, *lpn;
   bool f64; /* the double-precision calls: the arrays below instead */
   const double *user_d, *pos_d, *neg_d, *ps_d, *ns_d, *lpp_d, *lpn_d;
@@ -372,7 +373,8 @@ static vbpr_status check_sizes(const vbpr_loss *loss, const fwd_args *a,
    * padding) */
   size_t mn;
   if (!vbpr__add_ok(M, N, &mn) ||
-      (st = check_extent(func, "the workspace", a->batch, mn, 8, sizeof(float))))
+      (st = check_extent(func, "the workspace", a->batch, mn, 8, sizeof(float))) ||
+      (a->items && (st = check_extent(func, "items", a->batch, mn, w, el))))
     return st ? st
               : vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "M + N overflows size_t");
   return VBPR_OK;
@@ -424,14 +426,19 @@ static bool diagnose_embeddings(const vbpr_loss *loss, const fwd_args *a, size_t
   const float *arr[2] = {a->pos, a->neg};
   const double *arr_d[2] = {a->pos_d, a->neg_d};
   const char *names[2] = {"pos", "neg"}, *what[2] = {"positive", "negative"};
-  size_t cnt[2] = {M, N};
+  size_t cnt[2] = {M, N}, stride[2] = {M * d, N * d}, base[2] = {0, 0};
+  if (a->items) { /* one array: offsets into it, negatives after the positives */
+    names[0] = names[1] = "items";
+    stride[0] = stride[1] = (M + N) * d;
+    base[1] = M * d;
+  }
   for (int s = 0; s < 2; s++)
     for (size_t i = 0; i < cnt[s]; i++) {
-      size_t off = (r * cnt[s] + i) * d;
+      size_t off = r * stride[s] + i * d;
       if (find_nonfinite(arr[s], arr_d[s], off, d, &k, &v)) {
         *st = vbpr__error(VBPR_ERR_NUMERIC, func,
                           "%s[%zu] (row %zu, %s %zu, component %zu) is %g", names[s],
-                          off + k, r, what[s], i, k, v);
+                          base[s] + off + k, r, what[s], i, k, v);
         return true;
       }
     }
@@ -566,6 +573,14 @@ static vbpr_status mean_loss(const vbpr_loss *loss, size_t batch, bool f64, doub
   return VBPR_OK;
 }
 
+/* Elements from one row's positives (negatives) to the next row's. */
+static void strides_of(const vbpr_loss *loss, const fwd_args *a, size_t *ps, size_t *ns)
+{
+  size_t M = loss->cfg.M, N = loss->cfg.N;
+  *ps = (a->items ? M + N : M) * a->dim;
+  *ns = (a->items ? M + N : N) * a->dim;
+}
+
 /* The forward job of a call, its arrays pointed at the caller's inputs and
  * the loss's workspaces. Only the per-thread slots in use are set. */
 static void make_job(vbpr_loss *loss, const fwd_args *a, int nt, vbpr__fwd_job *job)
@@ -573,6 +588,7 @@ static void make_job(vbpr_loss *loss, const fwd_args *a, int nt, vbpr__fwd_job *
   memset(job, 0, offsetof(vbpr__fwd_job, bad_input));
   job->cfg = &loss->cfg;
   job->dim = a->dim;
+  strides_of(loss, a, &job->pstride, &job->nstride);
   if (a->f64) {
     job->user_d = a->user_d, job->pos_d = a->pos_d, job->neg_d = a->neg_d;
     job->ps_d = a->dim > 0 ? loss->ps_d : a->ps_d;
@@ -612,6 +628,8 @@ static vbpr_status run_forward(vbpr_loss *loss, const fwd_args *a, double *mean,
                         : (a->dim > 0 ? VBPR__STORED_EMBED : VBPR__STORED_SCORES);
   loss->batch = a->batch;
   loss->dim = a->dim;
+  strides_of(loss, a, &loss->pstride, &loss->nstride);
+  loss->items = a->items;
   loss->user = a->user;
   loss->pos = a->pos;
   loss->neg = a->neg;
@@ -625,6 +643,7 @@ static void run_backward(const vbpr_loss *loss, float grad_output, int nt,
 {
   vbpr__bwd_job job = {
     .M = loss->cfg.M, .N = loss->cfg.N, .dim = loss->dim,
+    .pstride = loss->pstride, .nstride = loss->nstride,
     .scale = (double)grad_output / (double)loss->batch,
     .gp = loss->gp, .gn = loss->gn,
     .user = loss->user, .pos = loss->pos, .neg = loss->neg,
@@ -645,6 +664,7 @@ static void run_backward_d(const vbpr_loss *loss, const fwd_args *a, double grad
     .user_d = a->user_d, .pos_d = a->pos_d, .neg_d = a->neg_d,
     .g_ps_d = g_ps, .g_ns_d = g_ns, .g_user_d = g_user, .g_pos_d = g_pos, .g_neg_d = g_neg,
   };
+  strides_of(loss, a, &job.pstride, &job.nstride);
   vbpr__parallel_for(a->batch, nt, vbpr__loss_bwd_range, &job);
 }
 
@@ -742,12 +762,25 @@ static vbpr_status check_backward(const vbpr_loss *loss, bool need_embed, const 
   return check_stored(loss, need_embed, func);
 }
 
+/* An embedding backward writes the gradients in the layout of its forward:
+ * separate pos and neg arrays, or one items array. */
+static vbpr_status check_layout(const vbpr_loss *loss, bool items, const char *func)
+{
+  if (loss->items == items) return VBPR_OK;
+  return vbpr__error(VBPR_ERR_STATE, func,
+                     items ? "the stored forward took separate pos and neg arrays: use "
+                             "vbpr_loss_backward"
+                           : "the stored forward took one items array: use "
+                             "vbpr_loss_backward_items");
+}
+
 vbpr_status vbpr_loss_backward(vbpr_loss *loss, float grad_output, float *grad_user,
                                float *grad_pos, float *grad_neg)
 {
   const char *func = __func__;
   VBPR_CHECK_NULL(loss);
   vbpr_status st = check_backward(loss, true, func);
+  if (st == VBPR_OK) st = check_layout(loss, false, func);
   if (st != VBPR_OK) return st;
   REQUIRE(grad_user, "grad_user");
   REQUIRE(grad_pos, "grad_pos");
@@ -880,6 +913,79 @@ vbpr_status vbpr_loss_forward_backward_scores_f64(vbpr_loss *loss, size_t batch,
   run_backward_d(loss, &a, grad_output, nt, grad_pos_scores, grad_neg_scores, NULL, NULL,
                  NULL);
   *loss_out = mean;
+  return VBPR_OK;
+}
+
+/* ---- one items array [batch, M + N, dim] ---------------------------------- */
+
+/* The arguments of an items call: row r's positives at items + r(M+N)dim,
+ * its negatives M rows further. */
+static fwd_args items_args(const vbpr_loss *loss, size_t batch, size_t dim,
+                           const float *user, const float *items, const float *lpp,
+                           const float *lpn)
+{
+  size_t skip = loss->cfg.M * dim; /* M and dim are bounded: cannot overflow */
+  return (fwd_args){.batch = batch, .dim = dim, .items = true, .user = user,
+                    .pos = items, .neg = items != NULL ? items + skip : NULL,
+                    .lpp = lpp, .lpn = lpn};
+}
+
+vbpr_status vbpr_loss_forward_items(vbpr_loss *loss, size_t batch, size_t dim,
+                                    const float *user, const float *items,
+                                    const float *log_prior_pos, const float *log_prior_neg,
+                                    float *loss_out)
+{
+  VBPR_CHECK_NULL(loss);
+  loss->stored = VBPR__STORED_NONE;
+  VBPR_CHECK_NULL(items);
+  fwd_args a = items_args(loss, batch, dim, user, items, log_prior_pos, log_prior_neg);
+  double mean;
+  int nt;
+  vbpr_status st;
+  if ((st = check_embed_args(&a, loss_out, __func__)) ||
+      (st = forward_common(loss, &a, &mean, &nt, __func__)))
+    return st;
+  *loss_out = (float)mean;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_backward_items(vbpr_loss *loss, float grad_output, float *grad_user,
+                                     float *grad_items)
+{
+  const char *func = __func__;
+  VBPR_CHECK_NULL(loss);
+  vbpr_status st = check_backward(loss, true, func);
+  if (st == VBPR_OK) st = check_layout(loss, true, func);
+  if (st != VBPR_OK) return st;
+  REQUIRE(grad_user, "grad_user");
+  REQUIRE(grad_items, "grad_items");
+  if ((st = check_grad_output(grad_output, func))) return st;
+  run_backward(loss, grad_output, threads_for(loss, loss->batch, loss->dim), NULL, NULL,
+               grad_user, grad_items, grad_items + loss->cfg.M * loss->dim);
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_forward_backward_items(vbpr_loss *loss, size_t batch, size_t dim,
+                                             const float *user, const float *items,
+                                             const float *log_prior_pos,
+                                             const float *log_prior_neg, float grad_output,
+                                             float *loss_out, float *grad_user,
+                                             float *grad_items)
+{
+  VBPR_CHECK_NULL(loss);
+  loss->stored = VBPR__STORED_NONE;
+  VBPR_CHECK_NULL(items);
+  VBPR_CHECK_NULL(grad_items);
+  fwd_args a = items_args(loss, batch, dim, user, items, log_prior_pos, log_prior_neg);
+  double mean;
+  int nt;
+  const void *grads[3] = {grad_user, grad_items, grad_items};
+  vbpr_status st = fused_forward(loss, &a, true, loss_out, grads, grad_output, &mean, &nt,
+                                 __func__);
+  if (st != VBPR_OK) return st;
+  run_backward(loss, grad_output, nt, NULL, NULL, grad_user, grad_items,
+               grad_items + loss->cfg.M * dim);
+  *loss_out = (float)mean;
   return VBPR_OK;
 }
 

@@ -86,6 +86,10 @@ size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in 
 typedef struct vbpr__fwd_job {
   const vbpr__loss_cfg *cfg;
   size_t dim; /* 0 at score level */
+  /* elements from one row's positives (negatives) to the next row's:
+   * M * dim (N * dim) for separate arrays, (M + N) * dim for one items
+   * array [batch, M + N, dim] */
+  size_t pstride, nstride;
   const float *user, *pos, *neg;
   const float *ps, *ns;
   float *ps_out, *ns_out;
@@ -108,6 +112,7 @@ void vbpr__loss_fwd_range(void *job, size_t begin, size_t end, int tid);
  * dim > 0, the embedding gradients of the stored forward. */
 typedef struct vbpr__bwd_job {
   size_t M, N, dim;
+  size_t pstride, nstride; /* of pos, neg and g_pos, g_neg, as the forward's */
   double scale; /* grad_output / batch */
   const float *gp, *gn;
   const float *user, *pos, *neg;
@@ -140,7 +145,8 @@ struct vbpr_loss {
 
   /* the stored forward */
   vbpr__stored stored;
-  size_t batch, dim;
+  size_t batch, dim, pstride, nstride;
+  bool items; /* of vbpr_loss_forward_items(): one items array */
   const float *user, *pos, *neg;
 
   /* workspaces, grown by vbpr__reserve and kept between calls */

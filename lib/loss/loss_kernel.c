@@ -551,28 +551,31 @@ size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in 
 /* ---- the forward over rows ---------------------------------------------- */
 
 /* ps[r*M + i] = <user_r, pos_(r, i)> and ns[r*N + i] = <user_r, neg_(r, i)>
- * for the B rows of a block. */
+ * for the B rows of a block; row r's items start at pos + r * ps_,
+ * neg + r * ns_ (the job's strides). */
 VBPR_LOSS_CLONES
 static void scores_block(size_t B, size_t dim, size_t M, size_t N, const float *user,
-                         const float *pos, const float *neg, float *ps, float *ns)
+                         const float *pos, const float *neg, size_t ps_, size_t ns_,
+                         float *ps, float *ns)
 {
   for (size_t r = 0; r < B; r++) {
     const float *u = user + r * dim;
-    for (size_t i = 0; i < M; i++) ps[r * M + i] = vbpr__dot(u, pos + (r * M + i) * dim, dim);
-    for (size_t i = 0; i < N; i++) ns[r * N + i] = vbpr__dot(u, neg + (r * N + i) * dim, dim);
+    for (size_t i = 0; i < M; i++) ps[r * M + i] = vbpr__dot(u, pos + r * ps_ + i * dim, dim);
+    for (size_t i = 0; i < N; i++) ns[r * N + i] = vbpr__dot(u, neg + r * ns_ + i * dim, dim);
   }
 }
 
 VBPR_LOSS_CLONES
 static void scores_block_d(size_t B, size_t dim, size_t M, size_t N, const double *user,
-                           const double *pos, const double *neg, double *ps, double *ns)
+                           const double *pos, const double *neg, size_t ps_, size_t ns_,
+                           double *ps, double *ns)
 {
   for (size_t r = 0; r < B; r++) {
     const double *u = user + r * dim;
     for (size_t i = 0; i < M; i++)
-      ps[r * M + i] = vbpr__dot_f64(u, pos + (r * M + i) * dim, dim);
+      ps[r * M + i] = vbpr__dot_f64(u, pos + r * ps_ + i * dim, dim);
     for (size_t i = 0; i < N; i++)
-      ns[r * N + i] = vbpr__dot_f64(u, neg + (r * N + i) * dim, dim);
+      ns[r * N + i] = vbpr__dot_f64(u, neg + r * ns_ + i * dim, dim);
   }
 }
 
@@ -582,8 +585,9 @@ static void block_args(const vbpr__fwd_job *j, size_t r0, size_t B, vbpr__rows_i
 {
   size_t M = j->cfg->M, N = j->cfg->N, dim = j->dim;
   if (dim > 0) {
-    scores_block(B, dim, M, N, j->user + r0 * dim, j->pos + r0 * M * dim,
-                 j->neg + r0 * N * dim, j->ps_out + r0 * M, j->ns_out + r0 * N);
+    scores_block(B, dim, M, N, j->user + r0 * dim, j->pos + r0 * j->pstride,
+                 j->neg + r0 * j->nstride, j->pstride, j->nstride, j->ps_out + r0 * M,
+                 j->ns_out + r0 * N);
   }
   *in = (vbpr__rows_in){.sp = j->ps + r0 * M, .sn = j->ns + r0 * N,
                         .lpp = j->lpp ? j->lpp + r0 * M : NULL,
@@ -599,8 +603,9 @@ static void block_args_d(const vbpr__fwd_job *j, size_t r0, size_t B, vbpr__rows
 {
   size_t M = j->cfg->M, N = j->cfg->N, dim = j->dim;
   if (dim > 0) {
-    scores_block_d(B, dim, M, N, j->user_d + r0 * dim, j->pos_d + r0 * M * dim,
-                   j->neg_d + r0 * N * dim, j->ps_out_d + r0 * M, j->ns_out_d + r0 * N);
+    scores_block_d(B, dim, M, N, j->user_d + r0 * dim, j->pos_d + r0 * j->pstride,
+                   j->neg_d + r0 * j->nstride, j->pstride, j->nstride,
+                   j->ps_out_d + r0 * M, j->ns_out_d + r0 * N);
   }
   *in = (vbpr__rows_in){.spd = j->ps_d + r0 * M, .snd = j->ns_d + r0 * N,
                         .lppd = j->lpp_d ? j->lpp_d + r0 * M : NULL,
@@ -665,14 +670,14 @@ static void grads_range(const vbpr__bwd_job *j, size_t begin, size_t end)
     const float *u = j->user + r * dim;
     float *gu = j->g_user + r * dim;
     for (size_t m = 0; m < M; m++) {
-      size_t i = r * M + m;
-      float c = (float)((double)j->gp[i] * j->scale);
-      item_grad(dim, c, m == 0, u, j->pos + i * dim, gu, j->g_pos + i * dim);
+      size_t at = r * j->pstride + m * dim;
+      float c = (float)((double)j->gp[r * M + m] * j->scale);
+      item_grad(dim, c, m == 0, u, j->pos + at, gu, j->g_pos + at);
     }
     for (size_t n = 0; n < N; n++) {
-      size_t i = r * N + n;
-      float c = (float)((double)j->gn[i] * j->scale);
-      item_grad(dim, c, false, u, j->neg + i * dim, gu, j->g_neg + i * dim);
+      size_t at = r * j->nstride + n * dim;
+      float c = (float)((double)j->gn[r * N + n] * j->scale);
+      item_grad(dim, c, false, u, j->neg + at, gu, j->g_neg + at);
     }
   }
 }
@@ -685,14 +690,14 @@ static void grads_range_d(const vbpr__bwd_job *j, size_t begin, size_t end)
     const double *u = j->user_d + r * dim;
     double *gu = j->g_user_d + r * dim;
     for (size_t m = 0; m < M; m++) {
-      size_t i = r * M + m;
-      item_grad_d(dim, j->gp_d[i] * j->scale, m == 0, u, j->pos_d + i * dim, gu,
-                  j->g_pos_d + i * dim);
+      size_t at = r * j->pstride + m * dim;
+      item_grad_d(dim, j->gp_d[r * M + m] * j->scale, m == 0, u, j->pos_d + at, gu,
+                  j->g_pos_d + at);
     }
     for (size_t n = 0; n < N; n++) {
-      size_t i = r * N + n;
-      item_grad_d(dim, j->gn_d[i] * j->scale, false, u, j->neg_d + i * dim, gu,
-                  j->g_neg_d + i * dim);
+      size_t at = r * j->nstride + n * dim;
+      item_grad_d(dim, j->gn_d[r * N + n] * j->scale, false, u, j->neg_d + at, gu,
+                  j->g_neg_d + at);
     }
   }
 }

@@ -198,6 +198,8 @@ static float *run_kernels(const vbpr__loss_cfg *cfg, size_t B, size_t dim, bool 
   float *gns = gps + B * M, *fl = gns + B * N;
   vbpr__fwd_job fj = {.cfg = cfg,
                       .dim = dim,
+                      .pstride = M * dim,
+                      .nstride = N * dim,
                       .user = user,
                       .pos = pos,
                       .neg = neg,
@@ -219,6 +221,8 @@ static float *run_kernels(const vbpr__loss_cfg *cfg, size_t B, size_t dim, bool 
   vbpr__bwd_job bj = {.M = M,
                       .N = N,
                       .dim = dim,
+                      .pstride = M * dim,
+                      .nstride = N * dim,
                       .scale = 0.37,
                       .gp = gp,
                       .gn = gn,

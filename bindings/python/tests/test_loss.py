@@ -233,3 +233,35 @@ def test_preset_prior_weights_and_priors_from_arrays_match_the_dataset():
         vbpr.item_log_priors(np.array([1.0, np.nan]))
     with pytest.raises(vbpr.InvalidArgumentError):
         vbpr.item_log_priors(counts, a1=-1)
+
+
+# ---- one items array [B, M + N, d] ---------------------------------------------
+
+def test_items_calls_equal_the_split_arrays_bit_for_bit():
+    rng = np.random.default_rng(3)
+    b, m, n, d = 9, 2, 5, 16
+    loss = vbpr.Loss("variational", num_pos=m, num_neg=n, estimator="elbo")
+    u = rng.standard_normal((b, d)).astype(np.float32)
+    items = rng.standard_normal((b, m + n, d)).astype(np.float32)
+    lpp = rng.standard_normal((b, m)).astype(np.float32)
+    lpn = rng.standard_normal((b, n)).astype(np.float32)
+    p, q = items[:, :m].copy(), items[:, m:].copy()
+    want = loss.forward_backward(u, p, q, lpp, lpn, grad_output=0.5)
+    got = loss.forward_backward_items(u, items, lpp, lpn, grad_output=0.5)
+    assert got[0] == want[0]
+    assert np.array_equal(got[1], want[1])
+    assert np.array_equal(got[2], np.concatenate([want[2], want[3]], 1))
+    assert loss.forward_items(u, items, lpp, lpn) == want[0]
+    gu, gi = loss.backward_items(0.5)
+    assert np.array_equal(gu, want[1]) and np.array_equal(gi, got[2])
+    with pytest.raises(vbpr.StateError, match="vbpr_loss_backward_items"):
+        loss.backward()                     # the stored forward has the items layout
+    loss.forward(u, p, q)
+    with pytest.raises(vbpr.StateError, match="use vbpr_loss_backward"):
+        loss.backward_items()
+    with pytest.raises(ValueError, match="items"):
+        loss.forward_items(u, items[:, :m + n - 1])
+    bad = items.copy()
+    bad[4, m + 1, 3] = np.nan
+    with pytest.raises(vbpr.NumericError, match=r"items\[\d+\] \(row 4, negative 1, component 3\)"):
+        loss.forward_backward_items(u, bad)

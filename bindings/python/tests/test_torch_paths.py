@@ -43,7 +43,7 @@ def c_calls(monkeypatch):
     """Counts the calls reaching the C kernels."""
     calls = []
     for name in ("forward_backward", "forward", "forward_backward_scores",
-                 "forward_scores"):
+                 "forward_scores", "forward_backward_items", "forward_items"):
         real = getattr(vbpr.Loss, name)
 
         def spy(self, *args, _real=real, _name=name, **kwargs):
@@ -248,7 +248,7 @@ def test_combined_items_are_not_sliced_in_autograd(monkeypatch):
     leaves = [getattr(fn, "variable", None) for fn, _ in loss.grad_fn.next_functions]
     assert any(v is items for v in leaves)                  # items, unsliced
     loss.backward()
-    assert calls == ["forward_backward"] and items.grad.shape == items.shape
+    assert calls == ["forward_backward_items"] and items.grad.shape == items.shape
     seen = []
     real = vt.tm.scores
 
@@ -260,15 +260,24 @@ def test_combined_items_are_not_sliced_in_autograd(monkeypatch):
     assert len(seen) == 1 and seen[0] is items
 
 
-def test_staging_buffers_are_reused():
-    crit = vt.VariationalBPRLoss()
+def test_items_tensor_reaches_c_without_a_copy(monkeypatch):
+    """The C kernel reads the items tensor's own memory, and the gradient
+    equals the one through separate pos and neg tensors, bit for bit."""
     u, p, n, _, _ = batch(b=32)
-    items = torch.cat([p, n], 1)
-    crit(u, items)
-    first = [a.ctypes.data for a in crit._staging_buffers]
-    crit(u[:20], items[:20])                  # a smaller batch: the same memory
-    assert [a.ctypes.data for a in crit._staging_buffers] == first
-    assert copy.deepcopy(crit)._staging_buffers is None
+    items = torch.cat([p, n], 1).requires_grad_()
+    addresses = []
+    real = vbpr.Loss.forward_backward_items
+
+    def spy(self, user, its, *args, **kwargs):
+        addresses.append(its.ctypes.data)
+        return real(self, user, its, *args, **kwargs)
+    monkeypatch.setattr(vbpr.Loss, "forward_backward_items", spy)
+    crit = vt.VariationalBPRLoss()
+    crit(u, items).backward()
+    assert addresses == [items.data_ptr()]
+    p2, n2 = p.detach().clone().requires_grad_(), n.detach().clone().requires_grad_()
+    crit(u, p2, n2).backward()
+    assert torch.equal(items.grad, torch.cat([p2.grad, n2.grad], 1))
 
 
 # ---- item 3: the reference code's names, presets -------------------------------------

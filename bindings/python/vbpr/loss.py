@@ -280,6 +280,65 @@ class Loss(Handle):
         self._stored = ("embed", user, pos, neg)
         return loss.value, gu, gp, gn
 
+    # ---- one items array [B, M + N, dim] -----------------------------------
+
+    def _items_args(self, user, items, log_prior_pos, log_prior_neg):
+        m, n = self.M, self.N
+        if not isinstance(user, np.ndarray) or user.ndim != 2:
+            check_array(user, _F32, (None, None), "user")
+        batch, dim = user.shape
+        check_array(user, _F32, (batch, dim), "user")
+        items = check_array(items, _F32, (batch, m + n, dim), "items")
+        lpp = check_array(log_prior_pos, _F32, (batch, m), "log_prior_pos", allow_none=True)
+        lpn = check_array(log_prior_neg, _F32, (batch, n), "log_prior_neg", allow_none=True)
+        return batch, dim, items, lpp, lpn
+
+    def forward_items(self, user, items, log_prior_pos=None, log_prior_neg=None):
+        """The mean loss with the items in one array [B, M + N, dim], each
+        row's M positives first (vbpr_loss_forward_items): no copy, the
+        results of forward() on the split arrays. Keeps user and items for
+        backward_items()."""
+        batch, dim, items, lpp, lpn = self._items_args(user, items, log_prior_pos,
+                                                       log_prior_neg)
+        out = ctypes.c_float()
+        self._stored = None
+        lib.vbpr_loss_forward_items(self._ptr, batch, dim, user, items, lpp, lpn,
+                                    ctypes.byref(out))
+        self._stored = ("items", user, items)
+        return out.value
+
+    def backward_items(self, grad_output=1.0, out=None):
+        """(grad_user, grad_items) of the stored forward_items()
+        (vbpr_loss_backward_items), new arrays or written into
+        out=(grad_user, grad_items). StateError after another forward."""
+        if self._stored is None or self._stored[0] != "items":
+            d = np.empty(1, _F32)   # the C call fails with VBPR_ERR_STATE first
+            gu = gi = d
+        else:
+            _, user, items = self._stored
+            out = out or (None, None)
+            gu = out_array(out[0], _F32, user.shape, "grad_user")
+            gi = out_array(out[1], _F32, items.shape, "grad_items")
+        lib.vbpr_loss_backward_items(self._ptr, float(grad_output), gu, gi)
+        return gu, gi
+
+    def forward_backward_items(self, user, items, log_prior_pos=None, log_prior_neg=None,
+                               grad_output=1.0, out=None):
+        """Fused forward and backward on one items array
+        (vbpr_loss_forward_backward_items): (loss, grad_user, grad_items),
+        grad_items [B, M + N, dim] like items."""
+        batch, dim, items, lpp, lpn = self._items_args(user, items, log_prior_pos,
+                                                       log_prior_neg)
+        out = out or (None, None)
+        gu = out_array(out[0], _F32, user.shape, "grad_user")
+        gi = out_array(out[1], _F32, items.shape, "grad_items")
+        self._stored = None
+        loss = ctypes.c_float()
+        lib.vbpr_loss_forward_backward_items(self._ptr, batch, dim, user, items, lpp, lpn,
+                                             float(grad_output), ctypes.byref(loss), gu, gi)
+        self._stored = ("items", user, items)
+        return loss.value, gu, gi
+
     # ---- score level -------------------------------------------------------
 
     def _score_args(self, pos_scores, neg_scores, log_prior_pos, log_prior_neg,

@@ -19,9 +19,9 @@ backend="torch" forces the torch operations on every device.
 Rules of the C path, all explicit:
   - Non-contiguous inputs are made contiguous with Tensor.contiguous() (a
     copy made by torch and tracked by autograd; contiguous inputs are used
-    in place). A combined items tensor [B, M + N, d] is not sliced in
-    autograd: it is staged into the module's reused buffers for the C
-    kernel, and its gradient comes back in one tensor.
+    in place). A combined items tensor [B, M + N, d] goes to the C kernel
+    as it is (vbpr_loss_forward_backward_items) and its gradient comes back
+    in one tensor: no slicing or copy.
   - Other floating dtypes raise TypeError unless cast=True (then
     Tensor.float(), differentiably) or backend="torch".
   - NaN or infinite inputs raise vbpr.NumericError (the torch path lets them
@@ -137,31 +137,21 @@ class LossFunction(torch.autograd.Function):
 
 class ItemsLossFunction(torch.autograd.Function):
     """Embedding-level C loss on one items tensor: apply(module, user, items
-    [B, M + N, d], log_prior_pos, log_prior_neg). The items are staged into
-    the module's reused positive and negative buffers (the C kernel takes
-    each side contiguous) outside autograd, which costs one pass over them
-    and far less than slicing them in autograd; the gradient comes back as
-    one [B, M + N, d] tensor."""
+    [B, M + N, d], log_prior_pos, log_prior_neg). The C kernel reads the
+    items where they are (vbpr_loss_forward_backward_items: each row's M
+    positives then its N negatives) and writes their gradient as one
+    [B, M + N, d] array: no slicing, staging or copy."""
 
     @staticmethod
     def forward(ctx, mod, user, items, lp_pos, lp_neg):
         c_loss = mod.loss
         u, it = _np(user), _np(items)
-        m = mod.num_pos
-        p_buf, n_buf, gp_buf, gn_buf = mod._staging(it.shape[0], m, it.shape[1] - m,
-                                                    it.shape[2])
-        np.copyto(p_buf, it[:, :m])
-        np.copyto(n_buf, it[:, m:])
         lpp, lpn = _np(lp_pos), _np(lp_neg)
         if any(ctx.needs_input_grad[1:3]):
-            value, gu, _, _ = c_loss.forward_backward(u, p_buf, n_buf, lpp, lpn,
-                                                      out=(None, gp_buf, gn_buf))
-            gi = np.empty_like(it)
-            gi[:, :m] = gp_buf
-            gi[:, m:] = gn_buf
+            value, gu, gi = c_loss.forward_backward_items(u, it, lpp, lpn)
             ctx.grads = (_from_np(gu), _from_np(gi))
         else:
-            value = c_loss.forward(u, p_buf, n_buf, lpp, lpn)
+            value = c_loss.forward_items(u, it, lpp, lpn)
             ctx.grads = (None, None)
         ctx.torch_form = mod._torch_items_form()
         ctx.save_for_backward(user, items, lp_pos, lp_neg)
@@ -249,7 +239,6 @@ class _LossModule(torch.nn.Module):
         self._last = None
         self._last_attention = None
         self._cfg_cache = (None, None)
-        self._staging_buffers = None
         self._make_store(preset, params)
 
     def _make_store(self, preset=None, params=None, state=None):
@@ -312,7 +301,6 @@ class _LossModule(torch.nn.Module):
         state.pop("loss", None)
         state["_cfg_cache"] = (None, None)
         state["_last_attention"] = None
-        state["_staging_buffers"] = None
         state["_loss_config"] = {k: _plain(v) for k, v in self.config().items()}
         return state
 
@@ -480,16 +468,6 @@ class _LossModule(torch.nn.Module):
             s = tm.scores(u, items)
             return _torch_loss(kind, cfg, s[:, :m], s[:, m:], lpp, lpn)[0]
         return form
-
-    def _staging(self, b, m, n, d):
-        """Reused float32 buffers (pos, neg, grad_pos, grad_neg) for b rows,
-        grown when needed (views of the first b rows)."""
-        have = self._staging_buffers
-        if have is None or have[0].shape[1:] != (m, d) or have[1].shape[1:] != (n, d) \
-                or have[0].shape[0] < b:
-            have = tuple(np.empty((b, k, d), np.float32) for k in (m, n, m, n))
-            self._staging_buffers = have
-        return tuple(a[:b] for a in have)
 
     def _torch_score_form(self, combined):
         kind, cfg = int(self._loss_kind), dict(self.config())
