@@ -39,7 +39,8 @@ typedef struct scenario {
   int32_t rec_items[3 * 5];
   float rec_scores[3 * 5];
   vbpr_optim *rowopt; /* the fused path's row-wise optimizer */
-  vbpr_loss *nce;
+  vbpr_loss *nce, *items_loss;
+  float items[B * (M + NN) * DIM], gitems[B * (M + NN) * DIM];
   double dsp[B * M], dsn[B * NN], dgsp[B * M], dgsn[B * NN];
   int ooms;
 } scenario;
@@ -168,6 +169,13 @@ static void run_models(scenario *sc)
   NEW(vbpr_loss_create(VBPR_LOSS_INFONCE, &sc->nce));
   USE(vbpr_loss_set(sc->nce, VBPR_LOSS_NUM_NEG, NN));
   USE(vbpr_loss_forward_scores(sc->nce, B, sc->sp, sc->sn, NULL, NULL, &l));
+  /* one items array, on a loss of its own (its workspaces grown here) */
+  NEW(vbpr_loss_create(VBPR_LOSS_VARIATIONAL, &sc->items_loss));
+  USE(vbpr_loss_set(sc->items_loss, VBPR_LOSS_NUM_POS, M));
+  USE(vbpr_loss_set(sc->items_loss, VBPR_LOSS_NUM_NEG, NN));
+  for (int i = 0; i < B * (M + NN) * DIM; i++) sc->items[i] = 0.01f * (float)(i % 11);
+  USE(vbpr_loss_forward_backward_items(sc->items_loss, B, DIM, sc->ue, sc->items, NULL, NULL,
+                                       1.0f, &l, sc->gu, sc->gitems));
   NEW(vbpr_optim_create(VBPR_OPTIM_SPARSE_ADAM, &sc->rowopt));
   float *ut = NULL, *it = NULL;
   USE(vbpr_encoder_table(sc->mf, VBPR_TABLE_USERS, &ut, NULL, NULL, NULL));
@@ -254,6 +262,7 @@ static void destroy_all(scenario *sc)
   vbpr_optim_destroy(sc->opt);
   vbpr_optim_destroy(sc->rowopt);
   vbpr_loss_destroy(sc->nce);
+  vbpr_loss_destroy(sc->items_loss);
   vbpr_loss_destroy(sc->bpr);
   /* VBPR_ROBUST_SELFTEST_LEAK=1 leaks the loss on purpose: the ASan build
    * must then fail, which shows that leaks are detected. */
