@@ -699,6 +699,21 @@ static vbpr_status check_score_args(const fwd_args *a, const void *loss_out,
   return VBPR_OK;
 }
 
+/* The float embedding-level forward that stores itself (separate arrays or
+ * one items array, as a says). */
+static vbpr_status embed_forward(vbpr_loss *loss, const fwd_args *a, float *loss_out,
+                                 const char *func)
+{
+  double mean;
+  int nt;
+  vbpr_status st;
+  if ((st = check_embed_args(a, loss_out, func)) ||
+      (st = forward_common(loss, a, &mean, &nt, func)))
+    return st;
+  *loss_out = (float)mean;
+  return VBPR_OK;
+}
+
 vbpr_status vbpr_loss_forward(vbpr_loss *loss, size_t batch, size_t dim,
                               const float *user, const float *pos, const float *neg,
                               const float *log_prior_pos, const float *log_prior_neg,
@@ -708,14 +723,7 @@ vbpr_status vbpr_loss_forward(vbpr_loss *loss, size_t batch, size_t dim,
   loss->stored = VBPR__STORED_NONE;
   fwd_args a = {.batch = batch, .dim = dim, .user = user, .pos = pos, .neg = neg,
                 .lpp = log_prior_pos, .lpn = log_prior_neg};
-  double mean;
-  int nt;
-  vbpr_status st;
-  if ((st = check_embed_args(&a, loss_out, __func__)) ||
-      (st = forward_common(loss, &a, &mean, &nt, __func__)))
-    return st;
-  *loss_out = (float)mean;
-  return VBPR_OK;
+  return embed_forward(loss, &a, loss_out, __func__);
 }
 
 vbpr_status vbpr_loss_forward_scores(vbpr_loss *loss, size_t batch,
@@ -939,14 +947,7 @@ vbpr_status vbpr_loss_forward_items(vbpr_loss *loss, size_t batch, size_t dim,
   loss->stored = VBPR__STORED_NONE;
   VBPR_CHECK_NULL(items);
   fwd_args a = items_args(loss, batch, dim, user, items, log_prior_pos, log_prior_neg);
-  double mean;
-  int nt;
-  vbpr_status st;
-  if ((st = check_embed_args(&a, loss_out, __func__)) ||
-      (st = forward_common(loss, &a, &mean, &nt, __func__)))
-    return st;
-  *loss_out = (float)mean;
-  return VBPR_OK;
+  return embed_forward(loss, &a, loss_out, __func__);
 }
 
 vbpr_status vbpr_loss_backward_items(vbpr_loss *loss, float grad_output, float *grad_user,
