@@ -932,9 +932,12 @@ static fwd_args items_args(const vbpr_loss *loss, size_t batch, size_t dim,
                            const float *user, const float *items, const float *lpp,
                            const float *lpn)
 {
-  size_t skip = loss->cfg.M * dim; /* M and dim are bounded: cannot overflow */
+  /* an absurd dim (M * dim overflows) fails the size checks before any
+   * read: neg is then never used and must not be computed */
+  size_t skip = 0;
+  bool fits = vbpr__mul_ok(loss->cfg.M, dim, &skip);
   return (fwd_args){.batch = batch, .dim = dim, .items = true, .user = user,
-                    .pos = items, .neg = items != NULL ? items + skip : NULL,
+                    .pos = items, .neg = items != NULL && fits ? items + skip : items,
                     .lpp = lpp, .lpn = lpn};
 }
 

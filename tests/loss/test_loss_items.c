@@ -163,6 +163,9 @@ START_TEST(bad_arguments_are_named)
   ck_assert_status(vbpr_loss_forward_items(l, SIZE_MAX / 4, 8, x.user, x.items, NULL, NULL,
                                            &loss),
                    VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_loss_forward_items(l, 2, SIZE_MAX / 2, x.user, x.items, NULL, NULL,
+                                           &loss),
+                   VBPR_ERR_INVALID_ARGUMENT);
   ck_assert(loss == 7);
   /* a failed call leaves no forward behind */
   ck_assert_status(vbpr_loss_backward_items(l, 1.0f, gu, gi), VBPR_ERR_STATE);
