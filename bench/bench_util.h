@@ -19,6 +19,15 @@ static inline int bench_cmp_double(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+/* CPU seconds used by the whole process (all its threads): on a shared
+ * machine, the one-thread figure that other jobs disturb least. */
+static inline double bench_cpu_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Median of v[0..n) (sorts v in place); n >= 1. */
 static inline double bench_median(double *v, int n)
 {

@@ -5,11 +5,15 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 # Debian packages: what the build and the main job need, and what the
-# tests add (pytest and PyTorch for the Python bindings' suite).
+# tests add (pytest and PyTorch for the Python bindings' suite and the
+# torch.distributed example; venv, pip, meson-python, setuptools and wheel
+# for `pip install` in fresh virtual environments, offline; Open MPI for
+# vbpr-train under mpirun).
 VBPR_BUILD_PACKAGES="meson ninja-build pkg-config gcc g++ libblis-dev check \
 python3 python3-numpy binutils"
 VBPR_TEST_PACKAGES="python3-pytest python3-torch valgrind clang libclang-rt-14-dev \
-abigail-tools"
+abigail-tools strace cmake python3-venv python3-pip python3-mesonpy python3-setuptools \
+python3-wheel openmpi-bin libopenmpi-dev"
 
 # install_missing [extra packages...]
 install_missing() {

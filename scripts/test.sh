@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs what is missing, builds with warnings as errors, and runs every
-# test: the full suite in a release build, again under AddressSanitizer and
-# UndefinedBehaviorSanitizer, and in a build with the optional modules off;
+# test: the full suite in a release build (and the Python suite again in
+# fresh virtual environments after `pip install`), again under
+# AddressSanitizer and UndefinedBehaviorSanitizer, and in a build with the
+# optional modules off;
 # the robustness suite under ThreadSanitizer; the unit suite under valgrind.
 . "$(dirname "$0")/common.sh"
 install_missing $VBPR_TEST_PACKAGES
@@ -56,12 +58,18 @@ run_suite_only() {
 }
 
 run_suite release build
+
+# The Python package installed as users install it (pip, fresh venvs, offline).
+venv_status=0
+sh "$ROOT/scripts/python_venv.sh" build || venv_status=$?
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
   VBPR_TIMEOUT_MULTIPLIER=4 \
   run_suite asan build-asan -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debugoptimized -Dbench=false
-run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dbench=false
+# (with the static library beside the shared one, for the CMake test)
+run_suite no-modules build-nomod -Dmf=disabled -Dlightgcn=disabled -Dbench=false \
+  -Ddefault_library=both
 
 echo "== [fuzz] libFuzzer targets, ${VBPR_FUZZ_SECONDS:-20} s each"
 fuzz_status=0
@@ -79,4 +87,4 @@ echo "== [valgrind] unit suite under memcheck (build)"
 meson_test build valgrind --setup valgrind --suite unit --no-suite crash-safety
 
 python3 "$ROOT/scripts/summarize.py" build build-asan build-nomod build-tsan \
-  "fuzz=$fuzz_status"
+  "fuzz=$fuzz_status" "python-venv=$venv_status"

@@ -30,6 +30,7 @@ START_TEST(status_values_are_stable)
   ck_assert_int_eq(VBPR_STATUS_MIN, -9);
   ck_assert_int_eq(VBPR_MODULE_MF, 1);
   ck_assert_int_eq(VBPR_MODULE_LIGHTGCN, 2);
+  ck_assert_int_eq(VBPR_MODULE_XSIMGCL, 3);
 }
 END_TEST
 
@@ -66,11 +67,11 @@ END_TEST
 START_TEST(last_error_initially_empty_and_clearable)
 {
   ck_assert_ptr_nonnull(vbpr_last_error());
-  ck_assert_status(vbpr_set_num_threads(-3), VBPR_ERR_INVALID_ARGUMENT);
+  ck_assert_status(vbpr_set_num_threads(VBPR_MAX_THREADS + 3), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_int_eq(vbpr_last_status(), VBPR_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(vbpr_last_error(), "vbpr_set_num_threads") != NULL,
                 "message names the function: %s", vbpr_last_error());
-  ck_assert_msg(strstr(vbpr_last_error(), "-3") != NULL,
+  ck_assert_msg(strstr(vbpr_last_error(), "4099") != NULL,
                 "message names the value: %s", vbpr_last_error());
   vbpr_error_clear();
   ck_assert_str_eq(vbpr_last_error(), "");
@@ -79,7 +80,7 @@ START_TEST(last_error_initially_empty_and_clearable)
 END_TEST
 
 typedef struct {
-  int bad_value;
+  size_t bad_value;
   char seen[256];
   pthread_barrier_t *barrier;
 } thread_arg;
@@ -98,15 +99,15 @@ START_TEST(last_error_is_per_thread)
 {
   pthread_barrier_t barrier;
   pthread_barrier_init(&barrier, NULL, 2);
-  thread_arg a = {-11, "", &barrier}, b = {999999, "", &barrier};
+  thread_arg a = {5011, "", &barrier}, b = {999999, "", &barrier};
   pthread_t ta, tb;
   ck_assert_int_eq(pthread_create(&ta, NULL, fail_in_thread, &a), 0);
   ck_assert_int_eq(pthread_create(&tb, NULL, fail_in_thread, &b), 0);
   pthread_join(ta, NULL);
   pthread_join(tb, NULL);
   pthread_barrier_destroy(&barrier);
-  ck_assert_msg(strstr(a.seen, "-11") && !strstr(a.seen, "999999"), "%s", a.seen);
-  ck_assert_msg(strstr(b.seen, "999999") && !strstr(b.seen, "-11"), "%s", b.seen);
+  ck_assert_msg(strstr(a.seen, "5011") && !strstr(a.seen, "999999"), "%s", a.seen);
+  ck_assert_msg(strstr(b.seen, "999999") && !strstr(b.seen, "5011"), "%s", b.seen);
   /* this thread saw neither */
   vbpr_error_clear();
   ck_assert_str_eq(vbpr_last_error(), "");
@@ -138,6 +139,7 @@ START_TEST(modules_match_build)
 {
   ck_assert_int_eq(vbpr_has_module(VBPR_MODULE_MF), EXPECTED_MF);
   ck_assert_int_eq(vbpr_has_module(VBPR_MODULE_LIGHTGCN), EXPECTED_LIGHTGCN);
+  ck_assert_int_eq(vbpr_has_module(VBPR_MODULE_XSIMGCL), EXPECTED_XSIMGCL);
   ck_assert_int_eq(vbpr_has_module((vbpr_module)0), 0);
   ck_assert_int_eq(vbpr_has_module((vbpr_module)77), 0);
 }

@@ -12,7 +12,7 @@
 
 /* The object a flag configures: the trainer itself, or one of the parts it
  * lends after vbpr_trainer_prepare(). */
-typedef enum cli_object { CLI_TRAINER, CLI_LOSS, CLI_SAMPLER, CLI_OPTIM } cli_object;
+typedef enum cli_object { CLI_TRAINER, CLI_LOSS, CLI_SAMPLER, CLI_OPTIM, CLI_ENCODER } cli_object;
 
 typedef struct cli_setting {
   cli_object obj;
@@ -35,6 +35,11 @@ typedef struct cli_config {
   bool quiet, compare;
   double synth_seed;
   double synth_noise;  /* share of injected false positives */
+  double timeout;      /* data-parallel: seconds to wait for the other ranks */
+  const char *checkpoint_path, *resume_path; /* --checkpoint, --resume */
+  const char *noise_path; /* --noise-report */
+  int noise_rank;         /* a vbpr_noise_rank */
+  size_t noise_top;       /* lines of the report; 0: all */
 } cli_config;
 
 /* Parses argv into cfg; prints the problem and returns false on bad input.
@@ -57,6 +62,8 @@ void cli_error(const char *what);
 typedef struct cli_eval {
   long epoch;
   double value[CLI_NMETRICS][CLI_MAX_KS];
+  double train_seconds; /* training time until this evaluation (-1: unknown) */
+  double train_cpu_seconds; /* the process's CPU time in training until it */
 } cli_eval;
 
 extern const vbpr_metric cli_metrics[CLI_NMETRICS];
@@ -72,6 +79,9 @@ typedef struct cli_run {
   bool interrupted, has_eval;
   cli_eval *history;
   size_t nhistory;
+  double train_cpu_seconds;
+  double *eval_seconds; /* train_seconds, train_cpu_seconds at each evaluation */
+  size_t n_eval_seconds;
 } cli_run;
 
 void report_eval_line(FILE *f, const cli_config *cfg, const cli_eval *e, double loss);

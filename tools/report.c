@@ -60,6 +60,9 @@ void report_compare(FILE *f, const cli_config *cfg, const cli_run *runs, size_t 
 static void json_eval(FILE *f, const cli_config *cfg, const cli_eval *e)
 {
   fprintf(f, "{\"epoch\": %ld", e->epoch);
+  if (e->train_seconds >= 0)
+    fprintf(f, ", \"train_seconds\": %.3f, \"train_cpu_seconds\": %.3f", e->train_seconds,
+            e->train_cpu_seconds);
   for (int m = 0; m < CLI_NMETRICS; m++) {
     fprintf(f, ", \"%s\": {", cli_metric_names[m]);
     for (size_t k = 0; k < cfg->nks; k++)
@@ -85,8 +88,9 @@ static void json_run(FILE *f, const cli_config *cfg, const cli_run *r)
   fprintf(f, "    {\"label\": ");
   json_string(f, r->label);
   fprintf(f, ", \"epochs\": %d, \"seconds\": %.3f, \"train_seconds\": %.3f, "
-          "\"last_loss\": %.6f, \"interrupted\": %s,\n", r->epochs, r->seconds,
-          r->train_seconds, r->last_loss, r->interrupted ? "true" : "false");
+          "\"train_cpu_seconds\": %.3f, \"last_loss\": %.6f, \"interrupted\": %s,\n",
+          r->epochs, r->seconds, r->train_seconds, r->train_cpu_seconds, r->last_loss,
+          r->interrupted ? "true" : "false");
   fprintf(f, "     \"history\": [");
   for (size_t i = 0; i < r->nhistory; i++) {
     fprintf(f, "%s\n       ", i ? "," : "");

@@ -7,6 +7,9 @@ bool data_synthetic(const cli_config *cfg, data_pair *out)
   if (st == VBPR_OK) st = vbpr_synthetic_set(syn, VBPR_SYNTHETIC_SEED, cfg->synth_seed);
   if (st == VBPR_OK && cfg->synth_noise >= 0)
     st = vbpr_synthetic_set(syn, VBPR_SYNTHETIC_FALSE_POSITIVES, cfg->synth_noise);
+  /* For the noise report: ratings say which interactions were injected. */
+  if (st == VBPR_OK && cfg->noise_path)
+    st = vbpr_synthetic_set(syn, VBPR_SYNTHETIC_LABELS, 1);
   if (st == VBPR_OK) st = vbpr_synthetic_generate(syn, &out->train, &out->test);
   vbpr_synthetic_destroy(syn);
   if (st != VBPR_OK) {

@@ -1,11 +1,18 @@
 /* Encoder and optimizer timings on a real data set: LightGCN propagation
- * (forward) and back-propagation with 1 and 2 threads, MF forward/backward
- * of one batch, and dense against lazy Adam on the MF tables.
+ * (forward) and back-propagation with 1 and 2 threads, against the floor of
+ * one propagation layer (reading each edge's row once), MF forward/backward
+ * of one batch, dense against lazy Adam on the MF tables, and an XSimGCL
+ * training step (noisy forward, contrastive term, backward) against
+ * LightGCN's with the same layers, 1 thread.
  *
  *   bench_encoder [interactions-file]
  *
  * Default file: $VBPR_DATA_DIR/gowalla/train.txt. Prints medians of REPS
  * runs in milliseconds, and ratios. */
+#if defined(__linux__)
+#  define _DEFAULT_SOURCE 1 /* madvise */
+#  include <sys/mman.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +72,100 @@ static double time_pass(vbpr_encoder *enc, int back)
   return bench_median(t, REPS);
 }
 
+/* The floor of one propagation layer: for every node, the sum of its
+ * neighbours' rows (each edge's row read once, as the propagation reads
+ * it, without the edge weights), written to the node's output row; over
+ * the symmetric user-item graph of ds, on one thread. Median ms. */
+static double floor_layer(const vbpr_dataset *ds)
+{
+  const int64_t *off;
+  const int32_t *items;
+  CHECK(vbpr_dataset_csr(ds, &off, &items, NULL));
+  size_t nu = vbpr_dataset_num_users(ds), ni = vbpr_dataset_num_items(ds), n = nu + ni;
+  size_t nnz = vbpr_dataset_num_interactions(ds);
+  int64_t *goff = calloc(n + 1, sizeof *goff);
+  int32_t *cols = malloc(2 * nnz * sizeof *cols);
+  /* 2 MB aligned and offered huge pages, as the library's own buffers */
+  float *in = NULL, *out = NULL;
+  if (!goff || !cols || posix_memalign((void **)&in, 2 << 20, n * DIM * sizeof *in) ||
+      posix_memalign((void **)&out, 2 << 20, n * DIM * sizeof *out))
+    exit(1);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(in, n * DIM * sizeof *in, MADV_HUGEPAGE);
+  madvise(out, n * DIM * sizeof *out, MADV_HUGEPAGE);
+#endif
+  for (size_t u = 0; u < nu; u++) /* node degrees, then CSR of both directions */
+    for (int64_t e = off[u]; e < off[u + 1]; e++) goff[u + 1]++, goff[nu + (size_t)items[e] + 1]++;
+  for (size_t r = 0; r < n; r++) goff[r + 1] += goff[r];
+  int64_t *fill = malloc(n * sizeof *fill);
+  if (!fill) exit(1);
+  memcpy(fill, goff, n * sizeof *fill);
+  for (size_t u = 0; u < nu; u++)
+    for (int64_t e = off[u]; e < off[u + 1]; e++) {
+      cols[fill[u]++] = (int32_t)(nu + (size_t)items[e]);
+      cols[fill[nu + (size_t)items[e]]++] = (int32_t)u;
+    }
+  for (size_t i = 0; i < n * DIM; i++) in[i] = (float)(i % 13) * 1e-3f;
+  double t[REPS];
+  for (int rep = 0; rep < REPS; rep++) {
+    double t0 = (1e3 * bench_seconds());
+    for (size_t r = 0; r < n; r++) {
+      float *restrict o = out + r * DIM;
+      memset(o, 0, DIM * sizeof *o);
+      for (int64_t e = goff[r]; e < goff[r + 1]; e++) {
+        const float *restrict x = in + (size_t)cols[e] * DIM;
+        for (size_t j = 0; j < DIM; j++) o[j] += x[j];
+      }
+    }
+    t[rep] = (1e3 * bench_seconds()) - t0;
+    __asm__ __volatile__("" : : "g"(out) : "memory");
+  }
+  free(goff), free(cols), free(in), free(out), free(fill);
+  return bench_median(t, REPS);
+}
+
+/* Median times of an XSimGCL step's parts: forward, the contrastive term,
+ * zero_grad + backward. */
+static void time_xsimgcl(vbpr_encoder *enc, double *fwd, double *term, double *bwd)
+{
+  double t[3][REPS];
+  for (int r = 0; r < REPS; r++) {
+    double t0 = 1e3 * bench_seconds(), v;
+    CHECK(vbpr_encoder_forward(enc, BATCH, M, N, users, pos, neg, ue, pe, ne));
+    double t1 = 1e3 * bench_seconds();
+    CHECK(vbpr_encoder_extra_loss(enc, &v));
+    double t2 = 1e3 * bench_seconds();
+    CHECK(vbpr_encoder_zero_grad(enc));
+    CHECK(vbpr_encoder_backward(enc, gu, gp, gn));
+    double t3 = 1e3 * bench_seconds();
+    t[0][r] = t1 - t0, t[1][r] = t2 - t1, t[2][r] = t3 - t2;
+  }
+  *fwd = bench_median(t[0], REPS), *term = bench_median(t[1], REPS);
+  *bwd = bench_median(t[2], REPS);
+}
+
+static void bench_xsimgcl(const vbpr_dataset *ds)
+{
+  vbpr_encoder *xs, *lg = NULL;
+  CHECK(vbpr_set_num_threads(1));
+  CHECK(vbpr_encoder_create_xsimgcl(ds, DIM, 2, 1, &xs));
+  double f, c, b, f0, c0, b0;
+  time_xsimgcl(xs, &f, &c, &b);
+  CHECK(vbpr_encoder_set(xs, VBPR_ENCODER_NOISE_EPS, 0.0));
+  time_xsimgcl(xs, &f0, &c0, &b0);
+  printf("xsimgcl K=2, 1 thread: forward %.1f ms (%.1f without noise), contrastive term "
+         "%.1f ms, zero_grad+backward %.1f ms\n", f, f0, c, b);
+  if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
+    CHECK(vbpr_encoder_create_lightgcn(ds, DIM, 2, 1, &lg));
+    double lf = time_pass(lg, 0), lb = time_pass(lg, 1);
+    printf("  lightgcn K=2, same run: forward %.1f ms, zero_grad+backward %.1f ms; "
+           "xsimgcl step / lightgcn step x%.2f\n", lf, lb, (f + c + b) / (lf + lb));
+    vbpr_encoder_destroy(lg);
+  }
+  vbpr_encoder_destroy(xs);
+  CHECK(vbpr_set_num_threads(0));
+}
+
 static double time_step(vbpr_optim_kind kind, vbpr_encoder *enc)
 {
   vbpr_optim *opt;
@@ -118,6 +219,9 @@ int main(int argc, char **argv)
     }
     printf("  speed-up 2 vs 1 threads: forward x%.2f, backward x%.2f\n", fwd[0] / fwd[1],
            bwd[0] / bwd[1]);
+    double fl = floor_layer(ds);
+    printf("  floor of one layer (each edge's row read once, 1 thread): %.1f ms; forward "
+           "per layer, 1 thread: %.1f ms (x%.2f the floor)\n", fl, fwd[0] / 3, fwd[0] / 3 / fl);
     vbpr_encoder_destroy(lg);
   }
   CHECK(vbpr_set_num_threads(0));
@@ -131,6 +235,7 @@ int main(int argc, char **argv)
            dense / lazy);
     vbpr_encoder_destroy(mf);
   }
+  if (vbpr_has_module(VBPR_MODULE_XSIMGCL)) bench_xsimgcl(ds);
   vbpr_dataset_destroy(ds);
   return 0;
 }

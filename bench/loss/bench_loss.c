@@ -2,8 +2,15 @@
  * against the memory floor, a plain copy of the same input bytes (user, pos,
  * neg) into the same output bytes (the three gradients).
  *
- * Usage: bench_loss [runs]   (default 7; figures are medians over runs)
- * Honours VBPR_NUM_THREADS; also reports a one-thread run for comparison. */
+ * Usage: bench_loss [runs] [small]   (default 7; figures are medians over
+ * runs; "small" runs only the per-call section)
+ * Honours VBPR_NUM_THREADS; also reports a one-thread run for comparison.
+ *
+ * The per-call section times what a per-sample loop pays per call
+ * (batch 1 and 64, M 2 N 4 dim 64, fused) with the thread setting 0 (one
+ * per core, the default) and 1, alternating the two within each run so
+ * that their ratio compares figures taken side by side; batches 256 and
+ * 1024 show where splitting rows over threads starts to pay. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +145,7 @@ static void bench_shape(const shape *s, int est, int runs)
   double fused = measure(loss, s, &b, FUSED, runs);
   double sep = measure(loss, s, &b, SEPARATE, runs);
   double kb = (double)((1 + s->M + s->N) * s->dim * sizeof(float)) / 1024.0;
-  printf("%5zu %4zu %3zu %3zu %-9s %7d %9.1f %9.1f %9.1f %8.2fx %8.2fx  (%.2f KiB in, "
+  printf("%5zu %4zu %3zu %3zu %-9s %7zu %9.1f %9.1f %9.1f %8.2fx %8.2fx  (%.2f KiB in, "
          "as much out, per row)\n",
          s->batch, s->dim, s->M, s->N, est_name(est), vbpr_get_num_threads(), fused, sep,
          floor_ns, fused / floor_ns, sep / floor_ns, kb);
@@ -146,17 +153,66 @@ static void bench_shape(const shape *s, int est, int runs)
   vbpr_loss_destroy(loss);
 }
 
+/* Median ns per call of a fused call at settings 0 and 1, alternating. */
+static void small_batch(size_t batch, int runs, double per_call[2])
+{
+  shape s = {batch, 64, 2, 4};
+  vbpr_loss *loss = NULL;
+  check(vbpr_loss_create(VBPR_LOSS_VARIATIONAL, &loss), "vbpr_loss_create");
+  check(vbpr_loss_set(loss, VBPR_LOSS_NUM_POS, 2.0), "set M");
+  check(vbpr_loss_set(loss, VBPR_LOSS_NUM_NEG, 4.0), "set N");
+  bufs b = make_bufs(&s);
+  double v[2][64];
+  int iters[2];
+  if (runs > 64) runs = 64;
+  for (int k = 0; k < 2; k++) { /* warm-up, sizes the loops to ~20 ms */
+    check(vbpr_set_num_threads((size_t)k), "vbpr_set_num_threads");
+    double row = run_once(loss, &s, &b, FUSED, 100);
+    iters[k] = (int)(20e6 / (row * (double)batch)) + 1;
+  }
+  for (int r = 0; r < runs; r++)
+    for (int k = 0; k < 2; k++) {
+      check(vbpr_set_num_threads((size_t)k), "vbpr_set_num_threads");
+      v[k][r] = run_once(loss, &s, &b, FUSED, iters[k]) * (double)batch;
+    }
+  for (int k = 0; k < 2; k++) per_call[k] = bench_median(v[k], runs);
+  free_bufs(&b);
+  vbpr_loss_destroy(loss);
+}
+
+static void bench_small_batches(int runs)
+{
+  check(vbpr_set_num_threads(0), "vbpr_set_num_threads");
+  printf("\nper call, small to mid batches: fused forward+backward, M 2 N 4 dim 64 "
+         "(prototype),\nmedian of %d runs, thread setting 0 (one per core: %zu threads) "
+         "against 1, alternating\n",
+         runs, vbpr_get_num_threads());
+  printf("batch   setting 0: ns/call  ns/row   setting 1: ns/call  ns/row   0/1\n");
+  static const size_t batches[] = {1, 64, 256, 1024};
+  for (size_t i = 0; i < sizeof batches / sizeof batches[0]; i++) {
+    double t[2];
+    small_batch(batches[i], runs, t);
+    double nb = (double)batches[i];
+    printf("%5zu   %17.1f %7.1f   %17.1f %7.1f   %4.2f\n", batches[i], t[0], t[0] / nb, t[1],
+           t[1] / nb, t[0] / t[1]);
+  }
+}
+
 int main(int argc, char **argv)
 {
   int runs = argc > 1 ? atoi(argv[1]) : 7;
   if (runs < 1) runs = 1;
+  int threads = vbpr_get_num_threads();
+  if (argc > 2 && strcmp(argv[2], "small") == 0) {
+    bench_small_batches(runs);
+    return 0;
+  }
   const shape shapes[] = {{1024, 64, 2, 4}, {1024, 128, 2, 16}};
   printf("loss forward+backward, ns per row, median of %d runs\n", runs);
   printf("(max-thr: the thread limit; a call splits its rows only when each thread\n"
-         " gets about a million multiply-adds, so batch 1024 x dim 64 runs on one)\n");
+         " gets about 65,000 multiply-adds, so batch 1024 x dim 64 uses two)\n");
   printf("batch  dim   M   N estimator max-thr     fused  separate copy-floor "
          "fused/floor sep/floor\n");
-  int threads = vbpr_get_num_threads();
   for (int pass = 0; pass < 2; pass++) {
     check(vbpr_set_num_threads(pass == 0 ? threads : 1), "vbpr_set_num_threads");
     if (pass == 1 && threads == 1) break;
@@ -168,5 +224,7 @@ int main(int argc, char **argv)
     bench_shape(&shapes[i], VBPR_ESTIMATOR_PROTOTYPE_DETACHED, runs);
     bench_shape(&shapes[i], VBPR_ESTIMATOR_ELBO, runs);
   }
+  bench_small_batches(runs);
+  check(vbpr_set_num_threads(threads), "vbpr_set_num_threads");
   return 0;
 }

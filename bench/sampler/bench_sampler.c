@@ -3,9 +3,16 @@
  * on one and two threads, with uniform and popularity-weighted negatives.
  *
  * Usage: bench_sampler [data_dir] [runs] [rows]   (data_dir defaults to
- * $VBPR_DATA_DIR; 5 runs of 400000 rows, batches of 4096; medians). */
+ * $VBPR_DATA_DIR; 5 runs of 400000 rows, batches of 4096; medians).
+ *        bench_sampler data_dir epoch [runs]   whole epochs of the uniform
+ * sampler on one thread, batches of 2048, in CPU ns per tuple (what other
+ * jobs on a shared machine disturb least): ml-100k M 2 N 4, Gowalla M 1 N 1
+ * and M 2 N 16, the median of runs (default 3) after a warm-up epoch. Uses
+ * the public API only, so the same program times another build of the
+ * library (LD_LIBRARY_PATH). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "../bench_util.h"
@@ -50,8 +57,49 @@ static int measure(vbpr_sampler *s, int M, int N, int runs, long rows, double *o
   return rc;
 }
 
+/* CPU ns per tuple of whole epochs of a uniform sampler (see the usage). */
+static int epochs(const char *dir, const char *file, int M, int N, int runs)
+{
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  vbpr_dataset *ds;
+  vbpr_sampler *s;
+  if (vbpr_dataset_load(path, NULL, &ds) != VBPR_OK) return fail("load");
+  if (vbpr_set_num_threads(1) != VBPR_OK || vbpr_sampler_create(ds, &s) != VBPR_OK ||
+      vbpr_sampler_set(s, VBPR_SAMPLER_BATCH_SIZE, 2048) != VBPR_OK ||
+      vbpr_sampler_set(s, VBPR_SAMPLER_NUM_POS, M) != VBPR_OK ||
+      vbpr_sampler_set(s, VBPR_SAMPLER_NUM_NEG, N) != VBPR_OK)
+    return fail("sampler");
+  int32_t *u = malloc(2048 * sizeof *u), *p = malloc((size_t)2048 * M * sizeof *p),
+          *n = malloc((size_t)2048 * N * sizeof *n);
+  double t[64];
+  if (runs > 64) runs = 64;
+  for (int r = -1; r < runs; r++) {
+    size_t got, total = 0;
+    double c0 = bench_cpu_seconds();
+    do {
+      if (vbpr_sampler_next(s, u, p, n, &got) != VBPR_OK) return fail("next");
+      total += got;
+    } while (got > 0);
+    if (r >= 0) t[r] = 1e9 * (bench_cpu_seconds() - c0) / (double)total;
+  }
+  printf("%-22s M %d N %2d: %6.1f ns/tuple (CPU, 1 thread)\n", file, M, N,
+         bench_median(t, runs));
+  free(u), free(p), free(n);
+  vbpr_sampler_destroy(s);
+  vbpr_dataset_destroy(ds);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
+  if (argc > 2 && strcmp(argv[2], "epoch") == 0) {
+    int runs = argc > 3 ? atoi(argv[3]) : 3;
+    if (runs < 1) runs = 1;
+    return epochs(argv[1], "ml-100k/train.tsv", 2, 4, runs) ||
+           epochs(argv[1], "gowalla/train.txt", 1, 1, runs) ||
+           epochs(argv[1], "gowalla/train.txt", 2, 16, runs);
+  }
   const char *dir = argc > 1 ? argv[1] : getenv("VBPR_DATA_DIR");
   int runs = argc > 2 ? atoi(argv[2]) : 5;
   long rows = argc > 3 ? atol(argv[3]) : 400000;

@@ -28,10 +28,15 @@ METRICS = ["recall", "ndcg", "precision", "f1", "hit_rate", "aplt"]
 
 
 def library_defaults():
-    """The Trainer's default settings, read from the library itself."""
-    with vbpr.Dataset(np.zeros(1, np.int32), np.zeros(1, np.int32)) as one, \
-            vbpr.Trainer(one) as tr:
-        return {p.name.lower(): tr.get(p) for p in vbpr.TrainParam}
+    """The Trainer's default settings, read from the library itself: its own
+    parameters and those of the loss, optimizer and sampler it builds, by
+    the names the Trainer accepts."""
+    one = np.zeros(1, np.int32)
+    with vbpr.Dataset(one, one, num_items=64) as tiny, vbpr.Trainer(tiny) as tr:
+        cfg = {**tr.loss.params(), **tr.optimizer.params(), **tr.params()}
+        cfg.update(batch_size=tr.sampler.batch_size,
+                   neg_pop_exponent=tr.sampler.neg_pop_exponent)
+        return cfg
 
 
 def load_ml100k(data_dir):
@@ -44,13 +49,9 @@ def load_ml100k(data_dir):
 
 
 def make_loss(cfg):
-    kind = vbpr.LossKind(int(cfg["loss"]))
-    if kind == vbpr.LossKind.BPR:
-        return vbpr.Loss(kind)
-    return vbpr.Loss(kind, num_pos=cfg["num_pos"], num_neg=cfg["num_neg"],
-                     c_pos=cfg["c_pos"], c_neg=cfg["c_neg"], estimator=cfg["estimator"],
-                     neg_attention=cfg["neg_attention"], pos_hardness=cfg["pos_hardness"],
-                     neg_hardness=cfg["neg_hardness"], hardness_tau=cfg["hardness_tau"])
+    kind = vbpr.loss_kind(cfg["loss"])
+    names = vbpr.Loss(kind).params()     # the parameters a loss of this kind has
+    return vbpr.Loss(kind, **{k: cfg[k] for k in names})
 
 
 def train(train_set, test_set, cfg, epochs, eval_every, ks, report=None):
@@ -59,18 +60,17 @@ def train(train_set, test_set, cfg, epochs, eval_every, ks, report=None):
     weights = [cfg[p] for p in ("prior_rarity", "prior_good", "prior_popularity", "prior_bad")]
     # Per-item log-priors, computed once; gathered per sampled item below.
     item_lp = train_set.item_log_priors(*weights) if any(weights) else None
-    bpr = int(cfg["loss"]) == vbpr.LossKind.BPR
-    B = int(cfg["batch"])
-    M, N = (1, 1) if bpr else (int(cfg["num_pos"]), int(cfg["num_neg"]))
+    loss = make_loss(cfg)
+    B, M, N = int(cfg["batch_size"]), loss.num_pos, loss.num_neg
     d, seed = int(cfg["dim"]), int(cfg["seed"])
 
     sampler = vbpr.Sampler(train_set, batch_size=B, num_pos=M, num_neg=N, seed=seed,
-                           neg_pop_exponent=cfg["neg_pop_alpha"] or None)
+                           neg_pop_exponent=cfg["neg_pop_exponent"])
     encoder = vbpr.MF(train_set.num_users, train_set.num_items, d, seed)
-    encoder.init_params(vbpr.Init(int(cfg["init"])), cfg["init_scale"], seed)
-    loss = make_loss(cfg)
-    optimizer = vbpr.Optimizer(vbpr.OptimKind(int(cfg["optimizer"])), lr=cfg["lr"],
-                               weight_decay=cfg["l2"])
+    if int(cfg["init"]) != 0:       # 0: the encoder's own initialisation
+        encoder.init_params(cfg["init"], cfg["init_scale"], seed)
+    optimizer = vbpr.Optimizer(cfg["optimizer"], lr=cfg["lr"],
+                               weight_decay=cfg["weight_decay"])
     evaluator = vbpr.Evaluator(train_set, test_set, ks=ks)
 
     # Batch buffers, allocated once; the library reads and writes them in place.
@@ -115,12 +115,14 @@ def parse_args(argv):
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--k", default="20", help="cut-offs, e.g. 10,20")
-    ap.add_argument("--loss", choices=["bpr", "variational"])
-    ap.add_argument("--estimator", choices=["prototype", "prototype_detached", "elbo"])
+    ap.add_argument("--loss", help="bpr or variational")
+    ap.add_argument("--preset", help="a loss preset: " + ", ".join(vbpr.loss_presets()))
+    ap.add_argument("--estimator", help="prototype, prototype_detached (plugin), elbo "
+                    "(exact)")
     ap.add_argument("-M", "--num-pos", type=int)
     ap.add_argument("-N", "--num-neg", type=int)
     ap.add_argument("--c", type=float, help="c_pos and c_neg")
-    ap.add_argument("--neg-attention", choices=["hard", "easy"])
+    ap.add_argument("--neg-attention", help="hard or easy")
     ap.add_argument("--neg-hardness", type=float)
     ap.add_argument("--prior-good", type=float)
     ap.add_argument("--prior-bad", type=float)
@@ -136,20 +138,21 @@ def parse_args(argv):
 
 
 def config_from(args):
+    """The library's defaults, then the preset, then the options given.
+    Value names ("elbo", "exact", "easy") are read by the library."""
     cfg = library_defaults()
-    for name in ("estimator", "num_pos", "num_neg", "dim", "lr", "l2", "batch", "seed"):
-        value = getattr(args, name)
-        if value is not None:
-            cfg[name] = vbpr.Estimator[value.upper()] if name == "estimator" else value
     if args.loss:
-        cfg["loss"] = vbpr.LossKind[args.loss.upper()]
+        cfg["loss"] = vbpr.loss_kind(args.loss)
+    if args.preset:
+        cfg.update(vbpr.Loss(preset=args.preset).params())
+    options = {"estimator": args.estimator, "num_pos": args.num_pos,
+               "num_neg": args.num_neg, "dim": args.dim, "lr": args.lr,
+               "weight_decay": args.l2, "batch_size": args.batch, "seed": args.seed,
+               "neg_attention": args.neg_attention, "neg_hardness": args.neg_hardness,
+               "prior_good": args.prior_good, "prior_bad": args.prior_bad}
     if args.c is not None:
-        cfg["c_pos"] = cfg["c_neg"] = args.c
-    if args.neg_attention:
-        cfg["neg_attention"] = vbpr.Attention[args.neg_attention.upper()]
-    for name in ("neg_hardness", "prior_good", "prior_bad"):
-        if getattr(args, name) is not None:
-            cfg[name] = getattr(args, name)
+        options.update(c_pos=args.c, c_neg=args.c)
+    cfg.update({k: v for k, v in options.items() if v is not None})
     return cfg
 
 

@@ -32,7 +32,7 @@
  *    its out-parameters, which come last and are untouched on failure.
  *  - Kinds are returned as their enum type.
  *  - Objects configured by parameters (loss, sampler, optimizer, trainer,
- *    dataset options, synthetic data) share one pattern:
+ *    encoder, dataset options, synthetic data) share one pattern:
  *    vbpr_<object>_set(obj, param, double) and _get(obj, param, double *),
  *    plus vbpr_<object>_param_bounds() (range, default, flags),
  *    _param_name(), _param_from_name() (case-insensitive, '-' matching '_')

@@ -264,8 +264,10 @@ VBPR_API vbpr_status vbpr_dataset_item_mean_ratings(const vbpr_dataset *ds, doub
  *   lp_neg[i] = b1 log popularity + b2 log bad.
  * Gather them per sampled item into the loss's log_prior_pos/neg arrays.
  * Without ratings every item's quality is 0, so good and bad are constant.
+ * vbpr_loss_item_log_priors() (vbpr/loss.h) computes the same from plain
+ * arrays, for hosts without a dataset.
  *
- * @param a1, a2, b1, b2  finite weights >= 0
+ * @param a1, a2, b1, b2  weights in [0, 1e6]
  * @param[out] lp_pos, lp_neg  [len] each, len >= num_items; entries from
  *                             num_items on are left alone. Nothing is
  *                             written on error.

@@ -2,12 +2,16 @@
  * libvbpr: encoders that turn user and item ids into embeddings, and the
  * model files that store their parameters.
  *
- * Two encoders share one interface (optional modules, see vbpr_has_module()):
+ * Three encoders share one interface (optional modules, see vbpr_has_module()):
  *  - MF (matrix factorisation): a user table and an item table; the
  *    embedding of an id is its row.
  *  - LightGCN: the same two tables propagated over the normalised
  *    user-item graph D^-1/2 A D^-1/2 for K layers; the embedding of a node
  *    is the mean of its layers 0..K (He et al., SIGIR 2020).
+ *  - XSimGCL: LightGCN's propagation with random noise added to every
+ *    layer in training, the mean of layers 1..K, and a contrastive InfoNCE
+ *    term of its own between the final embeddings and one layer's
+ *    (Yu et al., TKDE 2024). Its parameters: vbpr_encoder_param.
  *
  * A training step is: vbpr_encoder_zero_grad(), vbpr_encoder_forward() for
  * a batch laid out as the sampler produces it, the loss's forward/backward on
@@ -38,7 +42,8 @@ typedef struct vbpr_encoder vbpr_encoder;
 /** Encoder kinds. Values are explicit and never renumbered. */
 typedef enum vbpr_encoder_kind {
   VBPR_ENCODER_MF = 1,       /**< matrix factorisation (module "mf") */
-  VBPR_ENCODER_LIGHTGCN = 2  /**< LightGCN (module "lightgcn") */
+  VBPR_ENCODER_LIGHTGCN = 2, /**< LightGCN (module "lightgcn") */
+  VBPR_ENCODER_XSIMGCL = 3   /**< XSimGCL (module "xsimgcl") */
 } vbpr_encoder_kind;
 
 /** Parameter initialisations. Values are explicit and never renumbered. */
@@ -61,7 +66,7 @@ typedef enum vbpr_table {
 #define VBPR_ENCODER_NUM_TABLES 2
 /** Largest embedding dimension accepted. */
 #define VBPR_ENCODER_MAX_DIM 4096
-/** Largest number of LightGCN layers accepted. */
+/** Largest number of LightGCN (and XSimGCL) layers accepted. */
 #define VBPR_LIGHTGCN_MAX_LAYERS 64
 
 /**
@@ -104,6 +109,93 @@ VBPR_API vbpr_status vbpr_encoder_create_lightgcn(const vbpr_dataset *ds, size_t
                                                   size_t num_layers, uint64_t seed,
                                                   vbpr_encoder **out);
 
+/**
+ * Creates an XSimGCL encoder (Yu et al., "XSimGCL: Towards Extremely Simple
+ * Graph Contrastive Learning for Recommendation", TKDE 2024) over the
+ * user-item graph of @p ds, copied as for LightGCN. With E0 the tables and
+ * A the normalised adjacency, a training forward computes for k = 1..K
+ *     X_k = A X_{k-1} + eps * sign(A X_{k-1}) * u_k / ||u_k||   (per row,
+ *           u_k uniform in [0, 1)^dim, a fresh draw for every row, layer
+ *           and training step),     X_0 = E0,
+ * and the embedding of a node is its row of F = (X_1 + ... + X_K) / K
+ * (layer 0 is not in the mean). Evaluation (vbpr_encoder_embeddings(),
+ * export) uses the same propagation without noise.
+ *
+ * The encoder adds a loss term of its own (vbpr_encoder_extra_loss(),
+ * called between forward and backward; the trainer adds it to the batch
+ * loss): the InfoNCE loss, with cosine
+ * similarity and temperature tau, between the rows of F and of X_{l*} of
+ * the batch's users and of its anchor positives (the first positive of each
+ * row), each counted once, weighted by lambda:
+ *     lambda * (InfoNCE(F_U, X_l*_U) + InfoNCE(F_I, X_l*_I)).
+ * eps, tau, lambda and l* are parameters (vbpr_encoder_set()); the defaults
+ * are those of the XSimGCL reference code (eps 0.2, tau 0.15, lambda 0.2,
+ * l* 1, with K = 2 layers). The noise comes from the counter RNG keyed by
+ * (seed, training step, layer, row): it does not depend on the thread
+ * count. Tables are initialised Xavier normal (gain 1).
+ *
+ * @param ds          the training interactions (as for LightGCN)
+ * @param dim         embedding dimension, 1..VBPR_ENCODER_MAX_DIM
+ * @param num_layers  propagation layers K, 1..VBPR_LIGHTGCN_MAX_LAYERS
+ *                    (the XSimGCL paper uses 2 or 3)
+ * @param seed        the initialisation's and the noise's key
+ * @param[out] out    the new encoder, the caller's to destroy; set to NULL on entry
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT; VBPR_ERR_OUT_OF_MEMORY;
+ *         VBPR_ERR_UNSUPPORTED when built without the "xsimgcl" module.
+ */
+VBPR_API vbpr_status vbpr_encoder_create_xsimgcl(const vbpr_dataset *ds, size_t dim,
+                                                 size_t num_layers, uint64_t seed,
+                                                 vbpr_encoder **out);
+
+/**
+ * Parameters of encoder kinds that have their own (XSimGCL), set with
+ * vbpr_encoder_set(). Values are explicit and never renumbered. Each
+ * applies to the kinds named; on another kind it is
+ * VBPR_ERR_INVALID_ARGUMENT. Bounds and defaults per kind:
+ * vbpr_encoder_param_bounds(); names in parentheses.
+ */
+typedef enum vbpr_encoder_param {
+  /** XSimGCL: noise magnitude eps ("noise_eps"), in [0, 100]; default 0.2;
+   * 0 trains without noise */
+  VBPR_ENCODER_NOISE_EPS = 1,
+  /** XSimGCL: temperature tau of the contrastive term ("cl_tau"), in
+   * [1e-4, 1e4]; default 0.15 */
+  VBPR_ENCODER_CL_TAU = 2,
+  /** XSimGCL: weight lambda of the contrastive term ("cl_weight"), in
+   * [0, 1e6]; default 0.2; 0 leaves the term out */
+  VBPR_ENCODER_CL_WEIGHT = 3,
+  /** XSimGCL: the layer l* whose embeddings are contrasted with the final
+   * ones ("cl_layer"), an integer in [1, the encoder's layers]; default 1 */
+  VBPR_ENCODER_CL_LAYER = 4
+} vbpr_encoder_param;
+
+/** Bounds and default of @p p on an encoder of @p kind (see
+ * vbpr_param_bounds). VBPR_ERR_INVALID_ARGUMENT for an unknown kind or
+ * parameter, or one that does not apply to @p kind. The limit of
+ * CL_LAYER that depends on the encoder (its layers) is checked by
+ * vbpr_encoder_set(). */
+VBPR_API vbpr_status vbpr_encoder_param_bounds(vbpr_encoder_kind kind, vbpr_encoder_param p,
+                                               vbpr_param_bounds *bounds);
+/** The name of @p p ("cl_tau"), static; NULL if unknown. */
+VBPR_API const char *vbpr_encoder_param_name(vbpr_encoder_param p);
+/** The parameter named @p name (case-insensitive, '-' matches '_'). */
+VBPR_API vbpr_status vbpr_encoder_param_from_name(const char *name, vbpr_encoder_param *p);
+/** A value of @p p given as text, validated against the bounds of the
+ * first kind it applies to. */
+VBPR_API vbpr_status vbpr_encoder_param_parse(vbpr_encoder_param p, const char *text,
+                                              double *value);
+
+/**
+ * Sets one parameter of @p enc; it applies from the next forward.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL, unknown parameter, one
+ *   that does not apply to this kind, a value out of bounds, CL_LAYER above
+ *   the encoder's layers); nothing is changed on failure.
+ */
+VBPR_API vbpr_status vbpr_encoder_set(vbpr_encoder *enc, vbpr_encoder_param p, double value);
+/** Reads one parameter of @p enc into *value (untouched on failure). */
+VBPR_API vbpr_status vbpr_encoder_get(const vbpr_encoder *enc, vbpr_encoder_param p,
+                                      double *value);
+
 /** Frees @p enc and everything it owns; NULL is a no-op. Pointers obtained
  *  from its getters become invalid. */
 VBPR_API void vbpr_encoder_destroy(vbpr_encoder *enc);
@@ -116,7 +208,7 @@ VBPR_API size_t vbpr_encoder_num_users(const vbpr_encoder *enc);
 VBPR_API size_t vbpr_encoder_num_items(const vbpr_encoder *enc);
 /** Embedding dimension, or 0 if @p enc is NULL. */
 VBPR_API size_t vbpr_encoder_dim(const vbpr_encoder *enc);
-/** LightGCN layers K; 0 for MF or NULL. */
+/** Layers K of LightGCN or XSimGCL; 0 for MF or NULL. */
 VBPR_API size_t vbpr_encoder_num_layers(const vbpr_encoder *enc);
 
 /**
@@ -162,15 +254,33 @@ VBPR_API vbpr_status vbpr_encoder_forward(vbpr_encoder *enc, size_t batch, size_
                                           float *neg_emb);
 
 /**
+ * The encoder's own loss term for the batch of the last forward, into
+ * *value: XSimGCL's weighted contrastive term; 0 for MF and LightGCN. Call
+ * it after vbpr_encoder_forward() and before vbpr_encoder_backward(), and
+ * add *value to the loss: that backward then adds the term's gradient to
+ * the parameter gradients too, on top of the batch's. At most one call per
+ * forward counts (a second one recomputes the same term). May allocate its
+ * workspace at the first call (or a larger batch).
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL); VBPR_ERR_STATE (no
+ *   forward since the last backward, or vbpr_encoder_embeddings() was
+ *   called after the forward); VBPR_ERR_OUT_OF_MEMORY;
+ *   VBPR_ERR_NUMERIC (a non-finite term). On failure *value is 0 and the
+ *   next backward adds the batch's gradient only.
+ */
+VBPR_API vbpr_status vbpr_encoder_extra_loss(vbpr_encoder *enc, double *value);
+
+/**
  * Adds to the parameter gradients the gradient of a scalar loss whose
  * gradients with respect to the last forward's outputs are given (same
  * shapes as those outputs). Each forward allows one backward: a second call
  * without a new forward is VBPR_ERR_STATE, as is a call before any forward.
  *
  * MF adds to the rows of the batch's ids only and records them as touched
- * (vbpr_encoder_touched_rows()). LightGCN propagates the gradient back
- * through the K layers (the adjacency is symmetric), which reaches every
- * connected row: all rows count as touched.
+ * (vbpr_encoder_touched_rows()). LightGCN and XSimGCL propagate the
+ * gradient back through the K layers (the adjacency is symmetric), which
+ * reaches every connected row: all rows count as touched. After a
+ * successful vbpr_encoder_extra_loss() for this forward, the gradient of
+ * the encoder's own term is added too.
  *
  * @param grad_user  [batch*dim]
  * @param grad_pos   [batch*m*dim]; may be NULL if m == 0
@@ -221,7 +331,8 @@ VBPR_API vbpr_status vbpr_encoder_touched_rows(const vbpr_encoder *enc, vbpr_tab
 /**
  * The final embeddings of all users and all items, for scoring and
  * evaluation: the tables themselves for MF, the propagated mean of layers
- * 0..K for LightGCN (computed by this call from the current parameters).
+ * 0..K for LightGCN, of layers 1..K without noise for XSimGCL (computed by
+ * this call from the current parameters).
  * Borrowed: [num_users*dim] and [num_items*dim], valid until the next
  * forward, embeddings, parameter change (optimizer step, host write,
  * init_params, load) or destroy of @p enc, whichever comes first.

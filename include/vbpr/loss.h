@@ -1,6 +1,7 @@
 /*
- * libvbpr: the loss object. BPR and Variational BPR, forward and backward,
- * for training loops that own their embeddings and their optimizer.
+ * libvbpr: the loss object. BPR, Variational BPR and InfoNCE, forward and
+ * backward, for training loops that own their embeddings and their
+ * optimizer.
  *
  * A host computes its embeddings (or its own similarity scores), calls a
  * forward to get the batch loss, then a backward to get the gradients it
@@ -41,7 +42,10 @@
  * Threads: one loss object must not be used by two threads at the same time;
  * different loss objects may be used concurrently. For large batches a call
  * splits its rows over up to vbpr_get_num_threads() threads; results do not
- * depend on the number of threads.
+ * depend on the number of threads. A small call (a batch of a few rows, as
+ * a per-sample host makes) runs on the calling thread without consulting
+ * the thread setting, and once its workspaces exist it makes no system
+ * call and no allocation.
  *
  * Memory: workspaces are kept in the loss and only grow; once a call has
  * run with a given batch, M, N and thread count, later calls with the same
@@ -60,7 +64,14 @@ typedef struct vbpr_loss vbpr_loss;
 /** Loss kinds. Values are part of the ABI and never renumbered. */
 typedef enum vbpr_loss_kind {
   VBPR_LOSS_BPR = 1,         /**< classic BPR: one positive, one negative per row */
-  VBPR_LOSS_VARIATIONAL = 2  /**< Variational BPR with M positives, N negatives */
+  VBPR_LOSS_VARIATIONAL = 2, /**< Variational BPR with M positives, N negatives */
+  /** InfoNCE (sampled softmax): one positive, N negatives, temperature t:
+   * loss_b = -log( e^{z+} / (e^{z+} + sum_n e^{z-_n}) ), z+ = s+ / t + lp+,
+   * z-_n = s-_n / t + lp-_n (a log-prior shifts a candidate's logit; with
+   * lp- = -log q_n it is the usual correction for negatives drawn with
+   * probability q_n). Attention reported: alpha = 1, beta = the softmax of
+   * the negatives' logits among themselves. */
+  VBPR_LOSS_INFONCE = 3
 } vbpr_loss_kind;
 
 /**
@@ -72,8 +83,10 @@ typedef enum vbpr_loss_kind {
  * messages and vbpr_loss_param_from_name()) are in parentheses.
  *
  * A BPR loss accepts only NUM_POS and NUM_NEG, and only the value 1 for
- * them; every other parameter is VARIATIONAL-only and is
- * VBPR_ERR_INVALID_ARGUMENT on a BPR loss (for set and get).
+ * them. An INFONCE loss accepts NUM_POS (only 1), NUM_NEG (default 4) and
+ * TEMPERATURE. Every other parameter is VARIATIONAL-only. A parameter that
+ * does not apply to the loss's kind is VBPR_ERR_INVALID_ARGUMENT (for set
+ * and get).
  */
 typedef enum vbpr_loss_param {
   /** M, positives per row ("num_pos"): integral, 1..VBPR_LOSS_MAX_SAMPLES;
@@ -101,7 +114,10 @@ typedef enum vbpr_loss_param {
   VBPR_LOSS_NEG_HARDNESS = 8,
   /** tau, temperature of the hardness priors ("hardness_tau"): in
    * [1e-6, 1e6]; default 0.5 */
-  VBPR_LOSS_HARDNESS_TAU = 9
+  VBPR_LOSS_HARDNESS_TAU = 9,
+  /** t, the temperature of an INFONCE loss ("temperature"): in [1e-6, 1e6];
+   * default 0.1. INFONCE-only. */
+  VBPR_LOSS_TEMPERATURE = 10
 } vbpr_loss_param;
 
 /** Largest accepted M or N. */
@@ -140,8 +156,10 @@ typedef enum vbpr_attention {
  * N = 4, c_pos = c_neg = 4, VBPR_ESTIMATOR_PROTOTYPE, VBPR_ATTENTION_HARD,
  * no hardness prior (tau 0.5); for VBPR_LOSS_BPR M = N = 1.
  *
- * @param kind  VBPR_LOSS_BPR or VBPR_LOSS_VARIATIONAL; anything else is
- *              VBPR_ERR_INVALID_ARGUMENT.
+ * For VBPR_LOSS_INFONCE: M = 1, N = 4, temperature 0.1.
+ *
+ * @param kind  VBPR_LOSS_BPR, VBPR_LOSS_VARIATIONAL or VBPR_LOSS_INFONCE;
+ *              anything else is VBPR_ERR_INVALID_ARGUMENT.
  * @param[out] out  receives the new loss, owned by the caller, released with
  *              vbpr_loss_destroy(); set to NULL on entry.
  * @return VBPR_OK, VBPR_ERR_INVALID_ARGUMENT or VBPR_ERR_OUT_OF_MEMORY.
@@ -198,8 +216,11 @@ VBPR_API vbpr_status vbpr_loss_param_parse(vbpr_loss_param p, const char *text,
  *  - "reference-plugin": the later reference code's default (prototype
  *    detached, easy attention, negative hardness 0.5, tau 0.5);
  *  - "reference-exact": the same with the ELBO estimator;
- *  - "best": the library's best measured configuration (doc/loss.md and
- *    doc/results.md give the figures and the item priors that go with it).
+ *  - "best": the library's best measured configuration, the winner on
+ *    ml-100k under Adam in batches and under per-sample SGD, Adagrad and
+ *    Adam (doc/loss.md, "Presets" and "Optimizer settings"): the ELBO
+ *    estimator, easy attention, negative hardness 0.5, with item priors
+ *    (vbpr_loss_preset_prior_weights()).
  * Names are matched without regard to case, '-' matching '_'.
  */
 /** Number of presets. */
@@ -214,6 +235,52 @@ VBPR_API const char *vbpr_loss_preset_name(size_t i);
  *   changed on failure.
  */
 VBPR_API vbpr_status vbpr_loss_set_preset(vbpr_loss *loss, const char *name);
+
+/**
+ * The item-prior weights that go with preset @p name (matched as by
+ * vbpr_loss_set_preset()): a1 (log rarity) and a2 (log good) of the
+ * positive log-prior, b1 (log popularity) and b2 (log bad) of the negative
+ * one, for vbpr_loss_item_log_priors() or vbpr_dataset_item_log_priors().
+ * All zero for a preset measured without priors. A host that cannot
+ * compute priors may use the preset without them (doc/loss.md gives both
+ * figures).
+ * @return VBPR_OK or VBPR_ERR_INVALID_ARGUMENT (NULL pointer, unknown name);
+ *   the out-parameters are untouched on failure.
+ */
+VBPR_API vbpr_status vbpr_loss_preset_prior_weights(const char *name, double *a1,
+                                                    double *a2, double *b1, double *b2);
+
+/**
+ * Per-item log-priors from plain arrays, for hosts without a vbpr_dataset:
+ * the formulas of vbpr_dataset_item_log_priors() (vbpr/dataset.h), from the
+ * same implementation, so that a dataset's counts and rating sums passed
+ * here give bit-identical results:
+ *   pop = counts[i] + 1, popularity = log1p(pop) / log1p(max pop),
+ *   rarity = 1 - popularity, quality = rating_sums[i] / pop,
+ *   good = sigmoid((quality - mean quality over all items) / 0.2),
+ *   bad = 1 - good, each factor clamped at 1e-12 before its log;
+ *   lp_pos[i] = a1 log rarity + a2 log good,
+ *   lp_neg[i] = b1 log popularity + b2 log bad.
+ * Gather them per sampled item into the log_prior_pos/neg arrays of a
+ * forward (lp_pos for the positives, lp_neg for the negatives).
+ *
+ * @param num_items  items (0: nothing to do).
+ * @param counts  [num_items]: each item's number of training interactions,
+ *                or the host's own popularity (any finite value >= 0).
+ * @param rating_sums  [num_items]: the sum of each item's ratings (or
+ *                weights), or NULL when there are none (every quality is
+ *                then 0, so good and bad are constant).
+ * @param a1, a2, b1, b2  weights in [0, 1e6] (vbpr_loss_preset_prior_weights()
+ *                gives a preset's).
+ * @param[out] lp_pos, lp_neg  [num_items] each.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL array, weight out of
+ *   range, negative count); VBPR_ERR_NUMERIC (NaN or Inf in counts or
+ *   rating_sums, named with its index). Nothing is written on failure.
+ */
+VBPR_API vbpr_status vbpr_loss_item_log_priors(size_t num_items, const double *counts,
+                                               const double *rating_sums, double a1,
+                                               double a2, double b1, double b2,
+                                               float *lp_pos, float *lp_neg);
 
 /**
  * Sets a parameter (see vbpr_loss_param for ranges and defaults). A
@@ -336,6 +403,39 @@ VBPR_API vbpr_status vbpr_loss_forward_backward_scores(vbpr_loss *loss, size_t b
                                                        float *loss_out,
                                                        float *grad_pos_scores,
                                                        float *grad_neg_scores);
+
+/**
+ * Double-precision fused forward and backward at the embedding level, for
+ * hosts whose factors are double: the loss of vbpr_loss_forward_backward()
+ * with every array, the mean loss and grad_output in double, and inner
+ * products and embedding gradients computed in double (the per-row math is
+ * double on every path). The same checks, errors and buffer rules (outputs
+ * written, not added; nothing written on failure), the same threads and
+ * workspaces.
+ *
+ * What it stores: the attention weights, row losses and batch size (read
+ * with vbpr_loss_attention(), vbpr_loss_row_losses(), vbpr_loss_batch_size()),
+ * not a forward for the float backward calls, which are VBPR_ERR_STATE
+ * after it: its gradients are already computed, in double.
+ */
+VBPR_API vbpr_status vbpr_loss_forward_backward_f64(vbpr_loss *loss, size_t batch,
+                                                    size_t dim, const double *user,
+                                                    const double *pos, const double *neg,
+                                                    const double *log_prior_pos,
+                                                    const double *log_prior_neg,
+                                                    double grad_output, double *loss_out,
+                                                    double *grad_user, double *grad_pos,
+                                                    double *grad_neg);
+
+/**
+ * Double-precision fused forward and backward at the score level:
+ * vbpr_loss_forward_backward_scores() with double arrays. Stores as
+ * vbpr_loss_forward_backward_f64().
+ */
+VBPR_API vbpr_status vbpr_loss_forward_backward_scores_f64(
+    vbpr_loss *loss, size_t batch, const double *pos_scores, const double *neg_scores,
+    const double *log_prior_pos, const double *log_prior_neg, double grad_output,
+    double *loss_out, double *grad_pos_scores, double *grad_neg_scores);
 
 /**
  * The attention weights of the stored forward: alpha [batch * M] and

@@ -21,6 +21,20 @@
  *          vbpr_optim_step_rows()); other rows and their moments are left
  *          as they are; the bias correction uses the slot's step count. For
  *          big tables where a batch touches few rows.
+ *  - Row-wise Adagrad (as FBGEMM's): per row, g += wd * p;
+ *          acc_row += mean_k g_k^2; p -= lr * g / (sqrt(acc_row) + eps).
+ *          One float of state per row (LIBMF's choice for MF).
+ *  - Sparse Adam: the Adam formulas per row, with the row's own number of
+ *          updates t in the bias corrections (beta1^t, beta2^t kept per
+ *          row), so a row first updated late is not over-stepped as with
+ *          lazy Adam's global count. For the fused path, where rows are
+ *          updated tuple by tuple and no global step order exists.
+ *  The last two (and SGD) are the row-wise kinds: they can update a row on
+ *  its own, which the fused path (vbpr_optim_step_tuples) needs. They
+ *  update only the listed (touched) rows of vbpr_optim_step_rows() and
+ *  vbpr_optim_step_encoder() (SGD as described above); vbpr_optim_step()
+ *  treats its buffer as one row. A slot's row width is fixed by its first
+ *  step.
  *
  * A gradient holding NaN or an infinity fails with VBPR_ERR_NUMERIC before
  * anything is updated (parameters, moments and step counts unchanged).
@@ -34,6 +48,7 @@
 
 #include "vbpr/common.h"
 #include "vbpr/encoder.h"
+#include "vbpr/loss.h"
 
 VBPR_BEGIN_DECLS
 
@@ -42,9 +57,11 @@ typedef struct vbpr_optim vbpr_optim;
 
 /** Optimizer kinds. Values are explicit and never renumbered. */
 typedef enum vbpr_optim_kind {
-  VBPR_OPTIM_SGD = 1,       /**< plain SGD with L2 weight decay */
-  VBPR_OPTIM_ADAM = 2,      /**< torch.optim.Adam: dense update */
-  VBPR_OPTIM_LAZY_ADAM = 3  /**< Adam on the touched rows only */
+  VBPR_OPTIM_SGD = 1,        /**< plain SGD with L2 weight decay */
+  VBPR_OPTIM_ADAM = 2,       /**< torch.optim.Adam: dense update */
+  VBPR_OPTIM_LAZY_ADAM = 3,  /**< Adam on the touched rows only */
+  VBPR_OPTIM_ADAGRAD = 4,    /**< row-wise Adagrad: one accumulator per row */
+  VBPR_OPTIM_SPARSE_ADAM = 5 /**< Adam per row, each row with its own step count */
 } vbpr_optim_kind;
 
 /**
@@ -141,6 +158,62 @@ VBPR_API vbpr_status vbpr_optim_step_rows(vbpr_optim *opt, int32_t slot, size_t 
  * backward. Both tables are checked before either is updated.
  */
 VBPR_API vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc);
+
+/**
+ * The fused path: trains a host's own user and item tables on sampled
+ * tuples, one tuple at a time, in place. For each tuple (users[t],
+ * pos[t*M .. t*M+M-1], neg[t*N .. t*N+N-1]), with M and N those of
+ * @p loss, it computes the scores s = <user row, item row>, the gradients of
+ * that tuple's loss (any kind of vbpr_loss, with its parameters) with
+ * respect to them, and updates the item rows (gradient ds * user row) then
+ * the user row (sum of ds * item row, from the items as they were) with
+ * this optimizer's row-wise rule, while the rows are in cache: no batch
+ * buffers, gradient tables or separate optimizer sweep. Per tuple, not per
+ * batch mean: the learning rate applies to each tuple's gradient.
+ *
+ * @p opt must be row-wise: VBPR_OPTIM_SGD, VBPR_OPTIM_ADAGRAD or
+ * VBPR_OPTIM_SPARSE_ADAM (else VBPR_ERR_UNSUPPORTED). Its state for the user
+ * table is in @p slot, for the item table in slot + 1 (sized by the first
+ * call; each call counts one step of both).
+ *
+ * Threads: the tuples are split over up to vbpr_get_num_threads() threads
+ * that update shared rows without locks (Hogwild). With one thread the
+ * result is reproducible bit for bit; with more it varies from run to run,
+ * as with any Hogwild trainer. The tables must not be used by the host
+ * during the call.
+ *
+ * Errors: arguments and every id are checked before anything is updated
+ * (VBPR_ERR_INVALID_ARGUMENT, VBPR_ERR_OUT_OF_RANGE naming the array,
+ * position and id, VBPR_ERR_UNSUPPORTED, VBPR_ERR_OUT_OF_MEMORY: nothing
+ * changed). The update is in place and cannot be undone: a tuple whose
+ * scores, log-priors or gradients are not finite is skipped, the others are
+ * applied, and the call returns VBPR_ERR_NUMERIC naming the first skipped
+ * tuple and their number.
+ *
+ * @p loss is used for its parameters and workspace; its stored forward is
+ * kept.
+ *
+ * @param slot        user state slot; the items use slot + 1
+ * @param num_users, num_items, dim   the table sizes, rows >= 1, < 2^31
+ * @param user_table  [num_users * dim], updated in place
+ * @param item_table  [num_items * dim], updated in place
+ * @param count       tuples (0: nothing to do)
+ * @param users       [count] ids in [0, num_users)
+ * @param pos         [count * M] ids in [0, num_items)
+ * @param neg         [count * N] ids in [0, num_items)
+ * @param item_log_prior_pos  [num_items] per-item log-prior of a positive
+ *                    (vbpr_dataset_item_log_priors()), or NULL (0)
+ * @param item_log_prior_neg  [num_items] the same for negatives, or NULL
+ * @param[out] mean_loss  the mean loss of the applied tuples; may be NULL
+ */
+VBPR_API vbpr_status vbpr_optim_step_tuples(vbpr_optim *opt, vbpr_loss *loss, int32_t slot,
+                                            size_t num_users, size_t num_items, size_t dim,
+                                            float *user_table, float *item_table,
+                                            size_t count, const int32_t *users,
+                                            const int32_t *pos, const int32_t *neg,
+                                            const float *item_log_prior_pos,
+                                            const float *item_log_prior_neg,
+                                            double *mean_loss);
 
 /** Number of steps taken on @p slot (0 if never used). */
 VBPR_API vbpr_status vbpr_optim_slot_steps(const vbpr_optim *opt, int32_t slot,

@@ -72,7 +72,17 @@ typedef enum vbpr_sampler_param {
   /** USERS mode: rows per epoch ("users_epoch_rows"), an integer in
    * [0, 2^53]; 0 (default) means as many as the visited interactions of the
    * INTERACTIONS mode. */
-  VBPR_SAMPLER_USERS_EPOCH_ROWS = 8
+  VBPR_SAMPLER_USERS_EPOCH_ROWS = 8,
+  /** Data parallelism: the number of ranks W ("world_size"), an integer in
+   * [1, 2^16], above RANK. Default 1. With W > 1 every batch of BATCH_SIZE
+   * rows (the "global batch": exactly the rows one process with the same
+   * parameters draws) is split into W contiguous shares, rank r filling
+   * rows [r*n/W, (r+1)*n/W) of the batch's n rows; the union over the ranks
+   * is the global batch. See vbpr_sampler_next_shard(). */
+  VBPR_SAMPLER_WORLD_SIZE = 9,
+  /** Data parallelism: this process's rank ("rank"), an integer in
+   * [0, WORLD_SIZE). Default 0. Set WORLD_SIZE first (the enum's order). */
+  VBPR_SAMPLER_RANK = 10
 } vbpr_sampler_param;
 
 /** Bounds and default of @p p (see vbpr_param_bounds). The data-dependent
@@ -122,9 +132,29 @@ VBPR_API vbpr_status vbpr_sampler_get(const vbpr_sampler *s, vbpr_sampler_param 
  * *rows gets the number of rows filled: B, fewer for the last batch of an
  * epoch, and 0 once the epoch is over. That 0 also starts the next epoch:
  * the following call returns its first rows. Nothing is written on error.
+ *
+ * With WORLD_SIZE > 1 it fills this rank's share of the global batch. A
+ * share can be empty (a last batch with fewer rows than ranks), which this
+ * function cannot tell from the end of the epoch: it then fails with
+ * VBPR_ERR_STATE and changes nothing; data-parallel loops use
+ * vbpr_sampler_next_shard().
  */
 VBPR_API vbpr_status vbpr_sampler_next(vbpr_sampler *s, int32_t *users, int32_t *pos,
                                        int32_t *neg, size_t *rows);
+
+/**
+ * This rank's share of the next global batch (see VBPR_SAMPLER_WORLD_SIZE),
+ * for data-parallel loops whose ranks must stay in step: *rows gets the rows
+ * filled (the share, which may be 0 when the global batch has fewer rows
+ * than there are ranks) and *batch_rows the rows of the whole global batch,
+ * 0 once the epoch is over (that call also starts the next epoch, as for
+ * vbpr_sampler_next()). The share's rows are written from index 0 of the
+ * buffers, which must hold what vbpr_sampler_next() needs. With
+ * WORLD_SIZE 1, *rows == *batch_rows. Nothing is written on error.
+ */
+VBPR_API vbpr_status vbpr_sampler_next_shard(vbpr_sampler *s, int32_t *users, int32_t *pos,
+                                             int32_t *neg, size_t *rows,
+                                             size_t *batch_rows);
 
 /**
  * Abandons the rest of the current epoch and starts the next one. At the

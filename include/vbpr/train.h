@@ -53,27 +53,29 @@ typedef struct vbpr_trainer vbpr_trainer;
  * VBPR_ERR_STATE after it; the others may change at any time.
  */
 typedef enum vbpr_trainer_param {
-  /** ("encoder") structural: a vbpr_encoder_kind ("mf", "lightgcn"),
-   * default VBPR_ENCODER_MF */
+  /** ("encoder") structural: a vbpr_encoder_kind ("mf", "lightgcn",
+   * "xsimgcl"), default VBPR_ENCODER_MF. XSimGCL's own parameters are set
+   * on vbpr_trainer_encoder() after prepare (vbpr_encoder_set()), and its
+   * contrastive term joins every batch's loss. */
   VBPR_TRAINER_ENCODER = 1,
   /** ("dim") structural: embedding size, 1..VBPR_ENCODER_MAX_DIM, default 64 */
   VBPR_TRAINER_DIM = 2,
-  /** ("layers") structural: LightGCN layers K, 1..VBPR_LIGHTGCN_MAX_LAYERS,
-   * default 1 */
+  /** ("layers") structural: LightGCN and XSimGCL layers K,
+   * 1..VBPR_LIGHTGCN_MAX_LAYERS, default 1 (XSimGCL's paper uses 2) */
   VBPR_TRAINER_LAYERS = 3,
   /** ("init") structural: 0 ("default") keeps the encoder's own
-   * initialisation (MF Normal(0, 0.01), LightGCN Xavier normal), else a
-   * vbpr_init ("normal", "xavier") */
+   * initialisation (MF Normal(0, 0.01), LightGCN and XSimGCL Xavier
+   * normal), else a vbpr_init ("normal", "xavier") */
   VBPR_TRAINER_INIT = 4,
   /** ("init_scale") structural: the scale of INIT (see vbpr_init), in
    * [0, 1000]; 0 (default) is the init's usual one: 0.01 for NORMAL, gain 1
    * for XAVIER_NORMAL */
   VBPR_TRAINER_INIT_SCALE = 5,
-  /** ("loss") structural: a vbpr_loss_kind ("bpr", "variational"), default
-   * VBPR_LOSS_VARIATIONAL */
+  /** ("loss") structural: a vbpr_loss_kind ("bpr", "variational",
+   * "infonce"), default VBPR_LOSS_VARIATIONAL */
   VBPR_TRAINER_LOSS = 6,
   /** ("optimizer") structural: a vbpr_optim_kind ("sgd", "adam",
-   * "lazy_adam"), default VBPR_OPTIM_ADAM */
+   * "lazy_adam", "adagrad", "sparse_adam"), default VBPR_OPTIM_ADAM */
   VBPR_TRAINER_OPTIMIZER = 7,
   /** ("seed") structural: seed of the initialisation and of the sampler,
    * an integer in [0, 2^53], default 42 */
@@ -93,7 +95,29 @@ typedef enum vbpr_trainer_param {
   VBPR_TRAINER_EPOCHS = 13,
   /** ("eval_every") vbpr_trainer_fit() evaluates after every this many
    * epochs and after the last; 0 never. In [0, 2^31-1], default 5 */
-  VBPR_TRAINER_EVAL_EVERY = 14
+  VBPR_TRAINER_EVAL_EVERY = 14,
+  /** ("fused") 1 ("on") trains each batch on the fused path
+   * (vbpr_optim_step_tuples: per tuple, in place, threads lock-free), 0
+   * ("off", default) on the batched path (encoder forward, loss, encoder
+   * backward, optimizer step). The fused path needs the MF encoder and a
+   * row-wise optimizer (sgd, adagrad, sparse_adam), else an epoch fails with
+   * VBPR_ERR_UNSUPPORTED; the learning rate then applies to each tuple's
+   * gradient, not to a batch mean. May change between epochs. */
+  VBPR_TRAINER_FUSED = 15,
+  /** ("noise_track") 1: keep per-interaction noise statistics while
+   * training (see "Noise diagnosis" below); 0 (default): off. May change
+   * at any time; statistics gathered so far are kept. */
+  VBPR_TRAINER_NOISE_TRACK = 16,
+  /** ("noise_momentum") m of the statistics' running averages: at each
+   * visit avg = m * avg + (1 - m) * value (the first visit sets it), in
+   * [0, 1); default 0.9, about the last 10 visits (5 epochs at M = 2) */
+  VBPR_TRAINER_NOISE_MOMENTUM = 17,
+  /** ("checkpoint_every") with a checkpoint file set
+   * (vbpr_trainer_set_checkpoint()), vbpr_trainer_fit() writes it after
+   * every this many epochs (after that epoch's evaluation), after the last,
+   * and when stopped by the progress callback; 0: only those two. In
+   * [0, 2^31-1], default 1 */
+  VBPR_TRAINER_CHECKPOINT_EVERY = 18
 } vbpr_trainer_param;
 
 /** Bounds and default of @p p (see vbpr_param_bounds). */
@@ -232,6 +256,120 @@ VBPR_API size_t vbpr_trainer_evaluation_count(const vbpr_trainer *tr);
 VBPR_API vbpr_status vbpr_trainer_evaluation(const vbpr_trainer *tr, size_t index,
                                              vbpr_metric metric, size_t k, int64_t *epoch,
                                              double *value);
+
+/*
+ * Noise diagnosis. Variational BPR's positive attention gives less weight
+ * to positives that look like noise (paper, section 4). With NOISE_TRACK
+ * on, every training batch updates, for each training interaction that is
+ * one of the batch's positives, the running average (NOISE_MOMENTUM) of
+ *  - its relative attention weight M * alpha (1: an even share of the row;
+ *    below 1: the model doubts it; always 1 with M = 1, e.g. BPR), and
+ *  - the loss of the row that held it (loss_b of vbpr_loss_row_losses(),
+ *    plus nothing of an encoder's own term),
+ * and counts its visits. The statistics are part of a checkpoint.
+ * Interactions are numbered in the order of the training set's CSR
+ * (vbpr_dataset_csr()): interaction e belongs to the user u with
+ * offsets[u] <= e < offsets[u + 1] and is item items[e].
+ * Cost: 12 bytes per training interaction, and per batch one binary search
+ * per positive in its user's items.
+ */
+
+/** What vbpr_trainer_noise_ranking() ranks by. Values are explicit and
+ * never renumbered. */
+typedef enum vbpr_noise_rank {
+  /** Lowest average relative attention first (ties: highest loss first):
+   * for Variational BPR with M >= 2. */
+  VBPR_NOISE_RANK_WEIGHT = 1,
+  /** Highest average loss first (ties: lowest weight first): also for BPR. */
+  VBPR_NOISE_RANK_LOSS = 2,
+  /** WEIGHT when the loss has M >= 2 positives per row, else LOSS. */
+  VBPR_NOISE_RANK_AUTO = 3
+} vbpr_noise_rank;
+
+/**
+ * The statistics of every training interaction, in CSR order: weight[e],
+ * loss[e] (running averages, 0 before the first visit) and visits[e].
+ * Each output may be NULL if not wanted; @p len must be >=
+ * vbpr_dataset_num_interactions(train).
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT (NULL trainer, len too small);
+ *   VBPR_ERR_STATE (NOISE_TRACK was never on during training).
+ */
+VBPR_API vbpr_status vbpr_trainer_noise_stats(const vbpr_trainer *tr, size_t len,
+                                              float *weight, float *loss,
+                                              uint32_t *visits);
+
+/**
+ * The @p n most suspicious training interactions (CSR indices), most
+ * suspicious first, by @p by; interactions never visited come last; ties
+ * keep CSR order. n may be below the number of interactions.
+ * @return as vbpr_trainer_noise_stats(); VBPR_ERR_INVALID_ARGUMENT also for
+ *   an unknown @p by; VBPR_ERR_OUT_OF_MEMORY.
+ */
+VBPR_API vbpr_status vbpr_trainer_noise_ranking(const vbpr_trainer *tr, vbpr_noise_rank by,
+                                                size_t n, size_t *interactions);
+
+/**
+ * Writes the ranking as a tab-separated text file (doc/train.md, "Noise
+ * diagnosis"): '#' comment lines, then a header line
+ * "rank user item rating weight loss visits" and one line per interaction,
+ * most suspicious first; users and items by their ids in the data files
+ * (raw ids when the data was loaded with REMAP_IDS); rating empty when the
+ * data has none. @p top limits the lines (0: every interaction). Written
+ * atomically like model files.
+ * @return as vbpr_trainer_noise_ranking(); VBPR_ERR_IO.
+ */
+VBPR_API vbpr_status vbpr_trainer_noise_report(const vbpr_trainer *tr, vbpr_noise_rank by,
+                                               size_t top, const char *path);
+
+/*
+ * Checkpoints. A checkpoint holds everything a run needs to continue
+ * exactly as if it had not stopped: the trainer's parameters, K set,
+ * epochs done, the loss of the epoch in progress and the evaluation
+ * history; the parameters of the loss, sampler, optimizer and encoder; the
+ * sampler's epoch and position (its draws are a pure function of the seed,
+ * the epoch and the row); the optimizer's moments and step counts; the
+ * encoder's tables and own state (XSimGCL's noise stream); the noise
+ * statistics. Resuming from it gives bit for bit the parameters and
+ * history of an uninterrupted run (any thread count). Not saved: the
+ * progress callback and the evaluator's long-tail share (set them again),
+ * and the training data: a checkpoint records a fingerprint of the train
+ * and test sets and is refused for other data.
+ *
+ * Files are written atomically (as model files) in a checksummed, versioned
+ * format (doc/checkpoint-format.md); a file from a newer library is
+ * refused with VBPR_ERR_UNSUPPORTED naming the version.
+ */
+
+/**
+ * The file vbpr_trainer_fit() writes checkpoints to (copied; NULL stops
+ * writing them), when due by CHECKPOINT_EVERY, after the last epoch, and
+ * when the progress callback stops it (then mid-epoch, where it stopped).
+ * A failed write stops fit with its error (VBPR_ERR_IO naming the path).
+ */
+VBPR_API vbpr_status vbpr_trainer_set_checkpoint(vbpr_trainer *tr, const char *path);
+
+/**
+ * Writes a checkpoint of @p tr now (preparing it first if needed), between
+ * calls: not from the progress callback.
+ * @return VBPR_OK; VBPR_ERR_INVALID_ARGUMENT; VBPR_ERR_IO;
+ *   VBPR_ERR_OUT_OF_MEMORY.
+ */
+VBPR_API vbpr_status vbpr_trainer_save_checkpoint(vbpr_trainer *tr, const char *path);
+
+/**
+ * Replaces the whole state of @p tr by the checkpoint's: its parameters
+ * (the structural ones too: the parts are rebuilt), the parts' parameters
+ * and state, epochs, history and noise statistics. @p tr must have been
+ * created over the same train and test data; it may be prepared or not.
+ * Its progress callback and checkpoint file are kept. The file is read and
+ * checked completely before @p tr changes: on any error @p tr is as it was.
+ * @return VBPR_OK; VBPR_ERR_IO (cannot open or read); VBPR_ERR_PARSE (not
+ *   a checkpoint, truncated, corrupted, inconsistent content);
+ *   VBPR_ERR_UNSUPPORTED (written by a newer format or section version);
+ *   VBPR_ERR_INVALID_ARGUMENT (NULL, or other training data: the message
+ *   gives both sizes); VBPR_ERR_OUT_OF_MEMORY.
+ */
+VBPR_API vbpr_status vbpr_trainer_load_checkpoint(vbpr_trainer *tr, const char *path);
 
 VBPR_END_DECLS
 

@@ -17,5 +17,6 @@
 #include "vbpr/optim.h"
 #include "vbpr/eval.h"
 #include "vbpr/train.h"
+#include "vbpr/collective.h"
 
 #endif /* VBPR_VBPR_H */

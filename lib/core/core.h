@@ -148,10 +148,15 @@ double vbpr__rng_normal(vbpr__rng *r);
  * least `min_per_thread`; between 1 and vbpr_get_num_threads(). */
 int vbpr__threads_for(size_t work, size_t min_per_thread);
 
-/* Calls fn(ctx, begin, end, tid) over [0, n) split into `nthreads`
- * contiguous chunks, tid in [0, nthreads). Runs inline when nthreads <= 1 or
- * a thread cannot be started (the work is still done, on fewer threads), so
- * it cannot fail. Chunk c is always [c*n/nt, (c+1)*n/nt). */
+/* Calls fn(ctx, begin, end, tid) over [0, n) split into nt = min(nthreads,
+ * n) contiguous chunks; chunk c is always [c*n/nt, (c+1)*n/nt) with tid c,
+ * whichever thread runs it, so results do not depend on the thread count.
+ * The chunks run on the persistent pool (threads.c) and the calling thread.
+ * It cannot fail: it runs the chunks inline, in order, when nthreads <= 1,
+ * when called from inside a chunk (nested), while another host thread's job
+ * holds the pool, or when no thread can be started. Thread-safe. A call that
+ * uses the pool may make system calls (to wake or wait for workers, or to
+ * yield while it spins); with nthreads <= 1 it makes none. */
 typedef void (*vbpr__range_fn)(void *ctx, size_t begin, size_t end, int tid);
 void vbpr__parallel_for(size_t n, int nthreads, vbpr__range_fn fn, void *ctx);
 

@@ -1,6 +1,6 @@
 /* One parameter-spec type and one validator for every object configured
  * through vbpr_<object>_set(obj, param, double): loss, sampler, optimizer,
- * trainer, dataset options and synthetic data. The same table answers the
+ * trainer, encoder, dataset options and synthetic data. The same table answers the
  * setter's validation, the public bounds query and the lookup by name, so
  * the CLI and the bindings never copy a range. Internal; not installed. */
 #ifndef VBPR_LIB_CORE_PARAMS_H
@@ -70,6 +70,33 @@ const char *vbpr__param_name(const vbpr__param_table *t, int p);
  * the result is validated as by the setter. */
 vbpr_status vbpr__param_parse(const vbpr__param_table *t, int p, const char *text,
                               double *value, const char *func);
+
+/* The public functions of an object's parameters, defined over its table
+ * `tbl` in one line per object: vbpr_<object>_param_name(),
+ * _param_from_name() and _param_parse(); with VBPR__PARAM_BOUNDS_API also
+ * _param_bounds() for objects whose bounds do not depend on a kind. */
+#define VBPR__PARAM_NAME_API(object, enum_t, tbl)                                   \
+  const char *vbpr_##object##_param_name(enum_t p)                                  \
+  {                                                                                 \
+    return vbpr__param_name(&(tbl), (int)p);                                        \
+  }                                                                                 \
+  vbpr_status vbpr_##object##_param_from_name(const char *name, enum_t *p)          \
+  {                                                                                 \
+    int v = 0;                                                                      \
+    vbpr_status st = vbpr__param_from_name(&(tbl), name, &v, __func__);             \
+    if (st == VBPR_OK) *p = (enum_t)v;                                              \
+    return st;                                                                      \
+  }                                                                                 \
+  vbpr_status vbpr_##object##_param_parse(enum_t p, const char *text, double *value) \
+  {                                                                                 \
+    return vbpr__param_parse(&(tbl), (int)p, text, value, __func__);                \
+  }
+
+#define VBPR__PARAM_BOUNDS_API(object, enum_t, tbl)                                 \
+  vbpr_status vbpr_##object##_param_bounds(enum_t p, vbpr_param_bounds *bounds)     \
+  {                                                                                 \
+    return vbpr__param_bounds(&(tbl), (int)p, bounds, __func__);                    \
+  }
 
 /* Compares a name with a key as the lookups do. */
 bool vbpr__name_matches(const char *key, const char *name);

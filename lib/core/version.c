@@ -11,6 +11,7 @@ int vbpr_has_module(vbpr_module module)
   switch (module) {
   case VBPR_MODULE_MF: return VBPR_HAVE_MF;
   case VBPR_MODULE_LIGHTGCN: return VBPR_HAVE_LIGHTGCN;
+  case VBPR_MODULE_XSIMGCL: return VBPR_HAVE_XSIMGCL;
   }
   return 0;
 }

@@ -66,31 +66,8 @@ static const vbpr__param_spec specs[] = {
 VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_DATASET_OPTIONS_REMAP_IDS,
                          "vbpr_dataset_options_param");
 
-vbpr_status vbpr_dataset_options_param_bounds(vbpr_dataset_options_param p,
-                                              vbpr_param_bounds *bounds)
-{
-  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
-}
-
-const char *vbpr_dataset_options_param_name(vbpr_dataset_options_param p)
-{
-  return vbpr__param_name(&table, (int)p);
-}
-
-vbpr_status vbpr_dataset_options_param_from_name(const char *name,
-                                                 vbpr_dataset_options_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_dataset_options_param)v;
-  return st;
-}
-
-vbpr_status vbpr_dataset_options_param_parse(vbpr_dataset_options_param p, const char *text,
-                                             double *value)
-{
-  return vbpr__param_parse(&table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_BOUNDS_API(dataset_options, vbpr_dataset_options_param, table)
+VBPR__PARAM_NAME_API(dataset_options, vbpr_dataset_options_param, table)
 
 vbpr_status vbpr_dataset_options_set(vbpr_dataset_options *opts,
                                      vbpr_dataset_options_param option, double value)

@@ -38,29 +38,8 @@ struct vbpr_synthetic {
   double v[VBPR__ARRAY_LEN(specs)];
 };
 
-vbpr_status vbpr_synthetic_param_bounds(vbpr_synthetic_param p, vbpr_param_bounds *bounds)
-{
-  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
-}
-
-const char *vbpr_synthetic_param_name(vbpr_synthetic_param p)
-{
-  return vbpr__param_name(&table, (int)p);
-}
-
-vbpr_status vbpr_synthetic_param_from_name(const char *name, vbpr_synthetic_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_synthetic_param)v;
-  return st;
-}
-
-vbpr_status vbpr_synthetic_param_parse(vbpr_synthetic_param p, const char *text,
-                                       double *value)
-{
-  return vbpr__param_parse(&table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_BOUNDS_API(synthetic, vbpr_synthetic_param, table)
+VBPR__PARAM_NAME_API(synthetic, vbpr_synthetic_param, table)
 
 vbpr_status vbpr_synthetic_create(vbpr_synthetic **out)
 {

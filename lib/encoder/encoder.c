@@ -76,6 +76,9 @@ vbpr_status vbpr__encoder_alloc(const vbpr__encoder_ops *ops, int32_t num_users,
   e->num_items = num_items;
   e->dim = dim;
   e->num_layers = num_layers;
+  const vbpr__param_table *t = ops->info->params;
+  for (size_t p = 1; t != NULL && p < t->n && p < VBPR__ENCODER_NPARAMS; p++)
+    if (t->spec[p].name != NULL) e->params[p] = t->spec[p].def;
   e->n_nodes = (size_t)num_users + (size_t)num_items;
   if (!vbpr__mul_ok(e->n_nodes, (size_t)dim, &e->n_elems)) goto oom;
   e->param = vbpr__aligned_array(e->n_elems, sizeof(float));
@@ -370,4 +373,30 @@ vbpr_status vbpr__encoder_extra_loss(vbpr_encoder *enc, double *value, const cha
   enc->have_extra = st == VBPR_OK;
   if (st != VBPR_OK) *value = 0.0;
   return st;
+}
+
+/* ---- data parallelism -------------------------------------------------- */
+
+float *vbpr__encoder_grad_table(vbpr_encoder *enc, vbpr_table table)
+{
+  size_t off = table == VBPR_TABLE_USERS ? 0 : (size_t)enc->num_users * (size_t)enc->dim;
+  return enc->grad + off;
+}
+
+vbpr_status vbpr__encoder_touch_rows(vbpr_encoder *enc, vbpr_table table, size_t count,
+                                     const int32_t *rows, const char *func)
+{
+  if (enc->ops->touch_rows == NULL)
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "the %s encoder cannot train data-parallel", enc->ops->info->name);
+  int32_t limit = table == VBPR_TABLE_USERS ? enc->num_users : enc->num_items;
+  vbpr_status st = check_ids(rows, count, limit, "rows", func);
+  if (st != VBPR_OK) return st;
+  enc->ops->touch_rows(enc, table, rows, count);
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_encoder_extra_loss(vbpr_encoder *enc, double *value)
+{
+  return vbpr__encoder_extra_loss(enc, value, __func__);
 }

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ckpt.h"
 #include "encoder/encoder_internal.h"
 #include "vbpr/encoder.h"
 
@@ -119,6 +120,22 @@ typedef struct vbpr__encoder_ops {
    * does not depend on the thread count. */
   vbpr_status (*extra_loss)(vbpr_encoder *enc, const vbpr__batch *batch, double *value,
                             const char *func);
+
+  /* Optional (NULL: the kind cannot train data-parallel). Records rows of
+   * `table` (already validated, in range, possibly repeated or already
+   * touched) as touched: their gradient was written from outside (the sum
+   * over ranks of data-parallel training, lib/train/collective.c), so
+   * touched_rows and zero_grad must cover them. Must not allocate and
+   * cannot fail. MF adds them to its lists; LightGCN marks every row. */
+  void (*touch_rows)(vbpr_encoder *enc, vbpr_table table, const int32_t *rows,
+                     size_t count);
+  /* Optional (NULL: nothing beyond the tables and parameters). The kind's
+   * own training state in a checkpoint (encoder_state.c), e.g. XSimGCL's
+   * step count, which keys its noise: state_write puts it, state_read gets
+   * it back (reporting malformed content through the reader) into an
+   * encoder built from the same data. */
+  void (*state_write)(const vbpr_encoder *enc, vbpr__ckpt_writer *w);
+  vbpr_status (*state_read)(vbpr_encoder *enc, vbpr__ckpt_reader *r);
 } vbpr__encoder_ops;
 
 struct vbpr_encoder {
@@ -127,6 +144,9 @@ struct vbpr_encoder {
 
   int32_t num_users, num_items, dim;
   int32_t num_layers; /* set by the kind, in [info->min_layers, info->max_layers] */
+  /* vbpr_encoder_param values, from the kind's table (info->params); the
+   * kind reads them at every forward. */
+  double params[VBPR__ENCODER_NPARAMS];
   size_t n_nodes;     /* num_users + num_items */
   size_t n_elems;     /* n_nodes * dim */
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/params.h"
 #include "vbpr/dataset.h"
 #include "vbpr/encoder.h"
 
@@ -38,7 +39,22 @@ typedef struct vbpr__encoder_kind_info {
   int32_t max_layers;      /* 0..0 for kinds without layers */
   bool built;              /* false in a stub */
   vbpr__encoder_create_fn create;
+  /* The initialisation the kind's constructor uses, which the trainer
+   * completes a partly given INIT / INIT_SCALE with. */
+  vbpr_init init;
+  double init_scale;
+  /* The kind's vbpr_encoder_param table (a spec per value, name NULL for
+   * those that do not apply), or NULL when it has none. A stub points to
+   * the same table, so bounds and names are the same in every build. */
+  const vbpr__param_table *params;
 } vbpr__encoder_kind_info;
+
+/* XSimGCL's parameter table (lib/encoder/params.c), shared by xsimgcl.c
+ * and its stub. */
+extern const vbpr__param_table vbpr__xsimgcl_params;
+
+/* Storage for every vbpr_encoder_param value. */
+#define VBPR__ENCODER_NPARAMS (VBPR_ENCODER_CL_LAYER + 1)
 
 /* The registered kinds, in the order of lib/encoder/meson.build. */
 size_t vbpr__encoder_kind_count(void);
@@ -73,5 +89,15 @@ vbpr_status vbpr__encoder_unsupported(const vbpr__encoder_kind_info *info,
  * VBPR_ERR_STATE without a pending forward; whatever the kind's op returns
  * (then nothing is pending from it). */
 vbpr_status vbpr__encoder_extra_loss(vbpr_encoder *enc, double *value, const char *func);
+
+/* For data-parallel training (lib/train/collective.c): the writable
+ * gradient of one table [rows x dim] (the public getter lends it read-only),
+ * and the recording of rows whose gradient was written there as touched
+ * (see vbpr_encoder_touched_rows()). touch_rows validates the ids and
+ * returns VBPR_ERR_UNSUPPORTED for a kind without the op, changing nothing
+ * on failure. */
+float *vbpr__encoder_grad_table(vbpr_encoder *enc, vbpr_table table);
+vbpr_status vbpr__encoder_touch_rows(vbpr_encoder *enc, vbpr_table table, size_t count,
+                                     const int32_t *rows, const char *func);
 
 #endif

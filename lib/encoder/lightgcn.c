@@ -13,20 +13,11 @@
 
 #include "core/core.h"
 #include "encoder/encoder_impl.h"
+#include "encoder/graph.h"
 #include "vbpr/dataset.h"
 
-/* The normalised adjacency D^-1/2 A D^-1/2 over users (nodes 0..nu-1) and
- * items (nodes nu..nu+ni-1), as a symmetric CSR. Rows keep a fixed order,
- * so every sum is taken in the same order whatever the thread count. */
-typedef struct graph {
-  int64_t *offsets; /* [n_nodes + 1] */
-  int32_t *cols;    /* [nnz] node ids */
-  float *vals;      /* [nnz] */
-  int64_t nnz;      /* 2 * interactions */
-} graph;
-
 typedef struct lgcn_state {
-  graph graph;
+  vbpr__graph graph;
   /* Allocated at the first propagation (source), so that an encoder only
    * saved or loaded costs no more than its tables. */
   float *final;    /* [n_elems] mean of layers 0..K */
@@ -36,102 +27,10 @@ typedef struct lgcn_state {
   bool all_touched; /* a backward since the last zero_grad */
 } lgcn_state;
 
-static void graph_free(graph *g)
-{
-  vbpr__free(g->offsets);
-  vbpr__free(g->cols);
-  vbpr__free(g->vals);
-  memset(g, 0, sizeof *g);
-}
-
-/* ---- graph ------------------------------------------------------------- */
-
-static vbpr_status check_csr(int32_t nu, int32_t ni, const int64_t *off,
-                             const int32_t *items, const char *func)
-{
-  if (off[0] != 0)
-    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "CSR offsets[0] must be 0, got %lld", (long long)off[0]);
-  for (int32_t u = 0; u < nu; u++)
-    if (off[u + 1] < off[u])
-      return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                         "CSR offsets decrease at user %d", (int)u);
-  for (int64_t e = 0; e < off[nu]; e++)
-    if (items[e] < 0 || items[e] >= ni)
-      return vbpr__error(VBPR_ERR_OUT_OF_RANGE, func,
-                         "CSR items[%lld] = %d is out of range [0, %d)",
-                         (long long)e, (int)items[e], (int)ni);
-  return VBPR_OK;
-}
-
-/* 1/sqrt(degree), 0 for isolated nodes (as the reference code: no NaN). */
-static double inv_sqrt_deg(int64_t deg) { return deg > 0 ? 1.0 / sqrt((double)deg) : 0.0; }
-
-static void fill_graph(graph *g, int32_t nu, int32_t ni, const int64_t *off,
-                       const int32_t *items, int64_t *cursor, double *dinv)
-{
-  int64_t nnz_ui = off[nu];
-  size_t n = (size_t)nu + (size_t)ni;
-  memset(cursor, 0, (size_t)ni * sizeof *cursor);
-  for (int64_t e = 0; e < nnz_ui; e++) cursor[items[e]]++;
-  for (int32_t u = 0; u < nu; u++) dinv[u] = inv_sqrt_deg(off[u + 1] - off[u]);
-  for (int32_t i = 0; i < ni; i++) dinv[(size_t)nu + (size_t)i] = inv_sqrt_deg(cursor[i]);
-  /* User rows keep the dataset's order; item rows list users ascending. */
-  for (int32_t u = 0; u <= nu; u++) g->offsets[u] = off[u];
-  int64_t at = nnz_ui;
-  for (int32_t i = 0; i < ni; i++) {
-    g->offsets[(size_t)nu + (size_t)i] = at;
-    int64_t c = cursor[i];
-    cursor[i] = at;
-    at += c;
-  }
-  g->offsets[n] = at;
-  for (int32_t u = 0; u < nu; u++)
-    for (int64_t e = off[u]; e < off[u + 1]; e++) {
-      int32_t item = items[e];
-      int32_t node = nu + item;
-      float w = (float)(dinv[u] * dinv[node]);
-      g->cols[e] = node;
-      g->vals[e] = w;
-      int64_t back = cursor[item]++;
-      g->cols[back] = u;
-      g->vals[back] = w;
-    }
-}
-
-static vbpr_status build_graph(graph *g, int32_t nu, int32_t ni,
-                               const int64_t *off, const int32_t *items,
-                               const char *func)
-{
-  int64_t nnz_ui = off[nu];
-  size_t n = (size_t)nu + (size_t)ni, nnz;
-  if (nnz_ui > INT64_MAX / 2 || !vbpr__mul_ok((size_t)nnz_ui, 2, &nnz))
-    return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func, "graph of %lld edges is too large",
-                       (long long)nnz_ui);
-  g->nnz = (int64_t)nnz;
-  g->offsets = vbpr__malloc_array(n + 1, sizeof(int64_t));
-  g->cols = vbpr__malloc_array(nnz, sizeof(int32_t));
-  g->vals = vbpr__malloc_array(nnz, sizeof(float));
-  int64_t *cursor = vbpr__malloc_array((size_t)ni, sizeof(int64_t));
-  double *dinv = vbpr__malloc_array(n, sizeof(double));
-  vbpr_status st = VBPR_OK;
-  if (!g->offsets || !g->cols || !g->vals || !cursor || !dinv)
-    st = vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
-                     "cannot allocate a graph of %zu nodes and %zu edges", n, nnz);
-  else
-    fill_graph(g, nu, ni, off, items, cursor, dinv);
-  vbpr__free(cursor);
-  vbpr__free(dinv);
-  if (st != VBPR_OK) graph_free(g);
-  return st;
-}
-
 /* ---- propagation ------------------------------------------------------- */
 
-enum { MAX_CHUNKS = 64 };
-
 typedef struct spmm_ctx {
-  const graph *g;
+  const vbpr__graph *g;
   const float *in;
   float *out;
   float *acc;
@@ -146,16 +45,10 @@ typedef struct spmm_ctx {
 static void spmm_rows(const spmm_ctx *c, size_t r0, size_t r1)
 {
   const size_t d = c->dim;
-  const int64_t *off = c->g->offsets;
   for (size_t r = r0; r < r1; r++) {
     float *restrict o = c->out + r * d;
     float *restrict a = c->acc + r * d;
-    memset(o, 0, d * sizeof(float));
-    for (int64_t e = off[r]; e < off[r + 1]; e++) {
-      const float w = c->g->vals[e];
-      const float *restrict x = c->in + (size_t)c->g->cols[e] * d;
-      for (size_t j = 0; j < d; j++) o[j] += w * x[j];
-    }
+    vbpr__graph_row(c->g, c->in, d, r, o);
     const float *restrict x = c->in + r * d;
     const float s = c->scale;
     if (c->set)
@@ -174,25 +67,6 @@ static void spmm_chunk(void *vctx, size_t begin, size_t end, int tid)
   for (size_t k = begin; k < end; k++) spmm_rows(c, c->bounds[k], c->bounds[k + 1]);
 }
 
-/* Splits rows into nt chunks of about equal cost (edges + rows), so one
- * thread does not get all the popular items. */
-static void balance(const graph *g, size_t n, int nt, size_t *bounds)
-{
-  size_t total = (size_t)g->offsets[n] + n;
-  bounds[0] = 0;
-  for (int t = 1; t < nt; t++) {
-    size_t target = total / (size_t)nt * (size_t)t + total % (size_t)nt * (size_t)t / (size_t)nt;
-    size_t lo = bounds[t - 1], hi = n; /* first r with cost(r) >= target */
-    while (lo < hi) {
-      size_t mid = lo + (hi - lo) / 2;
-      if ((size_t)g->offsets[mid] + mid < target) lo = mid + 1;
-      else hi = mid;
-    }
-    bounds[t] = lo;
-  }
-  bounds[nt] = n;
-}
-
 /* acc (=|+=) s * sum_{k=0..K} A^k in; uses both layer buffers. `in` may be
  * layer[0] itself (backward): layer k goes to layer[k % 2], and layer
  * k-1 is only read while layer k is written. */
@@ -200,11 +74,9 @@ static void propagate(const vbpr_encoder *e, lgcn_state *st, const float *in, fl
                       bool set)
 {
   size_t n = e->n_nodes, d = (size_t)e->dim;
-  size_t work = ((size_t)st->graph.nnz + n) * d;
-  int nt = vbpr__threads_for(work, 1 << 16);
-  if (nt > MAX_CHUNKS) nt = MAX_CHUNKS;
-  size_t bounds[MAX_CHUNKS + 1];
-  balance(&st->graph, n, nt, bounds);
+  int nt = vbpr__graph_threads(&st->graph, n, d);
+  size_t bounds[VBPR__GRAPH_MAX_CHUNKS + 1];
+  vbpr__graph_balance(&st->graph, n, nt, bounds);
   spmm_ctx c = {&st->graph, in, NULL, acc, 1.0f / (float)(e->num_layers + 1), d, true,
                 set, bounds};
   for (int32_t k = 1; k <= e->num_layers; k++) {
@@ -264,10 +136,19 @@ static void lgcn_touched_rows(const vbpr_encoder *e, vbpr_table table, const int
   *count = !s->all_touched ? 0 : table == VBPR_TABLE_USERS ? e->num_users : e->num_items;
 }
 
+/* Touched rows are all rows or none (see lgcn_touched_rows). */
+static void lgcn_touch_rows(vbpr_encoder *e, vbpr_table table, const int32_t *rows,
+                            size_t count)
+{
+  (void)table, (void)rows;
+  lgcn_state *s = e->state;
+  if (count > 0) s->all_touched = true;
+}
+
 static void lgcn_free_state(void *state)
 {
   lgcn_state *s = state;
-  graph_free(&s->graph);
+  vbpr__graph_free(&s->graph);
   vbpr__free(s->final);
   vbpr__free(s->layer[0]);
   vbpr__free(s->layer[1]);
@@ -286,6 +167,8 @@ const vbpr__encoder_kind_info vbpr__encoder_kind_lightgcn = {
   .max_layers = VBPR_LIGHTGCN_MAX_LAYERS,
   .built = true,
   .create = lgcn_create_for,
+  .init = VBPR_INIT_XAVIER_NORMAL,
+  .init_scale = 1.0,
 };
 
 static const vbpr__encoder_ops lgcn_ops = {
@@ -295,6 +178,7 @@ static const vbpr__encoder_ops lgcn_ops = {
   .zero_grad = lgcn_zero_grad,
   .touched_rows = lgcn_touched_rows,
   .free_state = lgcn_free_state,
+  .touch_rows = lgcn_touch_rows,
 };
 
 /* ---- construction ------------------------------------------------------ */
@@ -308,7 +192,7 @@ static vbpr_status lgcn_state_init(lgcn_state *s, int32_t nu, int32_t ni,
   if (s->iota == NULL)
     return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func, "cannot allocate %d row ids", (int)n);
   for (int32_t i = 0; i < n; i++) s->iota[i] = i;
-  return build_graph(&s->graph, nu, ni, off, items, func);
+  return vbpr__graph_build(&s->graph, nu, ni, off, items, func);
 }
 
 /* Builds the encoder from a raw CSR (users x items, sorted unique items
@@ -323,7 +207,7 @@ static vbpr_status lgcn_new(int32_t num_users, int32_t num_items, const int64_t 
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
                        "num_layers must be in [1, %d], got %d",
                        VBPR_LIGHTGCN_MAX_LAYERS, (int)num_layers);
-  st = check_csr(num_users, num_items, offsets, items, func);
+  st = vbpr__graph_check_csr(num_users, num_items, offsets, items, func);
   if (st != VBPR_OK) return st;
   vbpr_encoder *e = NULL;
   /* The reference code initialises LightGCN with xavier_normal_. */

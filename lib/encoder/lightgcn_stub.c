@@ -16,6 +16,8 @@ const vbpr__encoder_kind_info vbpr__encoder_kind_lightgcn = {
   .max_layers = VBPR_LIGHTGCN_MAX_LAYERS,
   .built = false,
   .create = lgcn_create_for,
+  .init = VBPR_INIT_XAVIER_NORMAL,
+  .init_scale = 1.0,
 };
 
 static vbpr_status lgcn_create_for(const vbpr_dataset *train, int32_t dim,

@@ -80,6 +80,19 @@ static void mf_touched_rows(const vbpr_encoder *e, vbpr_table table, const int32
   *count = s->n_touched[table];
 }
 
+static void mf_touch_rows(vbpr_encoder *e, vbpr_table table, const int32_t *rows,
+                          size_t count)
+{
+  mf_state *s = e->state;
+  size_t row0 = table == VBPR_TABLE_USERS ? 0 : (size_t)e->num_users;
+  for (size_t i = 0; i < count; i++) {
+    size_t node = row0 + (size_t)rows[i];
+    if (s->mark[node]) continue;
+    s->mark[node] = 1;
+    s->touched[table][s->n_touched[table]++] = rows[i];
+  }
+}
+
 static void mf_free_state(void *state)
 {
   mf_state *s = state;
@@ -100,6 +113,8 @@ const vbpr__encoder_kind_info vbpr__encoder_kind_mf = {
   .max_layers = 0,
   .built = true,
   .create = mf_create_for,
+  .init = VBPR_INIT_NORMAL,
+  .init_scale = MF_DEFAULT_STD,
 };
 
 static const vbpr__encoder_ops mf_ops = {
@@ -109,6 +124,7 @@ static const vbpr__encoder_ops mf_ops = {
   .zero_grad = mf_zero_grad,
   .touched_rows = mf_touched_rows,
   .free_state = mf_free_state,
+  .touch_rows = mf_touch_rows,
 };
 
 /* ---- construction ------------------------------------------------------ */

@@ -15,6 +15,8 @@ const vbpr__encoder_kind_info vbpr__encoder_kind_mf = {
   .max_layers = 0,
   .built = false,
   .create = mf_create_for,
+  .init = VBPR_INIT_NORMAL,
+  .init_scale = 0.01,
 };
 
 static vbpr_status mf_create_for(const vbpr_dataset *train, int32_t dim, int32_t num_layers,

@@ -4,15 +4,13 @@
  * size read from a file is trusted before it is checked against the file's
  * length, and nothing reaches the encoder before the checksum matches. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/core.h"
+#include "core/file.h"
 #include "encoder/encoder_impl.h"
 
 #define MODEL_MAGIC "VBPRMODL"
@@ -21,180 +19,6 @@
 #define MODEL_DTYPE_F32 1u
 #define HEADER_SIZE 64
 #define TRAILER_SIZE 8
-#define CHUNK_FLOATS 4096
-
-/* ---- little-endian encoding and FNV-1a 64 ------------------------------ */
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-  return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
-#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME UINT64_C(0x100000001b3)
-
-static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
-{
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * FNV_PRIME;
-  return h;
-}
-
-static bool host_is_le(void)
-{
-  const uint32_t one = 1;
-  unsigned char b;
-  memcpy(&b, &one, 1);
-  return b == 1;
-}
-
-/* Floats to or from little-endian bytes, in place (no-op on LE hosts). */
-static void swap_if_be(void *data, size_t n)
-{
-  if (host_is_le()) return;
-  unsigned char *p = data;
-  for (size_t i = 0; i < n; i++, p += 4) {
-    unsigned char t = p[0];
-    p[0] = p[3];
-    p[3] = t;
-    t = p[1];
-    p[1] = p[2];
-    p[2] = t;
-  }
-}
-
-static const char *errstr(int err, char *buf, size_t size)
-{
-  if (strerror_r(err, buf, size) != 0) snprintf(buf, size, "error %d", err);
-  return buf;
-}
-
-/* ---- atomic writer ----------------------------------------------------- */
-
-typedef struct writer {
-  const char *path;
-  char tmp[4096];
-  FILE *f;
-  uint64_t hash;
-  const char *func;
-} writer;
-
-static vbpr_status io_fail(writer *w, const char *what, int err)
-{
-  char buf[128];
-  return vbpr__error(VBPR_ERR_IO, w->func, "cannot %s '%s': %s", what, w->path,
-                     errstr(err, buf, sizeof buf));
-}
-
-static vbpr_status writer_open(writer *w, const char *path, const char *func)
-{
-  static atomic_uint counter;
-  w->path = path;
-  w->func = func;
-  w->hash = FNV_OFFSET;
-  w->f = NULL;
-  for (int attempt = 0; attempt < 100; attempt++) {
-    int n = snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
-                     atomic_fetch_add(&counter, 1u));
-    if (n < 0 || (size_t)n >= sizeof w->tmp)
-      return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "path is too long (%zu bytes)",
-                         strlen(path));
-    /* O_EXCL: never clobber someone else's file; 0666 respects the umask. */
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno == EEXIST) continue;
-    if (fd < 0) return io_fail(w, "create a temporary file beside", errno);
-    w->f = fdopen(fd, "wb");
-    if (w->f == NULL) {
-      int err = errno;
-      close(fd);
-      unlink(w->tmp);
-      return io_fail(w, "open a temporary file beside", err);
-    }
-    return VBPR_OK;
-  }
-  return vbpr__error(VBPR_ERR_IO, func, "cannot find a free temporary name beside '%s'", path);
-}
-
-static vbpr_status writer_put(writer *w, const void *data, size_t n)
-{
-  w->hash = fnv1a(w->hash, data, n);
-  if (fwrite(data, 1, n, w->f) != n) return io_fail(w, "write", errno);
-  return VBPR_OK;
-}
-
-/* Writes n floats as little-endian, through a small conversion buffer. */
-static vbpr_status writer_put_floats(writer *w, const float *src, size_t n)
-{
-  float buf[CHUNK_FLOATS];
-  for (size_t i = 0; i < n; i += CHUNK_FLOATS) {
-    size_t k = n - i < CHUNK_FLOATS ? n - i : CHUNK_FLOATS;
-    memcpy(buf, src + i, k * sizeof(float));
-    swap_if_be(buf, k);
-    vbpr_status st = writer_put(w, buf, k * sizeof(float));
-    if (st != VBPR_OK) return st;
-  }
-  return VBPR_OK;
-}
-
-static void writer_abort(writer *w)
-{
-  if (w->f) fclose(w->f);
-  w->f = NULL;
-  unlink(w->tmp);
-}
-
-/* The directory entry of the rename must reach the disk too. Some file
- * systems refuse fsync on a directory; the data itself is already safe. */
-static void sync_dir(const char *path)
-{
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL) {
-    strcpy(dir, ".");
-  } else {
-    size_t len = slash == path ? 1 : (size_t)(slash - path);
-    if (len >= sizeof dir) return;
-    memcpy(dir, path, len);
-    dir[len] = '\0';
-  }
-  int fd = open(dir, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)fsync(fd);
-  close(fd);
-}
-
-static vbpr_status writer_commit(writer *w)
-{
-  int err = 0;
-  if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0) err = errno;
-  if (fclose(w->f) != 0 && err == 0) err = errno;
-  w->f = NULL;
-  if (err == 0 && rename(w->tmp, w->path) != 0) err = errno;
-  if (err != 0) {
-    unlink(w->tmp);
-    return io_fail(w, "write", err);
-  }
-  sync_dir(w->path);
-  return VBPR_OK;
-}
 
 /* ---- model files ------------------------------------------------------- */
 
@@ -209,16 +33,16 @@ static void encode_header(const vbpr_encoder *e, unsigned char *h)
 {
   memset(h, 0, HEADER_SIZE);
   memcpy(h, MODEL_MAGIC, 8);
-  put_u32(h + 8, MODEL_VERSION);
-  put_u32(h + 12, MODEL_BOM);
-  put_u32(h + 16, (uint32_t)e->ops->info->kind);
-  put_u32(h + 20, MODEL_DTYPE_F32);
-  put_u32(h + 24, (uint32_t)e->dim);
-  put_u32(h + 28, (uint32_t)e->num_layers);
-  put_u64(h + 32, (uint64_t)e->num_users);
-  put_u64(h + 40, (uint64_t)e->num_items);
-  put_u64(h + 48, (uint64_t)(e->n_elems * sizeof(float)));
-  put_u64(h + 56, fnv1a(FNV_OFFSET, h, 56));
+  vbpr__put_u32(h + 8, MODEL_VERSION);
+  vbpr__put_u32(h + 12, MODEL_BOM);
+  vbpr__put_u32(h + 16, (uint32_t)e->ops->info->kind);
+  vbpr__put_u32(h + 20, MODEL_DTYPE_F32);
+  vbpr__put_u32(h + 24, (uint32_t)e->dim);
+  vbpr__put_u32(h + 28, (uint32_t)e->num_layers);
+  vbpr__put_u64(h + 32, (uint64_t)e->num_users);
+  vbpr__put_u64(h + 40, (uint64_t)e->num_items);
+  vbpr__put_u64(h + 48, (uint64_t)(e->n_elems * sizeof(float)));
+  vbpr__put_u64(h + 56, vbpr__fnv1a(VBPR__FNV_OFFSET, h, 56));
 }
 
 vbpr_status vbpr_encoder_save(const vbpr_encoder *enc, const char *path)
@@ -228,20 +52,20 @@ vbpr_status vbpr_encoder_save(const vbpr_encoder *enc, const char *path)
   if (*path == '\0') return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "path must not be empty");
   unsigned char h[HEADER_SIZE], t[TRAILER_SIZE];
   encode_header(enc, h);
-  writer w;
-  vbpr_status st = writer_open(&w, path, __func__);
+  vbpr__file_writer w;
+  vbpr_status st = vbpr__file_open(&w, path, __func__);
   if (st != VBPR_OK) return st;
-  st = writer_put(&w, h, sizeof h);
-  if (st == VBPR_OK) st = writer_put_floats(&w, enc->param, enc->n_elems);
+  st = vbpr__file_put(&w, h, sizeof h);
+  if (st == VBPR_OK) st = vbpr__file_put_floats(&w, enc->param, enc->n_elems);
   if (st == VBPR_OK) {
-    put_u64(t, w.hash);
-    st = writer_put(&w, t, sizeof t);
+    vbpr__put_u64(t, w.hash);
+    st = vbpr__file_put(&w, t, sizeof t);
   }
   if (st != VBPR_OK) {
-    writer_abort(&w);
+    vbpr__file_abort(&w);
     return st;
   }
-  return writer_commit(&w);
+  return vbpr__file_commit(&w);
 }
 
 /* Checks the header alone; sizes are then consistent with each other. */
@@ -251,18 +75,18 @@ static vbpr_status decode_header(const unsigned char *h, model_header *m, const 
   if (memcmp(h, MODEL_MAGIC, 8) != 0)
     return vbpr__error(VBPR_ERR_PARSE, func, "'%s' is not a libvbpr model file (bad magic)",
                        path);
-  if (get_u64(h + 56) != fnv1a(FNV_OFFSET, h, 56))
+  if (vbpr__get_u64(h + 56) != vbpr__fnv1a(VBPR__FNV_OFFSET, h, 56))
     return vbpr__error(VBPR_ERR_PARSE, func, "'%s': header checksum mismatch (corrupted)",
                        path);
-  m->version = get_u32(h + 8);
-  m->bom = get_u32(h + 12);
-  m->kind = get_u32(h + 16);
-  m->dtype = get_u32(h + 20);
-  m->dim = (int32_t)get_u32(h + 24);
-  m->num_layers = (int32_t)get_u32(h + 28);
-  m->num_users = (int64_t)get_u64(h + 32);
-  m->num_items = (int64_t)get_u64(h + 40);
-  m->payload = get_u64(h + 48);
+  m->version = vbpr__get_u32(h + 8);
+  m->bom = vbpr__get_u32(h + 12);
+  m->kind = vbpr__get_u32(h + 16);
+  m->dtype = vbpr__get_u32(h + 20);
+  m->dim = (int32_t)vbpr__get_u32(h + 24);
+  m->num_layers = (int32_t)vbpr__get_u32(h + 28);
+  m->num_users = (int64_t)vbpr__get_u64(h + 32);
+  m->num_items = (int64_t)vbpr__get_u64(h + 40);
+  m->payload = vbpr__get_u64(h + 48);
   if (m->version != MODEL_VERSION)
     return vbpr__error(m->version > MODEL_VERSION ? VBPR_ERR_UNSUPPORTED : VBPR_ERR_PARSE,
                        func, "'%s': format version %u, this library reads version %u",
@@ -309,19 +133,6 @@ static vbpr_status check_match(const vbpr_encoder *e, const model_header *m,
                      (int)e->dim, (int)e->num_layers);
 }
 
-static vbpr_status read_exact(FILE *f, void *buf, size_t n, const char *path,
-                              const char *func)
-{
-  if (fread(buf, 1, n, f) == n) return VBPR_OK;
-  if (ferror(f)) {
-    char eb[128];
-    return vbpr__error(VBPR_ERR_IO, func, "cannot read '%s': %s", path,
-                       errstr(errno, eb, sizeof eb));
-  }
-  return vbpr__error(VBPR_ERR_PARSE, func, "'%s' is truncated (it shrank while being read)",
-                     path);
-}
-
 /* Reads and verifies the tables into a fresh buffer (*out, caller frees). */
 static vbpr_status read_payload(FILE *f, const unsigned char *h, size_t n_floats,
                                 float **out, const char *path, const char *func)
@@ -330,17 +141,17 @@ static vbpr_status read_payload(FILE *f, const unsigned char *h, size_t n_floats
   if (buf == NULL)
     return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func, "cannot allocate %zu floats to load '%s'",
                        n_floats, path);
-  uint64_t hash = fnv1a(FNV_OFFSET, h, HEADER_SIZE);
+  uint64_t hash = vbpr__fnv1a(VBPR__FNV_OFFSET, h, HEADER_SIZE);
   unsigned char t[TRAILER_SIZE];
-  vbpr_status st = read_exact(f, buf, n_floats * sizeof(float), path, func);
-  if (st == VBPR_OK) st = read_exact(f, t, sizeof t, path, func);
+  vbpr_status st = vbpr__file_read_exact(f, buf, n_floats * sizeof(float), path, func);
+  if (st == VBPR_OK) st = vbpr__file_read_exact(f, t, sizeof t, path, func);
   if (st == VBPR_OK) {
-    hash = fnv1a(hash, (const unsigned char *)buf, n_floats * sizeof(float));
-    if (get_u64(t) != hash)
+    hash = vbpr__fnv1a(hash, (const unsigned char *)buf, n_floats * sizeof(float));
+    if (vbpr__get_u64(t) != hash)
       st = vbpr__error(VBPR_ERR_PARSE, func, "'%s': checksum mismatch (corrupted file)", path);
   }
   if (st == VBPR_OK) {
-    swap_if_be(buf, n_floats);
+    vbpr__swap32_if_be(buf, n_floats);
     for (size_t i = 0; i < n_floats && st == VBPR_OK; i++)
       if (!isfinite(buf[i]))
         st = vbpr__error(VBPR_ERR_PARSE, func, "'%s': parameter %zu is not finite", path, i);
@@ -365,7 +176,7 @@ static vbpr_status load_from(vbpr_encoder *enc, FILE *f, const char *path, const
                        (unsigned long long)size, HEADER_SIZE + TRAILER_SIZE);
   unsigned char h[HEADER_SIZE];
   model_header m = {0};
-  vbpr_status st = read_exact(f, h, sizeof h, path, func);
+  vbpr_status st = vbpr__file_read_exact(f, h, sizeof h, path, func);
   if (st == VBPR_OK) st = decode_header(h, &m, path, func);
   if (st != VBPR_OK) return st;
   uint64_t want = HEADER_SIZE + m.payload + TRAILER_SIZE;
@@ -390,7 +201,7 @@ vbpr_status vbpr_encoder_load(vbpr_encoder *enc, const char *path)
   FILE *f = fopen(path, "rb");
   if (f == NULL) {
     char eb[128];
-    return VBPR_FAIL(VBPR_ERR_IO, "cannot open '%s': %s", path, errstr(errno, eb, sizeof eb));
+    return VBPR_FAIL(VBPR_ERR_IO, "cannot open '%s': %s", path, vbpr__errstr(errno, eb, sizeof eb));
   }
   vbpr_status st = load_from(enc, f, path, __func__);
   fclose(f);
@@ -437,14 +248,14 @@ vbpr_status vbpr_encoder_export_npy(vbpr_encoder *enc, vbpr_table table, const c
   if (table == VBPR_TABLE_ITEMS) src += (size_t)enc->num_users * (size_t)enc->dim;
   unsigned char h[128];
   size_t hn = npy_header(h, sizeof h, rows, enc->dim);
-  writer w;
-  st = writer_open(&w, path, __func__);
+  vbpr__file_writer w;
+  st = vbpr__file_open(&w, path, __func__);
   if (st != VBPR_OK) return st;
-  st = writer_put(&w, h, hn);
-  if (st == VBPR_OK) st = writer_put_floats(&w, src, (size_t)rows * (size_t)enc->dim);
+  st = vbpr__file_put(&w, h, hn);
+  if (st == VBPR_OK) st = vbpr__file_put_floats(&w, src, (size_t)rows * (size_t)enc->dim);
   if (st != VBPR_OK) {
-    writer_abort(&w);
+    vbpr__file_abort(&w);
     return st;
   }
-  return writer_commit(&w);
+  return vbpr__file_commit(&w);
 }

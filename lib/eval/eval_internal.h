@@ -46,4 +46,15 @@ struct vbpr_evaluator {
 vbpr_status vbpr__check_table_sizes(size_t num_users, size_t num_items, size_t dim,
                                     const char *func);
 
+/* The two halves of vbpr_evaluator_run(), for a run split over ranks
+ * (lib/train/collective.c): rank_users validates the tables and fills the
+ * records of users[first .. first+count) (records must hold all n_users;
+ * the rows of the other users are not read); finish averages every
+ * record, in user order, and marks the results valid. */
+vbpr_status vbpr__evaluator_rank_users(vbpr_evaluator *ev, size_t first, size_t count,
+                                       size_t num_users, size_t num_items, size_t dim,
+                                       const float *user_emb, const float *item_emb,
+                                       const char *func);
+void vbpr__evaluator_finish(vbpr_evaluator *ev, size_t num_users);
+
 #endif

@@ -57,10 +57,18 @@ static vbpr_status build_tail(vbpr_evaluator *ev, int32_t num_items, const char 
 
 /* Walks the list once, recording the counts at every K (the list may be
  * shorter than some K: those get the counts of the whole list). */
+/* Where a ranking run's users go: users[first + idx] of the evaluator. */
+typedef struct emit_ctx {
+  vbpr_evaluator *ev;
+  size_t first;
+} emit_ctx;
+
 static void eval_emit(void *vctx, size_t idx, int32_t user, const vbpr__scored *top,
                       int32_t len)
 {
-  vbpr_evaluator *ev = vctx;
+  const emit_ctx *c = vctx;
+  vbpr_evaluator *ev = c->ev;
+  idx += c->first;
   const int32_t *t = ev->test_items + ev->test_off[user];
   int64_t n = ev->test_off[user + 1] - ev->test_off[user];
   vbpr__user_rec *rec = ev->recs + idx * ev->nk, acc = {0.0, 0, 0};
@@ -135,6 +143,41 @@ static vbpr_status check_sizes(const vbpr_evaluator *ev, size_t num_users,
   return vbpr__check_table_sizes(num_users, num_items, dim, func);
 }
 
+vbpr_status vbpr__evaluator_rank_users(vbpr_evaluator *ev, size_t first, size_t count,
+                                       size_t num_users, size_t num_items, size_t dim,
+                                       const float *user_emb, const float *item_emb,
+                                       const char *func)
+{
+  ev->have_results = 0;
+  vbpr_status st = check_sizes(ev, num_users, num_items, dim, func);
+  if (st == VBPR_OK)
+    st = vbpr__check_finite_rows(user_emb, ev->users + first, count, dim, "user_emb", func);
+  if (st == VBPR_OK)
+    st = vbpr__check_finite_rows(item_emb, NULL, (size_t)num_items, dim, "item_emb", func);
+  if (st == VBPR_OK) st = build_tail(ev, num_items, func);
+  if (st == VBPR_OK)
+    st = vbpr__reserve((void **)&ev->recs, &ev->recs_cap, (size_t)ev->n_users * ev->nk,
+                       sizeof(vbpr__user_rec), func);
+  if (st != VBPR_OK || count == 0) return st;
+
+  emit_ctx ctx = {ev, first};
+  vbpr__ranker r = {.user_emb = user_emb, .item_emb = item_emb, .dim = dim,
+                    .num_items = (int32_t)num_items,
+                    .mask_users = (int32_t)vbpr_dataset_num_users(ev->train),
+                    .users = ev->users + first, .n_users = count,
+                    .k = ev->ks[ev->nk - 1], .emit = eval_emit, .emit_ctx = &ctx};
+  st = vbpr_dataset_csr(ev->train, &r.mask_offsets, &r.mask_items, NULL);
+  if (st == VBPR_OK) st = vbpr__rank_run(&r, &ev->pool, func);
+  return st;
+}
+
+void vbpr__evaluator_finish(vbpr_evaluator *ev, size_t num_users)
+{
+  average(ev);
+  ev->run_num_users = (int32_t)num_users;
+  ev->have_results = 1;
+}
+
 vbpr_status vbpr_evaluator_run(vbpr_evaluator *ev, size_t num_users, size_t num_items,
                                size_t dim, const float *user_emb, const float *item_emb)
 {
@@ -142,30 +185,10 @@ vbpr_status vbpr_evaluator_run(vbpr_evaluator *ev, size_t num_users, size_t num_
   ev->have_results = 0;
   VBPR_CHECK_NULL(user_emb);
   VBPR_CHECK_NULL(item_emb);
-  vbpr_status st = check_sizes(ev, num_users, num_items, dim, __func__);
-  if (st == VBPR_OK)
-    st = vbpr__check_finite_rows(user_emb, ev->users, (size_t)ev->n_users, dim, "user_emb",
-                                 __func__);
-  if (st == VBPR_OK)
-    st = vbpr__check_finite_rows(item_emb, NULL, (size_t)num_items, dim, "item_emb",
-                                 __func__);
-  if (st == VBPR_OK) st = build_tail(ev, num_items, __func__);
-  if (st == VBPR_OK)
-    st = vbpr__reserve((void **)&ev->recs, &ev->recs_cap, (size_t)ev->n_users * ev->nk,
-                       sizeof(vbpr__user_rec), __func__);
+  vbpr_status st = vbpr__evaluator_rank_users(ev, 0, (size_t)ev->n_users, num_users,
+                                              num_items, dim, user_emb, item_emb, __func__);
   if (st != VBPR_OK) return st;
-
-  vbpr__ranker r = {.user_emb = user_emb, .item_emb = item_emb, .dim = dim,
-                    .num_items = (int32_t)num_items,
-                    .mask_users = (int32_t)vbpr_dataset_num_users(ev->train),
-                    .users = ev->users, .n_users = (size_t)ev->n_users,
-                    .k = ev->ks[ev->nk - 1], .emit = eval_emit, .emit_ctx = ev};
-  st = vbpr_dataset_csr(ev->train, &r.mask_offsets, &r.mask_items, NULL);
-  if (st == VBPR_OK) st = vbpr__rank_run(&r, &ev->pool, __func__);
-  if (st != VBPR_OK) return st;
-  average(ev);
-  ev->run_num_users = (int32_t)num_users;
-  ev->have_results = 1;
+  vbpr__evaluator_finish(ev, num_users);
   return VBPR_OK;
 }
 

@@ -10,7 +10,8 @@
 
 #include "vbpr/common.h"
 
-/* Workers one ranking run may use (vbpr__parallel_for runs at most 64). */
+/* Workers one ranking run may use: vbpr__rank_run caps its split at it, so
+ * the per-thread workspaces (16 MiB of scores each) stay bounded. */
 #define VBPR__RANK_MAX_THREADS 64
 
 typedef struct vbpr__scored {

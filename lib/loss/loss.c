@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/core.h"
 #include "core/params.h"
@@ -12,9 +14,10 @@
 #include "vbpr/loss.h"
 
 /* Rows are split over threads when each gets at least this much work
- * (roughly one unit per float multiply-add): starting a thread costs tens of
- * microseconds, so smaller jobs run faster on the calling thread. */
-#define MIN_WORK_PER_THREAD ((size_t)1 << 20)
+ * (roughly one unit per float multiply-add, about 13 us): handing a chunk to
+ * a pool worker costs about a microsecond (tens when it must be woken), so
+ * smaller jobs run faster on the calling thread. */
+#define MIN_WORK_PER_THREAD ((size_t)1 << 16)
 
 /* ---- parameter tables --------------------------------------------------- */
 
@@ -50,38 +53,70 @@ static const vbpr__param_spec variational_specs[] = {
   [VBPR_LOSS_POS_HARDNESS] = {"pos_hardness", 0, 1e6, 0, 0, NULL},
   [VBPR_LOSS_NEG_HARDNESS] = {"neg_hardness", 0, 1e6, 0, 0, NULL},
   [VBPR_LOSS_HARDNESS_TAU] = TEMPERATURE_SPEC("hardness_tau", 0.5),
+  [VBPR_LOSS_TEMPERATURE] = {NULL, 0, 0, 0, 0, NULL},
 };
-VBPR__DEFINE_PARAM_TABLE(variational_table, variational_specs, VBPR_LOSS_HARDNESS_TAU,
+VBPR__DEFINE_PARAM_TABLE(variational_table, variational_specs, VBPR_LOSS_TEMPERATURE,
                          "vbpr_loss_param");
 
 /* BPR: one positive, one negative; nothing else applies. */
 static const vbpr__param_spec bpr_specs[] = {
   [VBPR_LOSS_NUM_POS] = {"num_pos", 1, 1, 1, VBPR_PARAM_INTEGRAL, NULL},
   [VBPR_LOSS_NUM_NEG] = {"num_neg", 1, 1, 1, VBPR_PARAM_INTEGRAL, NULL},
-  [VBPR_LOSS_HARDNESS_TAU] = {NULL, 0, 0, 0, 0, NULL},
+  [VBPR_LOSS_TEMPERATURE] = {NULL, 0, 0, 0, 0, NULL},
 };
-VBPR__DEFINE_PARAM_TABLE(bpr_table, bpr_specs, VBPR_LOSS_HARDNESS_TAU, "vbpr_loss_param");
+VBPR__DEFINE_PARAM_TABLE(bpr_table, bpr_specs, VBPR_LOSS_TEMPERATURE, "vbpr_loss_param");
+
+/* InfoNCE: one positive, N negatives, a temperature. */
+static const vbpr__param_spec infonce_specs[] = {
+  [VBPR_LOSS_NUM_POS] = {"num_pos", 1, 1, 1, VBPR_PARAM_INTEGRAL, NULL},
+  [VBPR_LOSS_NUM_NEG] = SAMPLES_SPEC("num_neg", 4),
+  [VBPR_LOSS_TEMPERATURE] = TEMPERATURE_SPEC("temperature", 0.1),
+};
+VBPR__DEFINE_PARAM_TABLE(infonce_table, infonce_specs, VBPR_LOSS_TEMPERATURE,
+                         "vbpr_loss_param");
+
+/* Every parameter of every kind: names, parsing and defaults. */
+static const vbpr__param_spec all_specs[] = {
+  [VBPR_LOSS_NUM_POS] = SAMPLES_SPEC("num_pos", 2),
+  [VBPR_LOSS_NUM_NEG] = SAMPLES_SPEC("num_neg", 4),
+  [VBPR_LOSS_C_POS] = TEMPERATURE_SPEC("c_pos", 4),
+  [VBPR_LOSS_C_NEG] = TEMPERATURE_SPEC("c_neg", 4),
+  [VBPR_LOSS_ESTIMATOR] = {"estimator", 1, 3, VBPR_ESTIMATOR_PROTOTYPE,
+                           VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED, estimator_names},
+  [VBPR_LOSS_NEG_ATTENTION] = {"neg_attention", -1, 1, VBPR_ATTENTION_HARD,
+                               VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED, attention_names},
+  [VBPR_LOSS_POS_HARDNESS] = {"pos_hardness", 0, 1e6, 0, 0, NULL},
+  [VBPR_LOSS_NEG_HARDNESS] = {"neg_hardness", 0, 1e6, 0, 0, NULL},
+  [VBPR_LOSS_HARDNESS_TAU] = TEMPERATURE_SPEC("hardness_tau", 0.5),
+  [VBPR_LOSS_TEMPERATURE] = TEMPERATURE_SPEC("temperature", 0.1),
+};
+VBPR__DEFINE_PARAM_TABLE(all_table, all_specs, VBPR_LOSS_TEMPERATURE, "vbpr_loss_param");
 
 static const vbpr__param_table *table_of(vbpr_loss_kind kind)
 {
   switch (kind) {
   case VBPR_LOSS_BPR: return &bpr_table;
   case VBPR_LOSS_VARIATIONAL: return &variational_table;
+  case VBPR_LOSS_INFONCE: return &infonce_table;
   }
   return NULL;
 }
 
 static const char *kind_name(vbpr_loss_kind kind)
 {
-  return kind == VBPR_LOSS_BPR ? "VBPR_LOSS_BPR" : "VBPR_LOSS_VARIATIONAL";
+  switch (kind) {
+  case VBPR_LOSS_BPR: return "VBPR_LOSS_BPR";
+  case VBPR_LOSS_INFONCE: return "VBPR_LOSS_INFONCE";
+  default: return "VBPR_LOSS_VARIATIONAL";
+  }
 }
 
 static vbpr_status check_kind(vbpr_loss_kind kind, const char *func)
 {
   if (table_of(kind) == NULL)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "kind must be VBPR_LOSS_BPR (1) or VBPR_LOSS_VARIATIONAL (2), "
-                       "got %d", (int)kind);
+                       "kind must be VBPR_LOSS_BPR (1), VBPR_LOSS_VARIATIONAL (2) or "
+                       "VBPR_LOSS_INFONCE (3), got %d", (int)kind);
   return VBPR_OK;
 }
 
@@ -93,7 +128,7 @@ static vbpr_status spec_for(vbpr_loss_kind kind, vbpr_loss_param p,
   *spec = vbpr__param_spec_of(table_of(kind), (int)p);
   if (*spec != NULL) return VBPR_OK;
   const vbpr__param_spec *any;
-  vbpr_status st = vbpr__param_find(&variational_table, (int)p, &any, func);
+  vbpr_status st = vbpr__param_find(&all_table, (int)p, &any, func);
   if (st != VBPR_OK) return st;
   return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
                      "%s does not apply to a %s loss", any->name, kind_name(kind));
@@ -109,23 +144,7 @@ vbpr_status vbpr_loss_param_bounds(vbpr_loss_kind kind, vbpr_loss_param p,
   return vbpr__param_bounds(table_of(kind), (int)p, bounds, __func__);
 }
 
-const char *vbpr_loss_param_name(vbpr_loss_param p)
-{
-  return vbpr__param_name(&variational_table, (int)p);
-}
-
-vbpr_status vbpr_loss_param_from_name(const char *name, vbpr_loss_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&variational_table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_loss_param)v;
-  return st;
-}
-
-vbpr_status vbpr_loss_param_parse(vbpr_loss_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&variational_table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_NAME_API(loss, vbpr_loss_param, all_table)
 
 /* ---- create, destroy, parameters --------------------------------------- */
 
@@ -139,6 +158,7 @@ static double *double_field(vbpr__loss_cfg *cfg, vbpr_loss_param p)
   case VBPR_LOSS_POS_HARDNESS: return &cfg->lam_pos;
   case VBPR_LOSS_NEG_HARDNESS: return &cfg->lam_neg;
   case VBPR_LOSS_HARDNESS_TAU: return &cfg->tau;
+  case VBPR_LOSS_TEMPERATURE: return &cfg->temperature;
   default: return NULL;
   }
 }
@@ -173,11 +193,12 @@ vbpr_status vbpr_loss_create(vbpr_loss_kind kind, vbpr_loss **out)
   if (l == NULL)
     return VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate the loss object");
   l->kind = kind;
+  l->cfg.kind = (int)kind;
   /* BPR is the M = N = 1 case of the same code: with one score per side
    * every attention weight is exactly 1 and the estimators coincide. The
-   * defaults of every parameter come from the VARIATIONAL table; BPR
-   * overrides what it restricts. */
-  const vbpr__param_table *all = &variational_table, *own = table_of(kind);
+   * defaults of every parameter come from the table of all parameters; a
+   * kind overrides what it restricts. */
+  const vbpr__param_table *all = &all_table, *own = table_of(kind);
   for (size_t p = 1; p < all->n; p++) {
     const vbpr__param_spec *s = vbpr__param_spec_of(own, (int)p);
     store(&l->cfg, (vbpr_loss_param)p, (s ? s : &all->spec[p])->def);
@@ -193,6 +214,7 @@ void vbpr_loss_destroy(vbpr_loss *loss)
   vbpr__free(loss->ws);
   vbpr__free(loss->rows);
   vbpr__free(loss->scratch);
+  vbpr__free(loss->wsd);
   vbpr__free(loss);
 }
 
@@ -232,17 +254,19 @@ vbpr_status vbpr_loss_get(const vbpr_loss *loss, vbpr_loss_param p, double *valu
 typedef struct preset {
   const char *name;
   double estimator, attention, c_pos, c_neg, pos_hardness, neg_hardness, tau;
+  double prior[4]; /* item-prior weights a1, a2, b1, b2 measured with it */
 } preset;
 
 static const preset presets[] = {
   /* the paper's estimator (Eq. 12-17): prototype, hard negative attention */
-  {"paper", VBPR_ESTIMATOR_PROTOTYPE, VBPR_ATTENTION_HARD, 4, 4, 0, 0, 0.5},
+  {"paper", VBPR_ESTIMATOR_PROTOTYPE, VBPR_ATTENTION_HARD, 4, 4, 0, 0, 0.5, {0, 0, 0, 0}},
   /* the later reference code's defaults, plug-in and exact losses */
   {"reference-plugin", VBPR_ESTIMATOR_PROTOTYPE_DETACHED, VBPR_ATTENTION_EASY, 4, 4, 0,
-   0.5, 0.5},
-  {"reference-exact", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5},
+   0.5, 0.5, {0, 0, 0, 0}},
+  {"reference-exact", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5,
+   {0, 0, 0, 0}},
   /* the library's measured best (doc/results.md) */
-  {"best", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5},
+  {"best", VBPR_ESTIMATOR_ELBO, VBPR_ATTENTION_EASY, 4, 4, 0, 0.5, 0.5, {0, 1, 0, 0.5}},
 };
 
 size_t vbpr_loss_preset_count(void) { return VBPR__ARRAY_LEN(presets); }
@@ -252,23 +276,45 @@ const char *vbpr_loss_preset_name(size_t i)
   return i < VBPR__ARRAY_LEN(presets) ? presets[i].name : NULL;
 }
 
+/* The preset called name, or NULL after an error naming the known ones. */
+static const preset *find_preset(const char *name, const char *func)
+{
+  for (size_t i = 0; i < VBPR__ARRAY_LEN(presets); i++)
+    if (vbpr__name_matches(name, presets[i].name)) return &presets[i];
+  char known[256];
+  size_t at = 0;
+  known[0] = '\0';
+  for (size_t i = 0; i < VBPR__ARRAY_LEN(presets) && at < sizeof known; i++)
+    at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
+                           presets[i].name);
+  vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "unknown preset '%.64s'; known: %s", name,
+              known);
+  return NULL;
+}
+
+vbpr_status vbpr_loss_preset_prior_weights(const char *name, double *a1, double *a2,
+                                           double *b1, double *b2)
+{
+  VBPR_CHECK_NULL(name);
+  VBPR_CHECK_NULL(a1);
+  VBPR_CHECK_NULL(a2);
+  VBPR_CHECK_NULL(b1);
+  VBPR_CHECK_NULL(b2);
+  const preset *p = find_preset(name, __func__);
+  if (p == NULL) return VBPR_ERR_INVALID_ARGUMENT;
+  *a1 = p->prior[0];
+  *a2 = p->prior[1];
+  *b1 = p->prior[2];
+  *b2 = p->prior[3];
+  return VBPR_OK;
+}
+
 vbpr_status vbpr_loss_set_preset(vbpr_loss *loss, const char *name)
 {
   VBPR_CHECK_NULL(loss);
   VBPR_CHECK_NULL(name);
-  const preset *p = NULL;
-  for (size_t i = 0; i < VBPR__ARRAY_LEN(presets) && p == NULL; i++)
-    if (vbpr__name_matches(name, presets[i].name)) p = &presets[i];
-  if (p == NULL) {
-    char known[256];
-    size_t at = 0;
-    known[0] = '\0';
-    for (size_t i = 0; i < VBPR__ARRAY_LEN(presets) && at < sizeof known; i++)
-      at += (size_t)snprintf(known + at, sizeof known - at, "%s%s", i ? ", " : "",
-                             presets[i].name);
-    return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT, "unknown preset '%.64s'; known: %s", name,
-                     known);
-  }
+  const preset *p = find_preset(name, __func__);
+  if (p == NULL) return VBPR_ERR_INVALID_ARGUMENT;
   if (loss->kind != VBPR_LOSS_VARIATIONAL)
     return VBPR_FAIL(VBPR_ERR_INVALID_ARGUMENT,
                      "preset '%s' configures a VBPR_LOSS_VARIATIONAL loss, not a %s one",
@@ -288,22 +334,25 @@ vbpr_status vbpr_loss_set_preset(vbpr_loss *loss, const char *name)
 
 /* ---- argument checks ---------------------------------------------------- */
 
-/* The arrays of one forward call, as given. */
+/* The arrays of one forward call, as given: float, or double (f64). */
 typedef struct fwd_args {
   size_t batch, dim; /* dim 0: score level */
   const float *user, *pos, *neg, *ps, *ns, *lpp, *lpn;
+  bool f64; /* the double-precision calls: the arrays below instead */
+  const double *user_d, *pos_d, *neg_d, *ps_d, *ns_d, *lpp_d, *lpn_d;
 } fwd_args;
 
-/* batch * count * width floats must be addressable. */
+/* batch * count * width elements of `elem` bytes must be addressable. */
 static vbpr_status check_extent(const char *func, const char *what, size_t batch,
-                                size_t count, size_t width)
+                                size_t count, size_t width, size_t elem)
 {
   size_t n;
   if (!vbpr__mul_ok(batch, count, &n) || !vbpr__mul_ok(n, width, &n) ||
-      !vbpr__mul_ok(n, sizeof(float), &n))
+      !vbpr__mul_ok(n, elem, &n))
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "%s would hold batch (%zu) x %zu x %zu floats, which "
-                       "overflows size_t", what, batch, count, width);
+                       "%s would hold batch (%zu) x %zu x %zu %s, which "
+                       "overflows size_t", what, batch, count, width,
+                       elem == sizeof(double) ? "doubles" : "floats");
   return VBPR_OK;
 }
 
@@ -313,15 +362,17 @@ static vbpr_status check_sizes(const vbpr_loss *loss, const fwd_args *a,
   if (a->batch == 0)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "batch must be >= 1, got 0");
   size_t M = loss->cfg.M, N = loss->cfg.N, w = a->dim > 0 ? a->dim : 1;
+  size_t el = a->f64 ? sizeof(double) : sizeof(float);
   vbpr_status st;
-  if ((st = check_extent(func, a->dim > 0 ? "pos" : "pos_scores", a->batch, M, w)) ||
-      (st = check_extent(func, a->dim > 0 ? "neg" : "neg_scores", a->batch, N, w)) ||
-      (st = check_extent(func, "user", a->batch, 1, w)))
+  if ((st = check_extent(func, a->dim > 0 ? "pos" : "pos_scores", a->batch, M, w, el)) ||
+      (st = check_extent(func, a->dim > 0 ? "neg" : "neg_scores", a->batch, N, w, el)) ||
+      (st = check_extent(func, "user", a->batch, 1, w, el)))
     return st;
-  /* the workspaces hold three floats per score (plus padding) */
+  /* the workspaces hold three floats and two doubles per score (plus
+   * padding) */
   size_t mn;
-  if (!vbpr__add_ok(M, N, &mn) || (st = check_extent(func, "the workspace",
-                                                     a->batch, mn, 8)))
+  if (!vbpr__add_ok(M, N, &mn) ||
+      (st = check_extent(func, "the workspace", a->batch, mn, 8, sizeof(float))))
     return st ? st
               : vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "M + N overflows size_t");
   return VBPR_OK;
@@ -334,19 +385,28 @@ static vbpr_status check_sizes(const vbpr_loss *loss, const fwd_args *a,
                          name);                                             \
   } while (0)
 
-static vbpr_status check_grad_output(float g, const char *func)
+static vbpr_status check_grad_output(double g, const char *func)
 {
   if (!isfinite(g))
-    return vbpr__error(VBPR_ERR_NUMERIC, func, "grad_output must be finite, got %g",
-                       (double)g);
+    return vbpr__error(VBPR_ERR_NUMERIC, func, "grad_output must be finite, got %g", g);
   return VBPR_OK;
 }
 
 /* ---- locating a bad row for the error message --------------------------- */
 
-static bool find_nonfinite(const float *x, size_t n, size_t *at)
+/* The first non-finite value among x[off, off + n) of a float (xf) or double
+ * (xd) array: its offset from off into *at and its value into *val. */
+static bool find_nonfinite(const float *xf, const double *xd, size_t off, size_t n,
+                           size_t *at, double *val)
 {
-  *at = vbpr__find_nonfinite(x, n);
+  if (xf != NULL) {
+    *at = vbpr__find_nonfinite(xf + off, n);
+    if (*at < n) *val = (double)xf[off + *at];
+    return *at < n;
+  }
+  for (*at = 0; *at < n && isfinite(xd[off + *at]); ++*at) {
+  }
+  if (*at < n) *val = xd[off + *at];
   return *at < n;
 }
 
@@ -354,23 +414,24 @@ static bool find_nonfinite(const float *x, size_t n, size_t *at)
 static bool diagnose_embeddings(const vbpr_loss *loss, const fwd_args *a, size_t r,
                                 const char *func, vbpr_status *st)
 {
-  size_t M = loss->cfg.M, N = loss->cfg.N, d = a->dim, k;
-  if (find_nonfinite(a->user + r * d, d, &k)) {
+  size_t M = loss->cfg.M, N = loss->cfg.N, d = a->dim, k = 0;
+  double v = 0;
+  if (find_nonfinite(a->user, a->user_d, r * d, d, &k, &v)) {
     *st = vbpr__error(VBPR_ERR_NUMERIC, func,
-                      "user[%zu] (row %zu, component %zu) is %g", r * d + k, r, k,
-                      (double)a->user[r * d + k]);
+                      "user[%zu] (row %zu, component %zu) is %g", r * d + k, r, k, v);
     return true;
   }
   const float *arr[2] = {a->pos, a->neg};
+  const double *arr_d[2] = {a->pos_d, a->neg_d};
   const char *names[2] = {"pos", "neg"}, *what[2] = {"positive", "negative"};
   size_t cnt[2] = {M, N};
   for (int s = 0; s < 2; s++)
     for (size_t i = 0; i < cnt[s]; i++) {
       size_t off = (r * cnt[s] + i) * d;
-      if (find_nonfinite(arr[s] + off, d, &k)) {
+      if (find_nonfinite(arr[s], arr_d[s], off, d, &k, &v)) {
         *st = vbpr__error(VBPR_ERR_NUMERIC, func,
                           "%s[%zu] (row %zu, %s %zu, component %zu) is %g", names[s],
-                          off + k, r, what[s], i, k, (double)arr[s][off + k]);
+                          off + k, r, what[s], i, k, v);
         return true;
       }
     }
@@ -378,13 +439,16 @@ static bool diagnose_embeddings(const vbpr_loss *loss, const fwd_args *a, size_t
 }
 
 /* Reports the first non-finite value in one [batch * cnt] array at row r. */
-static bool diagnose_row_array(const float *x, size_t cnt, size_t r, const char *name,
-                               const char *what, const char *func, vbpr_status *st)
+static bool diagnose_row_array(const float *x, const double *xd, size_t cnt, size_t r,
+                               const char *name, const char *what, const char *func,
+                               vbpr_status *st)
 {
-  size_t k;
-  if (x == NULL || !find_nonfinite(x + r * cnt, cnt, &k)) return false;
+  size_t k = 0;
+  double v = 0;
+  if ((x == NULL && xd == NULL) || !find_nonfinite(x, xd, r * cnt, cnt, &k, &v))
+    return false;
   *st = vbpr__error(VBPR_ERR_NUMERIC, func, "%s[%zu] (row %zu, %s %zu) is %g", name,
-                    r * cnt + k, r, what, k, (double)x[r * cnt + k]);
+                    r * cnt + k, r, what, k, v);
   return true;
 }
 
@@ -395,14 +459,16 @@ static vbpr_status diagnose(const vbpr_loss *loss, const fwd_args *a, size_t r,
   vbpr_status st = VBPR_ERR_NUMERIC;
   if (kind == VBPR__ROW_BAD_INPUT) {
     if (a->dim > 0 && diagnose_embeddings(loss, a, r, func, &st)) return st;
-    if (diagnose_row_array(a->ps, M, r, "pos_scores", "positive", func, &st) ||
-        diagnose_row_array(a->ns, N, r, "neg_scores", "negative", func, &st) ||
-        diagnose_row_array(a->lpp, M, r, "log_prior_pos", "positive", func, &st) ||
-        diagnose_row_array(a->lpn, N, r, "log_prior_neg", "negative", func, &st))
+    if (diagnose_row_array(a->ps, a->ps_d, M, r, "pos_scores", "positive", func, &st) ||
+        diagnose_row_array(a->ns, a->ns_d, N, r, "neg_scores", "negative", func, &st) ||
+        diagnose_row_array(a->lpp, a->lpp_d, M, r, "log_prior_pos", "positive", func,
+                           &st) ||
+        diagnose_row_array(a->lpn, a->lpn_d, N, r, "log_prior_neg", "negative", func,
+                           &st))
       return st;
     return vbpr__error(VBPR_ERR_NUMERIC, func,
-                       "an inner product of row %zu overflows float (its inputs are "
-                       "finite; scale the embeddings down)", r);
+                       "an inner product of row %zu overflows %s (its inputs are "
+                       "finite; scale the embeddings down)", r, a->f64 ? "double" : "float");
   }
   return vbpr__error(VBPR_ERR_NUMERIC, func,
                      "a gradient or the loss of row %zu overflows float (finite "
@@ -413,8 +479,10 @@ static vbpr_status diagnose(const vbpr_loss *loss, const fwd_args *a, size_t r,
 
 static size_t round_up16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-/* Grows the workspaces for a batch and nthreads; carves the float one. */
-static vbpr_status prepare(vbpr_loss *loss, size_t batch, int nthreads, const char *func)
+/* Grows the workspaces for a batch and nthreads (and the double ones of the
+ * f64 calls); carves them. */
+static vbpr_status prepare(vbpr_loss *loss, size_t batch, int nthreads, bool f64,
+                           const char *func)
 {
   size_t M = loss->cfg.M, N = loss->cfg.N;
   size_t pm = round_up16(batch * M), pn = round_up16(batch * N);
@@ -425,7 +493,9 @@ static vbpr_status prepare(vbpr_loss *loss, size_t batch, int nthreads, const ch
                           sizeof(double), func)) ||
       (st = vbpr__reserve((void **)&loss->scratch, &loss->scratch_cap,
                           (size_t)nthreads * vbpr__loss_scratch_per_thread(&loss->cfg),
-                          sizeof(double), func)))
+                          sizeof(double), func)) ||
+      (f64 && (st = vbpr__reserve((void **)&loss->wsd, &loss->wsd_cap, 2 * (pm + pn),
+                                  sizeof(double), func))))
     return st;
   float *w = loss->ws;
   loss->alpha = w, w += pm;
@@ -434,6 +504,13 @@ static vbpr_status prepare(vbpr_loss *loss, size_t batch, int nthreads, const ch
   loss->beta = w, w += pn;
   loss->gn = w, w += pn;
   loss->ns = w;
+  if (f64) {
+    double *d = loss->wsd;
+    loss->gp_d = d, d += pm;
+    loss->ps_d = d, d += pm;
+    loss->gn_d = d, d += pn;
+    loss->ns_d = d;
+  }
   return VBPR_OK;
 }
 
@@ -445,6 +522,9 @@ static int threads_for(const vbpr_loss *loss, size_t batch, size_t dim)
   if (loss->cfg.estimator == VBPR_ESTIMATOR_ELBO) per_row += 20 * M * N;
   size_t work;
   if (!vbpr__mul_ok(batch, per_row, &work)) work = SIZE_MAX;
+  /* The small calls of a per-sample host stop here, on the calling thread,
+   * without even reading the thread setting. */
+  if (work < 2 * MIN_WORK_PER_THREAD) return 1;
   int nt = vbpr__threads_for(work, MIN_WORK_PER_THREAD);
   if (nt > VBPR__LOSS_MAX_THREADS) nt = VBPR__LOSS_MAX_THREADS;
   return (size_t)nt > batch ? (int)batch : nt; /* never more threads than rows */
@@ -467,46 +547,69 @@ static vbpr_status first_failure(const vbpr_loss *loss, const fwd_args *a,
 }
 
 /* The mean of the row losses, summed in a fixed serial order so that it does
- * not depend on the thread split. */
-static vbpr_status mean_loss(const vbpr_loss *loss, size_t batch, float *mean,
+ * not depend on the thread split; for the float calls it must fit a float. */
+static vbpr_status mean_loss(const vbpr_loss *loss, size_t batch, bool f64, double *mean,
                              const char *func)
 {
   double sum = 0.0;
   for (size_t r = 0; r < batch; r++) {
-    if (loss->rows[r] > FLT_MAX)
+    if (!f64 && loss->rows[r] > FLT_MAX)
       return vbpr__error(VBPR_ERR_NUMERIC, func,
                          "the loss of row %zu, %g, overflows float", r, loss->rows[r]);
     sum += loss->rows[r];
   }
-  float m = (float)(sum / (double)batch);
-  if (!isfinite(m))
-    return vbpr__error(VBPR_ERR_NUMERIC, func, "the mean loss %g overflows float",
-                       sum / (double)batch);
+  double m = sum / (double)batch;
+  if (!isfinite(f64 ? m : (double)(float)m))
+    return vbpr__error(VBPR_ERR_NUMERIC, func, "the mean loss %g overflows %s", m,
+                       f64 ? "double" : "float");
   *mean = m;
   return VBPR_OK;
 }
 
+/* The forward job of a call, its arrays pointed at the caller's inputs and
+ * the loss's workspaces. Only the per-thread slots in use are set. */
+static void make_job(vbpr_loss *loss, const fwd_args *a, int nt, vbpr__fwd_job *job)
+{
+  memset(job, 0, offsetof(vbpr__fwd_job, bad_input));
+  job->cfg = &loss->cfg;
+  job->dim = a->dim;
+  if (a->f64) {
+    job->user_d = a->user_d, job->pos_d = a->pos_d, job->neg_d = a->neg_d;
+    job->ps_d = a->dim > 0 ? loss->ps_d : a->ps_d;
+    job->ns_d = a->dim > 0 ? loss->ns_d : a->ns_d;
+    job->ps_out_d = loss->ps_d, job->ns_out_d = loss->ns_d;
+    job->lpp_d = a->lpp_d, job->lpn_d = a->lpn_d;
+    job->gp_d = loss->gp_d, job->gn_d = loss->gn_d;
+  } else {
+    job->user = a->user, job->pos = a->pos, job->neg = a->neg;
+    job->ps = a->dim > 0 ? loss->ps : a->ps;
+    job->ns = a->dim > 0 ? loss->ns : a->ns;
+    job->ps_out = loss->ps, job->ns_out = loss->ns;
+    job->lpp = a->lpp, job->lpn = a->lpn;
+    job->gp = loss->gp, job->gn = loss->gn;
+  }
+  job->alpha = loss->alpha, job->beta = loss->beta;
+  job->row_loss = loss->rows;
+  job->scratch = loss->scratch;
+  for (int t = 0; t < nt; t++) job->bad_input[t] = job->overflow[t] = SIZE_MAX;
+}
+
 /* Runs the forward, stores it, and gives the mean loss and the thread count
  * it used. Outputs the caller owns are not touched here. */
-static vbpr_status run_forward(vbpr_loss *loss, const fwd_args *a, float *mean,
+static vbpr_status run_forward(vbpr_loss *loss, const fwd_args *a, double *mean,
                                int *nthreads_out, const char *func)
 {
   int nt = threads_for(loss, a->batch, a->dim);
-  vbpr_status st = prepare(loss, a->batch, nt, func);
+  vbpr_status st = prepare(loss, a->batch, nt, a->f64, func);
   if (st != VBPR_OK) return st;
-  vbpr__fwd_job job = {
-    .cfg = &loss->cfg, .dim = a->dim, .user = a->user, .pos = a->pos, .neg = a->neg,
-    .ps = a->dim > 0 ? loss->ps : a->ps, .ns = a->dim > 0 ? loss->ns : a->ns,
-    .ps_out = loss->ps, .ns_out = loss->ns, .lpp = a->lpp, .lpn = a->lpn,
-    .alpha = loss->alpha, .beta = loss->beta, .gp = loss->gp, .gn = loss->gn,
-    .row_loss = loss->rows, .scratch = loss->scratch,
-  };
-  for (int t = 0; t < nt; t++) job.bad_input[t] = job.overflow[t] = SIZE_MAX;
+  vbpr__fwd_job job;
+  make_job(loss, a, nt, &job);
   vbpr__parallel_for(a->batch, nt, vbpr__loss_fwd_range, &job);
   if ((st = first_failure(loss, a, &job, nt, func)) ||
-      (st = mean_loss(loss, a->batch, mean, func)))
+      (st = mean_loss(loss, a->batch, a->f64, mean, func)))
     return st;
-  loss->stored = a->dim > 0 ? VBPR__STORED_EMBED : VBPR__STORED_SCORES;
+  loss->stored = a->f64 ? VBPR__STORED_F64
+                        : (a->dim > 0 ? VBPR__STORED_EMBED : VBPR__STORED_SCORES);
   loss->batch = a->batch;
   loss->dim = a->dim;
   loss->user = a->user;
@@ -530,9 +633,24 @@ static void run_backward(const vbpr_loss *loss, float grad_output, int nt,
   vbpr__parallel_for(loss->batch, nt, vbpr__loss_bwd_range, &job);
 }
 
+/* The backward of a double-precision call, from its own arrays. */
+static void run_backward_d(const vbpr_loss *loss, const fwd_args *a, double grad_output,
+                           int nt, double *g_ps, double *g_ns, double *g_user,
+                           double *g_pos, double *g_neg)
+{
+  vbpr__bwd_job job = {
+    .M = loss->cfg.M, .N = loss->cfg.N, .dim = a->dim,
+    .scale = grad_output / (double)a->batch,
+    .gp_d = loss->gp_d, .gn_d = loss->gn_d,
+    .user_d = a->user_d, .pos_d = a->pos_d, .neg_d = a->neg_d,
+    .g_ps_d = g_ps, .g_ns_d = g_ns, .g_user_d = g_user, .g_pos_d = g_pos, .g_neg_d = g_neg,
+  };
+  vbpr__parallel_for(a->batch, nt, vbpr__loss_bwd_range, &job);
+}
+
 /* ---- public forward / backward ------------------------------------------ */
 
-static vbpr_status forward_common(vbpr_loss *loss, const fwd_args *a, float *mean,
+static vbpr_status forward_common(vbpr_loss *loss, const fwd_args *a, double *mean,
                                   int *nt, const char *func)
 {
   vbpr_status st = check_sizes(loss, a, func);
@@ -540,23 +658,23 @@ static vbpr_status forward_common(vbpr_loss *loss, const fwd_args *a, float *mea
   return run_forward(loss, a, mean, nt, func);
 }
 
-static vbpr_status check_embed_args(const fwd_args *a, const float *loss_out,
+static vbpr_status check_embed_args(const fwd_args *a, const void *loss_out,
                                     const char *func)
 {
-  REQUIRE(a->user, "user");
-  REQUIRE(a->pos, "pos");
-  REQUIRE(a->neg, "neg");
+  REQUIRE(a->f64 ? (const void *)a->user_d : (const void *)a->user, "user");
+  REQUIRE(a->f64 ? (const void *)a->pos_d : (const void *)a->pos, "pos");
+  REQUIRE(a->f64 ? (const void *)a->neg_d : (const void *)a->neg, "neg");
   REQUIRE(loss_out, "loss_out");
   if (a->dim == 0)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func, "dim must be >= 1, got 0");
   return VBPR_OK;
 }
 
-static vbpr_status check_score_args(const fwd_args *a, const float *loss_out,
+static vbpr_status check_score_args(const fwd_args *a, const void *loss_out,
                                     const char *func)
 {
-  REQUIRE(a->ps, "pos_scores");
-  REQUIRE(a->ns, "neg_scores");
+  REQUIRE(a->f64 ? (const void *)a->ps_d : (const void *)a->ps, "pos_scores");
+  REQUIRE(a->f64 ? (const void *)a->ns_d : (const void *)a->ns, "neg_scores");
   REQUIRE(loss_out, "loss_out");
   return VBPR_OK;
 }
@@ -568,14 +686,15 @@ vbpr_status vbpr_loss_forward(vbpr_loss *loss, size_t batch, size_t dim,
 {
   VBPR_CHECK_NULL(loss);
   loss->stored = VBPR__STORED_NONE;
-  fwd_args a = {batch, dim, user, pos, neg, NULL, NULL, log_prior_pos, log_prior_neg};
-  float mean;
+  fwd_args a = {.batch = batch, .dim = dim, .user = user, .pos = pos, .neg = neg,
+                .lpp = log_prior_pos, .lpn = log_prior_neg};
+  double mean;
   int nt;
   vbpr_status st;
   if ((st = check_embed_args(&a, loss_out, __func__)) ||
       (st = forward_common(loss, &a, &mean, &nt, __func__)))
     return st;
-  *loss_out = mean;
+  *loss_out = (float)mean;
   return VBPR_OK;
 }
 
@@ -586,15 +705,15 @@ vbpr_status vbpr_loss_forward_scores(vbpr_loss *loss, size_t batch,
 {
   VBPR_CHECK_NULL(loss);
   loss->stored = VBPR__STORED_NONE;
-  fwd_args a = {batch, 0, NULL, NULL, NULL, pos_scores, neg_scores, log_prior_pos,
-                log_prior_neg};
-  float mean;
+  fwd_args a = {.batch = batch, .ps = pos_scores, .ns = neg_scores,
+                .lpp = log_prior_pos, .lpn = log_prior_neg};
+  double mean;
   int nt;
   vbpr_status st;
   if ((st = check_score_args(&a, loss_out, __func__)) ||
       (st = forward_common(loss, &a, &mean, &nt, __func__)))
     return st;
-  *loss_out = mean;
+  *loss_out = (float)mean;
   return VBPR_OK;
 }
 
@@ -611,12 +730,24 @@ static vbpr_status check_stored(const vbpr_loss *loss, bool need_embed, const ch
   return VBPR_OK;
 }
 
+/* A backward needs a float forward: a double-precision call has computed
+ * its gradients already. */
+static vbpr_status check_backward(const vbpr_loss *loss, bool need_embed, const char *func)
+{
+  if (loss->stored == VBPR__STORED_F64)
+    return vbpr__error(VBPR_ERR_STATE, func,
+                       "the stored forward was made by a double-precision call, which "
+                       "gave its gradients already; a float backward needs a float "
+                       "forward");
+  return check_stored(loss, need_embed, func);
+}
+
 vbpr_status vbpr_loss_backward(vbpr_loss *loss, float grad_output, float *grad_user,
                                float *grad_pos, float *grad_neg)
 {
   const char *func = __func__;
   VBPR_CHECK_NULL(loss);
-  vbpr_status st = check_stored(loss, true, func);
+  vbpr_status st = check_backward(loss, true, func);
   if (st != VBPR_OK) return st;
   REQUIRE(grad_user, "grad_user");
   REQUIRE(grad_pos, "grad_pos");
@@ -632,7 +763,7 @@ vbpr_status vbpr_loss_backward_scores(vbpr_loss *loss, float grad_output,
 {
   const char *func = __func__;
   VBPR_CHECK_NULL(loss);
-  vbpr_status st = check_stored(loss, false, func);
+  vbpr_status st = check_backward(loss, false, func);
   if (st != VBPR_OK) return st;
   REQUIRE(grad_pos_scores, "grad_pos_scores");
   REQUIRE(grad_neg_scores, "grad_neg_scores");
@@ -652,8 +783,9 @@ vbpr_status vbpr_loss_forward_backward(vbpr_loss *loss, size_t batch, size_t dim
   const char *func = __func__;
   VBPR_CHECK_NULL(loss);
   loss->stored = VBPR__STORED_NONE;
-  fwd_args a = {batch, dim, user, pos, neg, NULL, NULL, log_prior_pos, log_prior_neg};
-  float mean;
+  fwd_args a = {.batch = batch, .dim = dim, .user = user, .pos = pos, .neg = neg,
+                .lpp = log_prior_pos, .lpn = log_prior_neg};
+  double mean;
   int nt;
   vbpr_status st;
   if ((st = check_embed_args(&a, loss_out, func))) return st;
@@ -664,7 +796,7 @@ vbpr_status vbpr_loss_forward_backward(vbpr_loss *loss, size_t batch, size_t dim
       (st = forward_common(loss, &a, &mean, &nt, func)))
     return st;
   run_backward(loss, grad_output, nt, NULL, NULL, grad_user, grad_pos, grad_neg);
-  *loss_out = mean;
+  *loss_out = (float)mean;
   return VBPR_OK;
 }
 
@@ -680,9 +812,9 @@ vbpr_status vbpr_loss_forward_backward_scores(vbpr_loss *loss, size_t batch,
   const char *func = __func__;
   VBPR_CHECK_NULL(loss);
   loss->stored = VBPR__STORED_NONE;
-  fwd_args a = {batch, 0, NULL, NULL, NULL, pos_scores, neg_scores, log_prior_pos,
-                log_prior_neg};
-  float mean;
+  fwd_args a = {.batch = batch, .ps = pos_scores, .ns = neg_scores,
+                .lpp = log_prior_pos, .lpn = log_prior_neg};
+  double mean;
   int nt;
   vbpr_status st;
   if ((st = check_score_args(&a, loss_out, func))) return st;
@@ -693,6 +825,62 @@ vbpr_status vbpr_loss_forward_backward_scores(vbpr_loss *loss, size_t batch,
     return st;
   run_backward(loss, grad_output, nt, grad_pos_scores, grad_neg_scores, NULL, NULL,
                NULL);
+  *loss_out = (float)mean;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_forward_backward_f64(vbpr_loss *loss, size_t batch, size_t dim,
+                                           const double *user, const double *pos,
+                                           const double *neg, const double *log_prior_pos,
+                                           const double *log_prior_neg, double grad_output,
+                                           double *loss_out, double *grad_user,
+                                           double *grad_pos, double *grad_neg)
+{
+  const char *func = __func__;
+  VBPR_CHECK_NULL(loss);
+  loss->stored = VBPR__STORED_NONE;
+  fwd_args a = {.batch = batch, .dim = dim, .f64 = true, .user_d = user, .pos_d = pos,
+                .neg_d = neg, .lpp_d = log_prior_pos, .lpn_d = log_prior_neg};
+  double mean;
+  int nt;
+  vbpr_status st;
+  if ((st = check_embed_args(&a, loss_out, func))) return st;
+  REQUIRE(grad_user, "grad_user");
+  REQUIRE(grad_pos, "grad_pos");
+  REQUIRE(grad_neg, "grad_neg");
+  if ((st = check_grad_output(grad_output, func)) ||
+      (st = forward_common(loss, &a, &mean, &nt, func)))
+    return st;
+  run_backward_d(loss, &a, grad_output, nt, NULL, NULL, grad_user, grad_pos, grad_neg);
+  *loss_out = mean;
+  return VBPR_OK;
+}
+
+vbpr_status vbpr_loss_forward_backward_scores_f64(vbpr_loss *loss, size_t batch,
+                                                  const double *pos_scores,
+                                                  const double *neg_scores,
+                                                  const double *log_prior_pos,
+                                                  const double *log_prior_neg,
+                                                  double grad_output, double *loss_out,
+                                                  double *grad_pos_scores,
+                                                  double *grad_neg_scores)
+{
+  const char *func = __func__;
+  VBPR_CHECK_NULL(loss);
+  loss->stored = VBPR__STORED_NONE;
+  fwd_args a = {.batch = batch, .f64 = true, .ps_d = pos_scores, .ns_d = neg_scores,
+                .lpp_d = log_prior_pos, .lpn_d = log_prior_neg};
+  double mean;
+  int nt;
+  vbpr_status st;
+  if ((st = check_score_args(&a, loss_out, func))) return st;
+  REQUIRE(grad_pos_scores, "grad_pos_scores");
+  REQUIRE(grad_neg_scores, "grad_neg_scores");
+  if ((st = check_grad_output(grad_output, func)) ||
+      (st = forward_common(loss, &a, &mean, &nt, func)))
+    return st;
+  run_backward_d(loss, &a, grad_output, nt, grad_pos_scores, grad_neg_scores, NULL, NULL,
+                 NULL);
   *loss_out = mean;
   return VBPR_OK;
 }

@@ -18,33 +18,8 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "loss/loss_inline.h"
 #include "loss/loss_internal.h"
-
-/* The hot functions (marked VBPR_LOSS_CLONES; everything they call is forced
- * inline into them) are built for the baseline ISA and, where the toolchain
- * can dispatch at load time (GCC/Clang ifunc on x86-64 glibc), also for
- * AVX2; the best one for the CPU is picked once. (An AVX-512 clone measured
- * slower on Zen 4: the work per row is too short for the wider registers.)
- * The clones compute exactly the same thing: each lane does the same
- * operations in the same order, no FMA contraction is enabled (ISO C mode),
- * and every reduction order is written out. */
-/* Not under ThreadSanitizer: gcc instruments the ifunc resolvers, which run
- * during relocation, before the TSan runtime exists. */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute) && \
-    !defined(VBPR_LOSS_NO_CLONES) && !defined(__SANITIZE_THREAD__)
-#  if __has_attribute(target_clones)
-#    define VBPR_LOSS_CLONES __attribute__((target_clones("avx2", "default")))
-#  endif
-#endif
-#ifndef VBPR_LOSS_CLONES
-#  define VBPR_LOSS_CLONES
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#  define VBPR_INLINE static inline __attribute__((always_inline))
-#else
-#  define VBPR_INLINE static inline
-#endif
 
 /* ---- scalar pieces ------------------------------------------------------ */
 
@@ -142,6 +117,20 @@ VBPR_INLINE bool all_finite(const float *x, size_t n)
   return (acc & 0x80000000u) == 0;
 }
 
+
+/* The same for doubles: an exponent field of all ones plus one carries into
+ * bit 63. */
+VBPR_INLINE bool all_finite_d(const double *x, size_t n)
+{
+  uint64_t acc = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t b;
+    memcpy(&b, &x[i], sizeof b);
+    acc |= (b & UINT64_C(0x7ff0000000000000)) + UINT64_C(0x0010000000000000);
+  }
+  return (acc & UINT64_C(0x8000000000000000)) == 0;
+}
+
 /* ---- block layout ------------------------------------------------------- */
 
 /* Scratch of one thread for a block of B rows. Everything is stored
@@ -152,9 +141,11 @@ VBPR_INLINE bool all_finite(const float *x, size_t n)
 typedef struct block_ws {
   size_t B;        /* rows in this block (the stride of a column) */
   double *sp, *sn; /* [M][B], [N][B]: the scores */
+  double *lp, *ln; /* [M][B], [N][B]: the log-priors, or NULL (none) */
   double *zp, *zn; /* logits, then attention weights alpha, beta */
   double *dp, *dn; /* hardness temporaries, then d row loss / d score */
   double *r0, *r1, *r2, *r3; /* [B] per-row temporaries */
+  double *loss;    /* [B] the row losses */
 } block_ws;
 
 size_t vbpr__loss_block_rows(const vbpr__loss_cfg *cfg)
@@ -167,7 +158,7 @@ size_t vbpr__loss_scratch_per_thread(const vbpr__loss_cfg *cfg)
 {
   size_t B = vbpr__loss_block_rows(cfg);
   /* callers have checked that these sizes fit (M, N <= 2^20) */
-  return 3 * B * (cfg->M + cfg->N) + 4 * B;
+  return 4 * B * (cfg->M + cfg->N) + 5 * B;
 }
 
 /* Views of a thread's scratch for a block of B <= block_rows rows. */
@@ -178,6 +169,8 @@ static block_ws carve(const vbpr__loss_cfg *cfg, double *s, size_t B)
   w.B = B;
   w.sp = s, s += B * M;
   w.sn = s, s += B * N;
+  w.lp = s, s += B * M;
+  w.ln = s, s += B * N;
   w.zp = s, s += B * M;
   w.zn = s, s += B * N;
   w.dp = s, s += B * M;
@@ -185,67 +178,55 @@ static block_ws carve(const vbpr__loss_cfg *cfg, double *s, size_t B)
   w.r0 = s, s += B;
   w.r1 = s, s += B;
   w.r2 = s, s += B;
-  w.r3 = s;
+  w.r3 = s, s += B;
+  w.loss = s;
   return w;
 }
 
-/* dst[k * B + r] = src[r * n + k] for the B rows of a block. */
-VBPR_INLINE void transpose_in_n(size_t B, size_t n, const float *src, double *dst)
-{
-  for (size_t r = 0; r < B; r++)
-    for (size_t k = 0; k < n; k++) dst[k * B + r] = (double)src[r * n + k];
-}
-
-/* dst[r * n + k] = src[k * B + r], rounded to float. */
-VBPR_INLINE void transpose_out_n(size_t B, size_t n, const double *src, float *dst)
-{
-  for (size_t r = 0; r < B; r++)
-    for (size_t k = 0; k < n; k++) dst[r * n + k] = (float)src[k * B + r];
-}
-
-/* The common small n get a constant n, so that the compiler turns the
- * transposition into vector shuffles instead of scalar moves. */
-VBPR_INLINE void transpose_in(size_t B, size_t n, const float *src, double *dst)
-{
-  switch (n) {
-  case 1: transpose_in_n(B, 1, src, dst); break;
-  case 2: transpose_in_n(B, 2, src, dst); break;
-  case 4: transpose_in_n(B, 4, src, dst); break;
-  case 8: transpose_in_n(B, 8, src, dst); break;
-  default: transpose_in_n(B, n, src, dst); break;
+/* dst[k * B + r] = src[r * n + k] for the B rows of a block, from float or
+ * double. The common small n get a constant n, so that the compiler turns
+ * the transposition into vector shuffles instead of scalar moves. */
+#define DEFINE_TRANSPOSE_IN(name, T)                                             \
+  VBPR_INLINE void name##_n(size_t B, size_t n, const T *src, double *dst)     \
+  {                                                                            \
+    for (size_t r = 0; r < B; r++)                                             \
+      for (size_t k = 0; k < n; k++) dst[k * B + r] = (double)src[r * n + k];  \
+  }                                                                            \
+  VBPR_INLINE void name(size_t B, size_t n, const T *src, double *dst)         \
+  {                                                                            \
+    switch (n) {                                                               \
+    case 1: name##_n(B, 1, src, dst); break;                                   \
+    case 2: name##_n(B, 2, src, dst); break;                                   \
+    case 4: name##_n(B, 4, src, dst); break;                                   \
+    case 8: name##_n(B, 8, src, dst); break;                                   \
+    default: name##_n(B, n, src, dst); break;                                  \
+    }                                                                          \
   }
-}
+DEFINE_TRANSPOSE_IN(transpose_in, float)
+DEFINE_TRANSPOSE_IN(transpose_in_d, double)
 
-VBPR_INLINE void transpose_out(size_t B, size_t n, const double *src, float *dst)
-{
-  switch (n) {
-  case 1: transpose_out_n(B, 1, src, dst); break;
-  case 2: transpose_out_n(B, 2, src, dst); break;
-  case 4: transpose_out_n(B, 4, src, dst); break;
-  case 8: transpose_out_n(B, 8, src, dst); break;
-  default: transpose_out_n(B, n, src, dst); break;
+/* dst[r * n + k] = src[k * stride + r] for rows r < B, rounded to T. */
+#define DEFINE_TRANSPOSE_OUT(name, T)                                             \
+  VBPR_INLINE void name##_n(size_t B, size_t stride, size_t n, const double *src, \
+                            T *dst)                                               \
+  {                                                                               \
+    for (size_t r = 0; r < B; r++)                                                \
+      for (size_t k = 0; k < n; k++) dst[r * n + k] = (T)src[k * stride + r];     \
+  }                                                                               \
+  VBPR_INLINE void name(size_t B, size_t stride, size_t n, const double *src, T *dst) \
+  {                                                                               \
+    switch (n) {                                                                  \
+    case 1: name##_n(B, stride, 1, src, dst); break;                              \
+    case 2: name##_n(B, stride, 2, src, dst); break;                              \
+    case 4: name##_n(B, stride, 4, src, dst); break;                              \
+    case 8: name##_n(B, stride, 8, src, dst); break;                              \
+    default: name##_n(B, stride, n, src, dst); break;                             \
+    }                                                                             \
   }
-}
+DEFINE_TRANSPOSE_OUT(transpose_out, float)
+DEFINE_TRANSPOSE_OUT(transpose_out_d, double)
 
 /* ---- attention ---------------------------------------------------------- */
-
-/* Per-row softmax of z [n][B] in place; the row maximum is subtracted so no
- * exponent is positive and every row sum is >= 1. mx is scratch [B]. */
-VBPR_INLINE void softmax_rows(size_t B, size_t n, double *z, double *mx)
-{
-  for (size_t r = 0; r < B; r++) mx[r] = z[r];
-  for (size_t k = 1; k < n; k++)
-    for (size_t r = 0; r < B; r++) mx[r] = max2(mx[r], z[k * B + r]);
-  for (size_t k = 0; k < n; k++)
-    for (size_t r = 0; r < B; r++) z[k * B + r] = clamp_exp_arg(z[k * B + r] - mx[r]);
-  for (size_t i = 0; i < n * B; i++) z[i] = exp_dom(z[i]);
-  for (size_t r = 0; r < B; r++) mx[r] = z[r]; /* from here on, the row sums */
-  for (size_t k = 1; k < n; k++)
-    for (size_t r = 0; r < B; r++) mx[r] += z[k * B + r];
-  for (size_t r = 0; r < B; r++) mx[r] = 1.0 / mx[r];
-  for (size_t k = 0; k < n; k++)
-    for (size_t r = 0; r < B; r++) z[k * B + r] *= mx[r];
-}
 
 /* Hardness log-prior into t [n][B]:
  *   t_k = log softmax_k(h * s / tau) = h s_k / tau - logsumexp(h s / tau)
@@ -271,22 +252,53 @@ VBPR_INLINE void hardness_rows(size_t B, size_t n, const double *s, double ht, d
     for (size_t r = 0; r < B; r++) t[k * B + r] -= lse[r];
 }
 
-/* Attention weights of one side of a block into z [n][B]:
- *   z = softmax_k(f * s_k + lp_k + lam * hardness_k),  f = sign / c.
- * lp is row-major [B][n] as the caller passed it; t [n][B] and r0, r1 [B]
- * are scratch. */
-VBPR_INLINE void attention_rows(size_t B, size_t n, const double *s, const float *lp,
-                                double f, double lam, double ht, double *z, double *t,
-                                double *r0, double *r1)
+/* Attention logits of one side of a block into z [n][B]:
+ *   z_k = f * s_k + lp_k + lam * hardness_k,  f = sign / c.
+ * lp [n][B] may be NULL (no prior); t [n][B] and r0, r1 [B] are scratch. */
+VBPR_INLINE void attention_logits(size_t B, size_t n, const double *s, const double *lp,
+                                  double f, double lam, double ht, double *z, double *t,
+                                  double *r0, double *r1)
 {
   if (lam > 0.0) hardness_rows(B, n, s, ht, t, z, r0, r1);
   for (size_t i = 0; i < n * B; i++) z[i] = f * s[i];
   if (lp != NULL)
-    for (size_t k = 0; k < n; k++)
-      for (size_t r = 0; r < B; r++) z[k * B + r] += (double)lp[r * n + k];
+    for (size_t i = 0; i < n * B; i++) z[i] += lp[i];
   if (lam > 0.0)
     for (size_t i = 0; i < n * B; i++) z[i] += lam * t[i];
-  softmax_rows(B, n, z, r0);
+}
+
+/* Row maxima of z [n][B] into mx, and z -= mx (clamped for exp_dom). */
+VBPR_INLINE void shift_rows(size_t B, size_t n, double *z, double *mx)
+{
+  for (size_t r = 0; r < B; r++) mx[r] = z[r];
+  for (size_t k = 1; k < n; k++)
+    for (size_t r = 0; r < B; r++) mx[r] = max2(mx[r], z[k * B + r]);
+  for (size_t k = 0; k < n; k++)
+    for (size_t r = 0; r < B; r++) z[k * B + r] = clamp_exp_arg(z[k * B + r] - mx[r]);
+}
+
+/* z [n][B] /= its row sums; sum is scratch [B]. */
+VBPR_INLINE void normalise_rows(size_t B, size_t n, double *z, double *sum)
+{
+  for (size_t r = 0; r < B; r++) sum[r] = z[r];
+  for (size_t k = 1; k < n; k++)
+    for (size_t r = 0; r < B; r++) sum[r] += z[k * B + r];
+  for (size_t r = 0; r < B; r++) sum[r] = 1.0 / sum[r];
+  for (size_t k = 0; k < n; k++)
+    for (size_t r = 0; r < B; r++) z[k * B + r] *= sum[r];
+}
+
+/* Both softmaxes of a block, alpha over zp [M][B] and beta over zn [N][B],
+ * which lie back to back (carve): the exponentials of both sides run in one
+ * loop, so that a block of a single row still fills vector registers. */
+VBPR_INLINE void softmax_pair(size_t B, size_t M, size_t N, double *zp, double *zn,
+                              double *r0, double *r1)
+{
+  shift_rows(B, M, zp, r0);
+  shift_rows(B, N, zn, r1);
+  for (size_t i = 0; i < (M + N) * B; i++) zp[i] = exp_dom(zp[i]);
+  normalise_rows(B, M, zp, r0);
+  normalise_rows(B, N, zn, r1);
 }
 
 /* ---- estimators: row loss and d(row loss)/d(score) ---------------------- */
@@ -354,138 +366,293 @@ VBPR_INLINE void est_elbo(const vbpr__loss_cfg *cfg, block_ws *w, double *loss)
   for (size_t i = 0; i < N * B; i++) w->dn[i] *= w->zn[i];
 }
 
-/* ---- one block of the forward ------------------------------------------- */
+/* M = N = 1 (BPR): both attention weights are exactly 1 (a softmax of one
+ * logit, whatever its prior or hardness term) and every estimator reduces
+ * to loss = softplus(s- - s+), dloss/ds+ = -sigmoid(s- - s+) and
+ * dloss/ds- = +sigmoid(s- - s+). Computed directly with the operations the
+ * general path performs on these values, so the bits are the same:
+ * one exponential per row instead of five. */
+VBPR_INLINE void est_pair(block_ws *w, double *loss)
+{
+  size_t B = w->B;
+  double *sig = w->r2;
+  for (size_t r = 0; r < B; r++) loss[r] = w->sn[r] - w->sp[r];
+  softplus_sigmoid_v(B, loss, loss, sig);
+  for (size_t r = 0; r < B; r++) {
+    w->zp[r] = w->zn[r] = 1.0;
+    w->dp[r] = -sig[r];
+    w->dn[r] = sig[r];
+  }
+}
+
+/* InfoNCE (sampled softmax) with one positive: logits z+ = s+ / t + lp+ and
+ * z-_n = s-_n / t + lp-_n, loss = logsumexp(z+, z-_1..N) - z+. With beta the
+ * softmax of the negatives' logits alone (the attention reported) and
+ * q = 1 - softmax(z)_+ the negatives' share of the whole softmax,
+ *   dloss/ds+ = -q / t,   dloss/ds-_n = q beta_n / t.
+ * The negatives are summed relative to their own maximum mx (sum S >= 1),
+ * and the positive enters through e = exp(-|z+ - mx|) <= 1, so nothing
+ * overflows; q is formed as a ratio of positive terms (no 1 - p
+ * cancellation), and a small loss keeps its relative precision (log1p). */
+VBPR_INLINE void est_infonce(const vbpr__loss_cfg *cfg, block_ws *w, double *loss)
+{
+  size_t N = cfg->N, B = w->B;
+  double it = 1.0 / cfg->temperature;
+  double *mx = w->r0, *S = w->r1, *e = w->r2, *q = w->r3, *zn = w->zn;
+  for (size_t i = 0; i < N * B; i++) zn[i] = it * w->sn[i];
+  if (w->ln != NULL)
+    for (size_t i = 0; i < N * B; i++) zn[i] += w->ln[i];
+  for (size_t r = 0; r < B; r++) mx[r] = zn[r];
+  for (size_t k = 1; k < N; k++)
+    for (size_t r = 0; r < B; r++) mx[r] = max2(mx[r], zn[k * B + r]);
+  for (size_t k = 0; k < N; k++)
+    for (size_t r = 0; r < B; r++) zn[k * B + r] = clamp_exp_arg(zn[k * B + r] - mx[r]);
+  for (size_t i = 0; i < N * B; i++) zn[i] = exp_dom(zn[i]);
+  for (size_t r = 0; r < B; r++) S[r] = zn[r];
+  for (size_t k = 1; k < N; k++)
+    for (size_t r = 0; r < B; r++) S[r] += zn[k * B + r];
+  for (size_t r = 0; r < B; r++) {
+    double zp = it * w->sp[r] + (w->lp != NULL ? w->lp[r] : 0.0);
+    w->zp[r] = zp - mx[r]; /* d = z+ - mx, kept for the loss below */
+    e[r] = clamp_exp_arg(-fabs(w->zp[r]));
+  }
+  for (size_t r = 0; r < B; r++) e[r] = exp_dom(e[r]);
+  for (size_t r = 0; r < B; r++) {
+    double d = w->zp[r];
+    double neg = d >= 0 ? e[r] * S[r] : S[r]; /* negatives, relative to max(z+, mx) */
+    double all = (d >= 0 ? 1.0 : e[r]) + neg;
+    q[r] = neg / all;
+    loss[r] = d >= 0 ? log1p(neg) : -d + log(all);
+    S[r] = 1.0 / S[r];
+  }
+  for (size_t k = 0; k < N; k++)
+    for (size_t r = 0; r < B; r++) zn[k * B + r] *= S[r]; /* beta */
+  for (size_t r = 0; r < B; r++) {
+    w->zp[r] = 1.0; /* alpha: the one positive */
+    w->dp[r] = -q[r] * it;
+  }
+  for (size_t k = 0; k < N; k++)
+    for (size_t r = 0; r < B; r++) w->dn[k * B + r] = q[r] * zn[k * B + r] * it;
+}
+
+/* The kind's row math on a block whose scores (and priors) are in place. */
+VBPR_INLINE void block_core(const vbpr__loss_cfg *cfg, block_ws *w)
+{
+  size_t M = cfg->M, N = cfg->N, B = w->B;
+  if (cfg->kind == VBPR_LOSS_INFONCE) {
+    est_infonce(cfg, w, w->loss);
+    return;
+  }
+  if (M == 1 && N == 1) {
+    est_pair(w, w->loss);
+    return;
+  }
+  attention_logits(B, M, w->sp, w->lp, 1.0 / cfg->c_pos, cfg->lam_pos, -1.0 / cfg->tau,
+                   w->zp, w->dp, w->r0, w->r1);
+  attention_logits(B, N, w->sn, w->ln, (double)cfg->sign / cfg->c_neg, cfg->lam_neg,
+                   1.0 / cfg->tau, w->zn, w->dn, w->r0, w->r1);
+  softmax_pair(B, M, N, w->zp, w->zn, w->r0, w->r1);
+  if (cfg->estimator == VBPR_ESTIMATOR_ELBO)
+    est_elbo(cfg, w, w->loss);
+  else
+    est_prototype(cfg, w, w->loss);
+}
+
+/* ---- the row kernel ------------------------------------------------------ */
 
 /* First row of the block whose inputs are not all finite, or B. */
-VBPR_INLINE size_t first_bad_input(const vbpr__loss_cfg *cfg, size_t B, const float *sp,
-                              const float *sn, const float *lpp, const float *lpn)
+VBPR_INLINE size_t first_bad_row(const block_ws *w, size_t M, size_t N)
 {
-  size_t M = cfg->M, N = cfg->N;
-  if (all_finite(sp, B * M) && all_finite(sn, B * N) &&
-      (lpp == NULL || all_finite(lpp, B * M)) && (lpn == NULL || all_finite(lpn, B * N)))
+  size_t B = w->B;
+  if (all_finite_d(w->sp, B * M) && all_finite_d(w->sn, B * N) &&
+      (w->lp == NULL || all_finite_d(w->lp, B * M)) &&
+      (w->ln == NULL || all_finite_d(w->ln, B * N)))
     return B;
-  for (size_t r = 0; r < B; r++)
-    if (!all_finite(sp + r * M, M) || !all_finite(sn + r * N, N) ||
-        (lpp != NULL && !all_finite(lpp + r * M, M)) ||
-        (lpn != NULL && !all_finite(lpn + r * N, N)))
-      return r;
+  for (size_t r = 0; r < B; r++) {
+    bool ok = true;
+    for (size_t k = 0; k < M; k++)
+      ok = ok && isfinite(w->sp[k * B + r]) && (w->lp == NULL || isfinite(w->lp[k * B + r]));
+    for (size_t k = 0; k < N; k++)
+      ok = ok && isfinite(w->sn[k * B + r]) && (w->ln == NULL || isfinite(w->ln[k * B + r]));
+    if (!ok) return r;
+  }
   return B;
 }
 
-/* Writes alpha, beta and d loss / d score (as float) row-major; returns the
- * first row where a gradient overflows float (or whose loss is not finite),
- * or B. */
-VBPR_INLINE size_t store_block(const vbpr__loss_cfg *cfg, const block_ws *w,
-                               const double *loss, float *alpha, float *beta, float *gp,
-                               float *gn)
+/* Writes the wanted outputs of rows [0, n) of the block; returns the first
+ * row where a float output overflows (or the loss is not finite), or n. */
+VBPR_INLINE size_t store_rows(const vbpr__loss_cfg *cfg, const block_ws *w, size_t n,
+                              const vbpr__rows_out *o)
 {
-  size_t M = cfg->M, N = cfg->N, B = w->B, bad = B;
-  transpose_out(B, M, w->zp, alpha);
-  transpose_out(B, N, w->zn, beta);
-  transpose_out(B, M, w->dp, gp);
-  transpose_out(B, N, w->dn, gn);
-  for (size_t r = B; r-- > 0;)
-    if (!isfinite(loss[r]) || !all_finite(gp + r * M, M) || !all_finite(gn + r * N, N))
+  size_t M = cfg->M, N = cfg->N, B = w->B, bad = n;
+  if (o->loss != NULL) memcpy(o->loss, w->loss, n * sizeof *w->loss);
+  if (o->alpha != NULL) transpose_out(n, B, M, w->zp, o->alpha);
+  if (o->beta != NULL) transpose_out(n, B, N, w->zn, o->beta);
+  if (o->gp != NULL) transpose_out(n, B, M, w->dp, o->gp);
+  if (o->gn != NULL) transpose_out(n, B, N, w->dn, o->gn);
+  if (o->gpd != NULL) transpose_out_d(n, B, M, w->dp, o->gpd);
+  if (o->gnd != NULL) transpose_out_d(n, B, N, w->dn, o->gnd);
+  for (size_t r = n; r-- > 0;)
+    if (!isfinite(w->loss[r]) ||
+        (o->gp != NULL && (!all_finite(o->gp + r * M, M) || !all_finite(o->gn + r * N, N))))
       bad = r;
   return bad;
 }
 
-/* Attention, estimator and conversion to float for one block of w->B rows
- * with finite inputs; returns the first row whose results overflow float,
- * or w->B. */
-VBPR_LOSS_CLONES
-static size_t block_math(const vbpr__loss_cfg *cfg, const float *sp, const float *sn,
-                         const float *lpp, const float *lpn, block_ws *w, double *loss,
-                         float *alpha, float *beta, float *gp, float *gn)
+VBPR_INLINE size_t rows_impl(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
+                             double *scratch, const vbpr__rows_out *out, bool *overflow)
 {
-  size_t M = cfg->M, N = cfg->N, B = w->B;
-  transpose_in(B, M, sp, w->sp);
-  transpose_in(B, N, sn, w->sn);
-  attention_rows(B, M, w->sp, lpp, 1.0 / cfg->c_pos, cfg->lam_pos, -1.0 / cfg->tau,
-                 w->zp, w->dp, w->r0, w->r1);
-  attention_rows(B, N, w->sn, lpn, (double)cfg->sign / cfg->c_neg, cfg->lam_neg,
-                 1.0 / cfg->tau, w->zn, w->dn, w->r0, w->r1);
-  if (cfg->estimator == VBPR_ESTIMATOR_ELBO)
-    est_elbo(cfg, w, loss);
-  else
-    est_prototype(cfg, w, loss);
-  return store_block(cfg, w, loss, alpha, beta, gp, gn);
+  size_t M = cfg->M, N = cfg->N;
+  block_ws w = carve(cfg, scratch, B);
+  if (in->sp != NULL) {
+    transpose_in(B, M, in->sp, w.sp);
+    transpose_in(B, N, in->sn, w.sn);
+    if (in->lpp != NULL) transpose_in(B, M, in->lpp, w.lp);
+    if (in->lpn != NULL) transpose_in(B, N, in->lpn, w.ln);
+  } else {
+    transpose_in_d(B, M, in->spd, w.sp);
+    transpose_in_d(B, N, in->snd, w.sn);
+    if (in->lppd != NULL) transpose_in_d(B, M, in->lppd, w.lp);
+    if (in->lpnd != NULL) transpose_in_d(B, N, in->lpnd, w.ln);
+  }
+  if (in->lpp == NULL && in->lppd == NULL) w.lp = NULL;
+  if (in->lpn == NULL && in->lpnd == NULL) w.ln = NULL;
+  /* rows are independent: a bad row spoils only its own column */
+  size_t good = first_bad_row(&w, M, N);
+  block_core(cfg, &w);
+  size_t over = store_rows(cfg, &w, good, out);
+  *overflow = over < good;
+  return over < good ? over : good;
 }
 
-VBPR_LOSS_CLONES static void scores_block(size_t B, size_t dim, size_t cnt,
-                                          const float *user, const float *items,
-                                          float *out);
+/* A block of one row (a per-sample host's call, the fused path's tuples)
+ * gets its own instance, in which every loop over the rows is gone. Static:
+ * a cloned function with external linkage would be exported (gcc gives its
+ * ifunc symbol default visibility), so vbpr__loss_rows wraps it. */
+VBPR_LOSS_CLONES
+static size_t rows_dispatch(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
+                            double *scratch, const vbpr__rows_out *out, bool *overflow)
+{
+  if (B == 1 && cfg->M == 2 && cfg->N == 4) {
+    vbpr__loss_cfg c = *cfg;
+    c.M = 2, c.N = 4;
+    return rows_impl(&c, 1, in, scratch, out, overflow);
+  }
+  if (B == 1) return rows_impl(cfg, 1, in, scratch, out, overflow);
+  return rows_impl(cfg, B, in, scratch, out, overflow);
+}
+
+size_t vbpr__loss_rows(const vbpr__loss_cfg *cfg, size_t B, const vbpr__rows_in *in,
+                       double *scratch, const vbpr__rows_out *out, bool *overflow)
+{
+  return rows_dispatch(cfg, B, in, scratch, out, overflow);
+}
+
+/* ---- the forward over rows ---------------------------------------------- */
+
+/* ps[r*M + i] = <user_r, pos_(r, i)> and ns[r*N + i] = <user_r, neg_(r, i)>
+ * for the B rows of a block. */
+VBPR_LOSS_CLONES
+static void scores_block(size_t B, size_t dim, size_t M, size_t N, const float *user,
+                         const float *pos, const float *neg, float *ps, float *ns)
+{
+  for (size_t r = 0; r < B; r++) {
+    const float *u = user + r * dim;
+    for (size_t i = 0; i < M; i++) ps[r * M + i] = vbpr__dot(u, pos + (r * M + i) * dim, dim);
+    for (size_t i = 0; i < N; i++) ns[r * N + i] = vbpr__dot(u, neg + (r * N + i) * dim, dim);
+  }
+}
+
+VBPR_LOSS_CLONES
+static void scores_block_d(size_t B, size_t dim, size_t M, size_t N, const double *user,
+                           const double *pos, const double *neg, double *ps, double *ns)
+{
+  for (size_t r = 0; r < B; r++) {
+    const double *u = user + r * dim;
+    for (size_t i = 0; i < M; i++)
+      ps[r * M + i] = vbpr__dot_f64(u, pos + (r * M + i) * dim, dim);
+    for (size_t i = 0; i < N; i++)
+      ns[r * N + i] = vbpr__dot_f64(u, neg + (r * N + i) * dim, dim);
+  }
+}
+
+/* The inputs and outputs of rows [r0, r0 + B) of a float job. */
+static void block_args(const vbpr__fwd_job *j, size_t r0, size_t B, vbpr__rows_in *in,
+                       vbpr__rows_out *out)
+{
+  size_t M = j->cfg->M, N = j->cfg->N, dim = j->dim;
+  if (dim > 0) {
+    scores_block(B, dim, M, N, j->user + r0 * dim, j->pos + r0 * M * dim,
+                 j->neg + r0 * N * dim, j->ps_out + r0 * M, j->ns_out + r0 * N);
+  }
+  *in = (vbpr__rows_in){.sp = j->ps + r0 * M, .sn = j->ns + r0 * N,
+                        .lpp = j->lpp ? j->lpp + r0 * M : NULL,
+                        .lpn = j->lpn ? j->lpn + r0 * N : NULL};
+  *out = (vbpr__rows_out){.loss = j->row_loss + r0, .alpha = j->alpha + r0 * M,
+                          .beta = j->beta + r0 * N, .gp = j->gp + r0 * M,
+                          .gn = j->gn + r0 * N};
+}
+
+/* The same for a double-precision job. */
+static void block_args_d(const vbpr__fwd_job *j, size_t r0, size_t B, vbpr__rows_in *in,
+                         vbpr__rows_out *out)
+{
+  size_t M = j->cfg->M, N = j->cfg->N, dim = j->dim;
+  if (dim > 0) {
+    scores_block_d(B, dim, M, N, j->user_d + r0 * dim, j->pos_d + r0 * M * dim,
+                   j->neg_d + r0 * N * dim, j->ps_out_d + r0 * M, j->ns_out_d + r0 * N);
+  }
+  *in = (vbpr__rows_in){.spd = j->ps_d + r0 * M, .snd = j->ns_d + r0 * N,
+                        .lppd = j->lpp_d ? j->lpp_d + r0 * M : NULL,
+                        .lpnd = j->lpn_d ? j->lpn_d + r0 * N : NULL};
+  *out = (vbpr__rows_out){.loss = j->row_loss + r0, .alpha = j->alpha + r0 * M,
+                          .beta = j->beta + r0 * N, .gpd = j->gp_d + r0 * M,
+                          .gnd = j->gn_d + r0 * N};
+}
 
 void vbpr__loss_fwd_range(void *job, size_t begin, size_t end, int tid)
 {
   vbpr__fwd_job *j = job;
   const vbpr__loss_cfg *cfg = j->cfg;
-  size_t M = cfg->M, N = cfg->N, dim = j->dim, BR = vbpr__loss_block_rows(cfg);
+  size_t BR = vbpr__loss_block_rows(cfg);
   double *scratch = j->scratch + (size_t)tid * vbpr__loss_scratch_per_thread(cfg);
+  bool f64 = j->user_d != NULL || j->ps_d != NULL;
   j->bad_input[tid] = j->overflow[tid] = SIZE_MAX;
   for (size_t r0 = begin; r0 < end; r0 += BR) {
     size_t B = end - r0 < BR ? end - r0 : BR;
-    const float *sp = j->ps + r0 * M, *sn = j->ns + r0 * N;
-    const float *lpp = j->lpp ? j->lpp + r0 * M : NULL;
-    const float *lpn = j->lpn ? j->lpn + r0 * N : NULL;
-    if (dim > 0) {
-      const float *u = j->user + r0 * dim;
-      scores_block(B, dim, M, u, j->pos + r0 * M * dim, j->ps_out + r0 * M);
-      scores_block(B, dim, N, u, j->neg + r0 * N * dim, j->ns_out + r0 * N);
-    }
-    size_t bad = first_bad_input(cfg, B, sp, sn, lpp, lpn);
-    if (bad < B) {
+    vbpr__rows_in in;
+    vbpr__rows_out out;
+    if (f64)
+      block_args_d(j, r0, B, &in, &out);
+    else
+      block_args(j, r0, B, &in, &out);
+    bool over;
+    size_t bad = vbpr__loss_rows(cfg, B, &in, scratch, &out, &over);
+    if (bad < B && !over) {
       j->bad_input[tid] = r0 + bad; /* the call fails: nothing more to do */
       return;
     }
-    block_ws w = carve(cfg, scratch, B);
-    bad = block_math(cfg, sp, sn, lpp, lpn, &w, j->row_loss + r0, j->alpha + r0 * M,
-                     j->beta + r0 * N, j->gp + r0 * M, j->gn + r0 * N);
     if (bad < B && j->overflow[tid] == SIZE_MAX) j->overflow[tid] = r0 + bad;
   }
 }
 
-/* ---- embedding level ---------------------------------------------------- */
+/* ---- the backward over rows --------------------------------------------- */
 
-/* Sixteen independent partial sums, which the compiler maps to vector
- * registers without reassociating anything itself, then a fixed pairwise
- * reduction; the dim % 16 tail is summed separately so that the partial
- * sums are never indexed by a variable (which would keep them in memory). */
-VBPR_INLINE float dot(const float *restrict a, const float *restrict b, size_t n)
-{
-  float acc[16] = {0}, tail = 0.0f;
-  size_t k = 0;
-  for (; k + 16 <= n; k += 16)
-    for (size_t l = 0; l < 16; l++) acc[l] += a[k + l] * b[k + l];
-  for (; k < n; k++) tail += a[k] * b[k];
-  float s8[8], s4[4];
-  for (size_t l = 0; l < 8; l++) s8[l] = acc[l] + acc[l + 8];
-  for (size_t l = 0; l < 4; l++) s4[l] = s8[l] + s8[l + 4];
-  return ((s4[0] + s4[2]) + (s4[1] + s4[3])) + tail;
-}
-
-/* out[r*cnt + i] = <user_r, item_(r, i)> for the B rows of a block. */
-VBPR_LOSS_CLONES
-static void scores_block(size_t B, size_t dim, size_t cnt, const float *user,
-                         const float *items, float *out)
-{
-  for (size_t r = 0; r < B; r++)
-    for (size_t i = 0; i < cnt; i++)
-      out[r * cnt + i] = dot(user + r * dim, items + (r * cnt + i) * dim, dim);
-}
-
-/* grad_item = c * user, and grad_user = c * item (first) or += c * item. */
-VBPR_INLINE void item_grad(size_t dim, float c, bool first, const float *restrict u,
-                           const float *restrict it, float *restrict gu,
-                           float *restrict gi)
-{
-  if (first) {
-    for (size_t k = 0; k < dim; k++) gu[k] = c * it[k];
-  } else {
-    for (size_t k = 0; k < dim; k++) gu[k] += c * it[k];
+/* grad_item = c * user, and grad_user = c * item (first) or += c * item;
+ * for T float or double. */
+#define DEFINE_ITEM_GRAD(name, T)                                                \
+  VBPR_INLINE void name(size_t dim, T c, bool first, const T *restrict u,       \
+                        const T *restrict it, T *restrict gu, T *restrict gi)   \
+  {                                                                             \
+    if (first) {                                                                \
+      for (size_t k = 0; k < dim; k++) gu[k] = c * it[k];                       \
+    } else {                                                                    \
+      for (size_t k = 0; k < dim; k++) gu[k] += c * it[k];                      \
+    }                                                                           \
+    for (size_t k = 0; k < dim; k++) gi[k] = c * u[k];                          \
   }
-  for (size_t k = 0; k < dim; k++) gi[k] = c * u[k];
-}
+DEFINE_ITEM_GRAD(item_grad, float)
+DEFINE_ITEM_GRAD(item_grad_d, double)
 
 /* Gradients of rows [begin, end), item by item: each item is streamed once
  * (which the hardware prefetcher follows), while grad_user stays in L1. The
@@ -510,19 +677,52 @@ static void grads_range(const vbpr__bwd_job *j, size_t begin, size_t end)
   }
 }
 
+VBPR_LOSS_CLONES
+static void grads_range_d(const vbpr__bwd_job *j, size_t begin, size_t end)
+{
+  size_t M = j->M, N = j->N, dim = j->dim;
+  for (size_t r = begin; r < end; r++) {
+    const double *u = j->user_d + r * dim;
+    double *gu = j->g_user_d + r * dim;
+    for (size_t m = 0; m < M; m++) {
+      size_t i = r * M + m;
+      item_grad_d(dim, j->gp_d[i] * j->scale, m == 0, u, j->pos_d + i * dim, gu,
+                  j->g_pos_d + i * dim);
+    }
+    for (size_t n = 0; n < N; n++) {
+      size_t i = r * N + n;
+      item_grad_d(dim, j->gn_d[i] * j->scale, false, u, j->neg_d + i * dim, gu,
+                  j->g_neg_d + i * dim);
+    }
+  }
+}
+
 static void score_grads(size_t n, double scale, const float *g, float *out)
 {
   for (size_t i = 0; i < n; i++) out[i] = (float)((double)g[i] * scale);
+}
+
+static void score_grads_d(size_t n, double scale, const double *g, double *out)
+{
+  for (size_t i = 0; i < n; i++) out[i] = g[i] * scale;
 }
 
 void vbpr__loss_bwd_range(void *job, size_t begin, size_t end, int tid)
 {
   (void)tid;
   vbpr__bwd_job *j = job;
-  size_t M = j->M, N = j->N;
+  size_t M = j->M, N = j->N, nr = end - begin;
+  if (j->gp_d != NULL) {
+    if (j->g_ps_d != NULL) {
+      score_grads_d(nr * M, j->scale, j->gp_d + begin * M, j->g_ps_d + begin * M);
+      score_grads_d(nr * N, j->scale, j->gn_d + begin * N, j->g_ns_d + begin * N);
+    }
+    if (j->g_user_d != NULL) grads_range_d(j, begin, end);
+    return;
+  }
   if (j->g_ps != NULL) {
-    score_grads((end - begin) * M, j->scale, j->gp + begin * M, j->g_ps + begin * M);
-    score_grads((end - begin) * N, j->scale, j->gn + begin * N, j->g_ns + begin * N);
+    score_grads(nr * M, j->scale, j->gp + begin * M, j->g_ps + begin * M);
+    score_grads(nr * N, j->scale, j->gn + begin * N, j->g_ns + begin * N);
   }
   if (j->g_user != NULL) grads_range(j, begin, end);
 }

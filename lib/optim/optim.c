@@ -1,4 +1,5 @@
-/* SGD, Adam (torch.optim.Adam's arithmetic) and lazy Adam.
+/* SGD, Adam (torch.optim.Adam's arithmetic), lazy Adam, row-wise Adagrad
+ * and sparse Adam (the last two: optim_internal.h).
  *
  * Every step runs in two phases: first everything that can fail (argument
  * and size checks, finite gradients, state and workspace allocation), then
@@ -12,12 +13,20 @@
 
 #include "core/core.h"
 #include "core/params.h"
+#include "optim/optim_internal.h"
+#include "optim/optim_state.h"
 #include "vbpr/optim.h"
 
 typedef struct opt_slot {
   size_t n;      /* elements; 0 while unused */
   float *m, *v;  /* Adam moments [n] */
   int64_t step;
+  /* row-wise kinds (ADAGRAD, SPARSE_ADAM): the row width fixed by the first
+   * step (n for vbpr_optim_step, which steps one row), Adagrad's
+   * accumulator per row, sparse Adam's beta1^t, beta2^t per row */
+  size_t width;
+  float *acc;   /* [n / width] */
+  double *pw;   /* [2 * n / width] */
 } opt_slot;
 
 struct vbpr_optim {
@@ -59,13 +68,18 @@ static const vbpr__param_spec adam_specs[] = OPTIM_SPECS(1e-3);
 VBPR__DEFINE_PARAM_TABLE(adam_table, adam_specs, VBPR_OPTIM_WEIGHT_DECAY, "vbpr_optim_param");
 static const vbpr__param_spec sgd_specs[] = OPTIM_SPECS(1e-2);
 VBPR__DEFINE_PARAM_TABLE(sgd_table, sgd_specs, VBPR_OPTIM_WEIGHT_DECAY, "vbpr_optim_param");
+static const vbpr__param_spec adagrad_specs[] = OPTIM_SPECS(5e-2);
+VBPR__DEFINE_PARAM_TABLE(adagrad_table, adagrad_specs, VBPR_OPTIM_WEIGHT_DECAY,
+                         "vbpr_optim_param");
 
 static const vbpr__param_table *table_of(vbpr_optim_kind kind)
 {
   switch (kind) {
   case VBPR_OPTIM_SGD: return &sgd_table;
   case VBPR_OPTIM_ADAM:
-  case VBPR_OPTIM_LAZY_ADAM: return &adam_table;
+  case VBPR_OPTIM_LAZY_ADAM:
+  case VBPR_OPTIM_SPARSE_ADAM: return &adam_table;
+  case VBPR_OPTIM_ADAGRAD: return &adagrad_table;
   }
   return NULL;
 }
@@ -74,8 +88,9 @@ static vbpr_status check_kind(vbpr_optim_kind kind, const char *func)
 {
   if (table_of(kind) == NULL)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
-                       "kind must be VBPR_OPTIM_SGD (1), VBPR_OPTIM_ADAM (2) or "
-                       "VBPR_OPTIM_LAZY_ADAM (3), got %d", (int)kind);
+                       "kind must be VBPR_OPTIM_SGD (1), VBPR_OPTIM_ADAM (2), "
+                       "VBPR_OPTIM_LAZY_ADAM (3), VBPR_OPTIM_ADAGRAD (4) or "
+                       "VBPR_OPTIM_SPARSE_ADAM (5), got %d", (int)kind);
   return VBPR_OK;
 }
 
@@ -87,23 +102,7 @@ vbpr_status vbpr_optim_param_bounds(vbpr_optim_kind kind, vbpr_optim_param p,
   return vbpr__param_bounds(table_of(kind), (int)p, bounds, __func__);
 }
 
-const char *vbpr_optim_param_name(vbpr_optim_param p)
-{
-  return vbpr__param_name(&adam_table, (int)p);
-}
-
-vbpr_status vbpr_optim_param_from_name(const char *name, vbpr_optim_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&adam_table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_optim_param)v;
-  return st;
-}
-
-vbpr_status vbpr_optim_param_parse(vbpr_optim_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&adam_table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_NAME_API(optim, vbpr_optim_param, adam_table)
 
 /* ---- handle and parameters --------------------------------------------- */
 
@@ -139,6 +138,8 @@ static void free_slots(vbpr_optim *o)
   for (int32_t i = 0; i < o->n_slots; i++) {
     vbpr__free(o->slots[i].m);
     vbpr__free(o->slots[i].v);
+    vbpr__free(o->slots[i].acc);
+    vbpr__free(o->slots[i].pw);
   }
   vbpr__free(o->slots);
   o->slots = NULL;
@@ -250,6 +251,33 @@ static vbpr_status grow_slots(vbpr_optim *o, int32_t need, const char *func)
   return VBPR_OK;
 }
 
+/* The row width of a plan for the row-wise kinds: a table's rows, or the
+ * whole buffer of a dense step as one row. */
+static size_t plan_width(const plan *p) { return p->sparse ? p->dim : p->n; }
+
+/* Allocates the row-wise state of a slot of n elements in rows of width:
+ * zero accumulators, powers 1. */
+static vbpr_status alloc_row_state(const vbpr_optim *o, opt_slot *s, size_t n, size_t width,
+                                   const char *func)
+{
+  size_t rows = n / width;
+  if (o->kind == VBPR_OPTIM_ADAGRAD) {
+    s->acc = vbpr__aligned_array(rows, sizeof(float));
+    if (s->acc == NULL)
+      return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                         "cannot allocate Adagrad accumulators for %zu rows", rows);
+    memset(s->acc, 0, rows * sizeof(float));
+  } else if (o->kind == VBPR_OPTIM_SPARSE_ADAM) {
+    s->pw = vbpr__malloc_array(rows, 2 * sizeof(double));
+    if (s->pw == NULL)
+      return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
+                         "cannot allocate sparse Adam step powers for %zu rows", rows);
+    for (size_t i = 0; i < 2 * rows; i++) s->pw[i] = 1.0;
+  }
+  s->width = width;
+  return VBPR_OK;
+}
+
 /* Sizes the slot on first use, or checks it matches. */
 static vbpr_status prepare_slot(vbpr_optim *o, const plan *p, const char *func)
 {
@@ -261,12 +289,26 @@ static vbpr_status prepare_slot(vbpr_optim *o, const plan *p, const char *func)
                        "slot %d holds state for %zu elements, got a buffer of %zu "
                        "(use another slot or vbpr_optim_reset)",
                        (int)p->slot, s->n, p->n);
-  if (s->n == 0 && o->kind != VBPR_OPTIM_SGD) {
+  bool row_state = o->kind == VBPR_OPTIM_ADAGRAD || o->kind == VBPR_OPTIM_SPARSE_ADAM;
+  if (row_state && s->n != 0 && s->width != plan_width(p))
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "slot %d holds row-wise state for rows of %zu elements, got rows "
+                       "of %zu (use another slot or vbpr_optim_reset)",
+                       (int)p->slot, s->width, plan_width(p));
+  if (s->n == 0 && row_state) {
+    st = alloc_row_state(o, s, p->n, plan_width(p), func);
+    if (st != VBPR_OK) return st;
+  }
+  bool moments = o->kind == VBPR_OPTIM_ADAM || o->kind == VBPR_OPTIM_LAZY_ADAM ||
+                 o->kind == VBPR_OPTIM_SPARSE_ADAM;
+  if (s->n == 0 && moments) {
     float *m = vbpr__aligned_array(p->n, sizeof(float));
     float *v = vbpr__aligned_array(p->n, sizeof(float));
     if (m == NULL || v == NULL) {
       vbpr__free(m);
       vbpr__free(v);
+      vbpr__free(s->acc), vbpr__free(s->pw);
+      s->acc = NULL, s->pw = NULL;
       return vbpr__error(VBPR_ERR_OUT_OF_MEMORY, func,
                          "cannot allocate Adam moments for %zu elements", p->n);
     }
@@ -368,11 +410,24 @@ typedef struct run_ctx {
   coeffs c;
   size_t unit;         /* elements per index of the parallel loop */
   const int32_t *rows; /* lazy: the unique rows; else NULL */
+  bool row_wise;       /* ADAGRAD, SPARSE_ADAM: whole rows through ro */
+  vbpr__row_opt ro;
 } run_ctx;
+
+/* The row-wise view of a slot's state and the optimizer's parameters. */
+static vbpr__row_opt row_opt_of(const vbpr_optim *o, const opt_slot *s)
+{
+  vbpr__row_opt ro = {o->kind, s->width, o->lr, (float)o->wd, (float)o->eps, o->beta1,
+                      o->beta2, (float)(1.0 - o->beta1), (float)o->beta2,
+                      (float)(1.0 - o->beta2), s->m, s->v, s->acc, s->pw};
+  return ro;
+}
 
 static void span(const run_ctx *r, size_t off, const float *g, size_t len)
 {
-  if (r->o->kind == VBPR_OPTIM_SGD)
+  if (r->row_wise) /* len is one row: the lazy path of a row-wise kind */
+    vbpr__row_update(&r->ro, off / r->ro.width, r->p->param + off, 1.0f, g);
+  else if (r->o->kind == VBPR_OPTIM_SGD)
     sgd_span(&r->c, r->p->param + off, g, len);
   else
     adam_span(&r->c, r->p->param + off, r->s->m + off, r->s->v + off, g, len);
@@ -440,13 +495,20 @@ static void apply_plan(vbpr_optim *o, const plan *p)
 {
   opt_slot *s = &o->slots[p->slot];
   s->step++;
-  run_ctx r = {o, p, s, coeffs_for(o, s->step), 1, NULL};
+  run_ctx r = {o, p, s, coeffs_for(o, s->step), 1, NULL, false, row_opt_of(o, s)};
+  r.row_wise = o->kind == VBPR_OPTIM_ADAGRAD || o->kind == VBPR_OPTIM_SPARSE_ADAM;
+  if (r.row_wise && !p->sparse) { /* a dense buffer is one row */
+    vbpr__row_update(&r.ro, 0, p->param, 1.0f, p->grad);
+    return;
+  }
   size_t n_idx = p->n;
   size_t k = 0;
   if (p->sparse) {
     k = mark_rows(o, p);
     r.unit = p->dim;
-    bool lazy = o->kind == VBPR_OPTIM_LAZY_ADAM || (o->kind == VBPR_OPTIM_SGD && o->wd == 0.0);
+    /* the row-wise kinds update only the rows listed, as lazy Adam */
+    bool lazy = o->kind == VBPR_OPTIM_LAZY_ADAM || r.row_wise ||
+                (o->kind == VBPR_OPTIM_SGD && o->wd == 0.0);
     if (lazy) { /* SGD without decay leaves zero-gradient rows as they are */
       r.rows = o->uniq;
       n_idx = k;
@@ -454,9 +516,9 @@ static void apply_plan(vbpr_optim *o, const plan *p)
       n_idx = p->rows;
     }
   }
-  /* Starting a thread costs tens of microseconds: worth it only for
-   * spans that take longer than that (about 2^18 elements). */
-  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 18);
+  /* Handing a span to a pool worker costs about a microsecond (tens when
+   * it must be woken): worth it for spans of 2^14 elements (15-30 us). */
+  int nt = vbpr__threads_for(n_idx * r.unit, 1 << 14);
   vbpr__parallel_for(n_idx, nt, run_range, &r);
   for (size_t i = 0; i < k; i++) o->mark[o->uniq[i]] = 0;
 }
@@ -532,4 +594,150 @@ vbpr_status vbpr_optim_step_encoder(vbpr_optim *opt, vbpr_encoder *enc)
     p->sparse = true;
   }
   return run_plans(opt, plans, VBPR_ENCODER_NUM_TABLES, __func__);
+}
+
+/* ---- row-wise steps of the fused path (optim_internal.h) ----------------- */
+
+vbpr_status vbpr__optim_rows_begin(vbpr_optim *opt, int32_t slot, size_t rows, size_t width,
+                                   vbpr__row_opt *ro, const char *func)
+{
+  if (!vbpr__optim_row_wise(opt->kind))
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "updating rows in place needs a row-wise optimizer: "
+                       "VBPR_OPTIM_SGD, VBPR_OPTIM_ADAGRAD or VBPR_OPTIM_SPARSE_ADAM, "
+                       "got kind %d", (int)opt->kind);
+  vbpr_status st = check_slot(slot, func);
+  if (st != VBPR_OK) return st;
+  plan p = {slot, NULL, NULL, rows * width, rows, width, NULL, 0, true};
+  if ((st = prepare_slot(opt, &p, func))) return st;
+  *ro = row_opt_of(opt, &opt->slots[slot]);
+  ro->width = width; /* SGD keeps no row state, hence no width of its own */
+  return VBPR_OK;
+}
+
+void vbpr__optim_count_step(vbpr_optim *opt, int32_t slot) { opt->slots[slot].step++; }
+
+/* ---- checkpoint (optim_state.h) ---------------------------------------- */
+
+/* The row-wise kinds' state: the row width, then Adagrad's accumulator or
+ * sparse Adam's step powers per row when the slot has them. */
+static void put_row_state(vbpr__ckpt_writer *w, const opt_slot *s)
+{
+  size_t rows = s->width != 0 ? s->n / s->width : 0;
+  vbpr__ckpt_put_u64(w, s->width);
+  vbpr__ckpt_put_u32(w, (s->acc != NULL) | (uint32_t)(s->pw != NULL) << 1);
+  if (s->acc != NULL) vbpr__ckpt_put_floats(w, rows, s->acc);
+  if (s->pw != NULL)
+    for (size_t i = 0; i < 2 * rows; i++) vbpr__ckpt_put_f64(w, s->pw[i]);
+}
+
+static vbpr_status get_row_state(vbpr__ckpt_reader *r, opt_slot *s)
+{
+  uint64_t width = vbpr__ckpt_get_u64(r);
+  uint32_t has = vbpr__ckpt_get_u32(r);
+  if (r->st != VBPR_OK) return r->st;
+  if (has > 3 || (has != 0 && (width == 0 || s->n % width != 0)))
+    return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
+  s->width = (size_t)width;
+  size_t rows = has != 0 ? s->n / s->width : 0;
+  if ((has & 1) && !vbpr__ckpt_has(r, rows, 4))
+    return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
+  if ((has & 2) && !vbpr__ckpt_has(r, 2 * rows, 8))
+    return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
+  if (has & 1) s->acc = vbpr__aligned_array(rows, sizeof(float));
+  if (has & 2) s->pw = vbpr__malloc_array(rows, 2 * sizeof(double));
+  if (((has & 1) && s->acc == NULL) || ((has & 2) && s->pw == NULL))
+    return r->st = vbpr__error(VBPR_ERR_OUT_OF_MEMORY, r->func,
+                               "cannot allocate row-wise optimizer state for %zu rows", rows);
+  if (has & 1) vbpr__ckpt_get_floats(r, rows, s->acc);
+  for (size_t i = 0; (has & 2) && i < 2 * rows; i++) s->pw[i] = vbpr__ckpt_get_f64(r);
+  return r->st;
+}
+
+void vbpr__optim_state_write(const void *obj, vbpr__ckpt_writer *w)
+{
+  const vbpr_optim *o = obj;
+  const vbpr__param_table *t = table_of(o->kind);
+  uint32_t n = 0;
+  for (size_t p = 1; p < t->n; p++) n += t->spec[p].name != NULL;
+  vbpr__ckpt_put_u32(w, (uint32_t)o->kind);
+  vbpr__ckpt_put_u32(w, n);
+  for (size_t p = 1; p < t->n; p++) {
+    if (t->spec[p].name == NULL) continue;
+    vbpr__ckpt_put_u32(w, (uint32_t)p);
+    vbpr__ckpt_put_f64(w, *param_ptr((vbpr_optim *)o, (vbpr_optim_param)p));
+  }
+  vbpr__ckpt_put_u32(w, (uint32_t)o->n_slots);
+  for (int32_t i = 0; i < o->n_slots; i++) {
+    const opt_slot *s = &o->slots[i];
+    vbpr__ckpt_put_u64(w, s->n);
+    vbpr__ckpt_put_u64(w, (uint64_t)s->step);
+    vbpr__ckpt_put_u32(w, s->m != NULL);
+    if (s->m != NULL) {
+      vbpr__ckpt_put_floats(w, s->n, s->m);
+      vbpr__ckpt_put_floats(w, s->n, s->v);
+    }
+    put_row_state(w, s);
+  }
+}
+
+/* A used slot holds what its kind's steps read (they do not check). */
+static bool slot_complete(vbpr_optim_kind kind, const opt_slot *s)
+{
+  if (s->n == 0) return s->m == NULL && s->acc == NULL && s->pw == NULL;
+  bool moments = kind == VBPR_OPTIM_ADAM || kind == VBPR_OPTIM_LAZY_ADAM ||
+                 kind == VBPR_OPTIM_SPARSE_ADAM;
+  if (moments != (s->m != NULL)) return false;
+  if (kind == VBPR_OPTIM_ADAGRAD) return s->acc != NULL && s->pw == NULL;
+  if (kind == VBPR_OPTIM_SPARSE_ADAM) return s->pw != NULL && s->acc == NULL;
+  return s->acc == NULL && s->pw == NULL;
+}
+
+/* One slot's state from the file into s (allocated here). */
+static vbpr_status read_slot(vbpr__ckpt_reader *r, opt_slot *s)
+{
+  uint64_t n = vbpr__ckpt_get_u64(r), step = vbpr__ckpt_get_u64(r);
+  uint32_t moments = vbpr__ckpt_get_u32(r);
+  if (r->st != VBPR_OK) return r->st;
+  if (step > INT64_MAX || moments > 1 || (moments && !vbpr__ckpt_has(r, 2 * n, 4)))
+    return vbpr__ckpt_bad(r, "malformed optimizer slot");
+  s->n = (size_t)n;
+  s->step = (int64_t)step;
+  if (moments) {
+    s->m = vbpr__aligned_array(s->n, sizeof(float));
+    s->v = vbpr__aligned_array(s->n, sizeof(float));
+    if (s->m == NULL || s->v == NULL)
+      return r->st = vbpr__error(VBPR_ERR_OUT_OF_MEMORY, r->func,
+                                 "cannot allocate optimizer moments of %zu elements", s->n);
+    vbpr__ckpt_get_floats(r, s->n, s->m);
+    vbpr__ckpt_get_floats(r, s->n, s->v);
+  }
+  return r->st != VBPR_OK ? r->st : get_row_state(r, s);
+}
+
+vbpr_status vbpr__optim_state_read(vbpr_optim *o, vbpr__ckpt_reader *r)
+{
+  uint32_t kind = vbpr__ckpt_get_u32(r), n = vbpr__ckpt_get_u32(r);
+  if (r->st == VBPR_OK && kind != (uint32_t)o->kind)
+    return vbpr__ckpt_bad(r, "optimizer kind %u, the trainer's is %d", (unsigned)kind,
+                          (int)o->kind);
+  for (uint32_t i = 0; i < n && r->st == VBPR_OK; i++) {
+    uint32_t p = vbpr__ckpt_get_u32(r);
+    double v = vbpr__ckpt_get_f64(r);
+    if (r->st == VBPR_OK && vbpr_optim_set(o, (vbpr_optim_param)p, v) != VBPR_OK)
+      return vbpr__ckpt_bad(r, "optimizer parameter %u = %g refused", (unsigned)p, v);
+  }
+  uint32_t slots = vbpr__ckpt_get_u32(r);
+  if (r->st == VBPR_OK && slots > VBPR_OPTIM_MAX_SLOTS)
+    return vbpr__ckpt_bad(r, "%u optimizer slots", (unsigned)slots);
+  if (r->st != VBPR_OK) return r->st;
+  free_slots(o);
+  if (grow_slots(o, (int32_t)slots, r->func) != VBPR_OK)
+    return r->st = VBPR_ERR_OUT_OF_MEMORY;
+  for (uint32_t i = 0; i < slots && r->st == VBPR_OK; i++) {
+    opt_slot *s = &o->slots[i];
+    if (read_slot(r, s) == VBPR_OK && !slot_complete(o->kind, s))
+      return vbpr__ckpt_bad(r, "optimizer slot %u lacks the state of its kind", (unsigned)i);
+  }
+  return vbpr__ckpt_done(r);
 }

@@ -67,6 +67,9 @@ static drawn drawn_init(const vbpr_sampler *s, void *ws, const int32_t *row)
 
 /* ---- uniform negatives ------------------------------------------------- */
 
+/* Windows of at most this many positives are counted, not searched. */
+#define KTH_LINEAR 32
+
 /* The k-th item (0-based) that is not in the sorted positives p[0..d):
  * k plus the number of j with p[j] - j <= k (a non-decreasing sequence,
  * since p is strictly increasing). The search is branch-free (a
@@ -77,14 +80,20 @@ static int32_t kth_free(const int32_t *p, int64_t d, uint32_t k)
   if (d == 0) return (int32_t)k;
   const int32_t *base = p;
   int64_t len = d;
-  while (len > 1) {
+  while (len > KTH_LINEAR) {
     int64_t half = len / 2;
     int64_t j = (base - p) + half;
     base = (int64_t)base[half] - j <= (int64_t)k ? base + half : base;
     len -= half;
   }
-  int64_t j = base - p;
-  return (int32_t)((int64_t)k + j + ((int64_t)*base - j <= (int64_t)k));
+  /* The last window (or a whole short list) is counted instead: a loop
+   * without dependent loads, which vectorises. p[j] - j <= k is monotone in
+   * j, so the count is the same as the search would find. */
+  int64_t j0 = base - p;
+  int32_t cnt = 0;
+  for (int32_t i = 0; i < (int32_t)len; i++)
+    cnt += base[i] - (int32_t)(j0 + i) <= (int32_t)k;
+  return (int32_t)((int64_t)k + j0 + cnt);
 }
 
 /* N distinct ranks in [0, c) into out, in uniformly random order. */
@@ -212,9 +221,8 @@ void vbpr__sampler_fill(void *job, size_t begin, size_t end, int tid)
     vbpr__rng_init(&r, s->seed, (uint64_t)s->epoch, row);
     int32_t u, i1;
     if (s->mode == VBPR_SAMPLER_MODE_INTERACTIONS) {
-      int64_t idx = s->perm[row];
-      u = s->owner[idx];
-      i1 = ds->items[idx];
+      u = s->pairs[2 * row];
+      i1 = s->pairs[2 * row + 1];
     } else {
       u = s->elig_users[below64(&r, s->n_elig)];
       int64_t deg = ds->offsets[u + 1] - ds->offsets[u];

@@ -9,6 +9,7 @@
 #define MAX_TUPLE (1 << 16)
 #define MAX_EXACT 9007199254740992.0 /* 2^53 */
 #define PERM_STREAM UINT64_MAX        /* never a row number */
+#define MAX_WORLD (1 << 16)
 
 /* ---- eligibility and epochs -------------------------------------------- */
 
@@ -59,6 +60,10 @@ static void build_perm(vbpr_sampler *s)
     uint32_t x = vbpr__rng_below(&r, (uint32_t)(i + 1)), t = s->perm[i];
     s->perm[i] = s->perm[x];
     s->perm[x] = t;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    s->pairs[2 * i] = s->owner[s->perm[i]];
+    s->pairs[2 * i + 1] = ds->items[s->perm[i]];
   }
   s->perm_epoch = s->epoch;
 }
@@ -178,8 +183,10 @@ static const vbpr__param_spec specs[] = {
   [VBPR_SAMPLER_NEG_POP_EXPONENT] = {"neg_pop_exponent", 0, 16, 0, 0, NULL},
   [VBPR_SAMPLER_EPOCH] = INT_SPEC("epoch", 0, MAX_EXACT, 0),
   [VBPR_SAMPLER_USERS_EPOCH_ROWS] = INT_SPEC("users_epoch_rows", 0, MAX_EXACT, 0),
+  [VBPR_SAMPLER_WORLD_SIZE] = INT_SPEC("world_size", 1, MAX_WORLD, 1),
+  [VBPR_SAMPLER_RANK] = INT_SPEC("rank", 0, MAX_WORLD - 1, 0),
 };
-VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_SAMPLER_USERS_EPOCH_ROWS, "vbpr_sampler_param");
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_SAMPLER_RANK, "vbpr_sampler_param");
 
 /* ---- create / destroy -------------------------------------------------- */
 
@@ -199,13 +206,15 @@ vbpr_status vbpr_sampler_create(const vbpr_dataset *ds, vbpr_sampler **out)
   s->batch = (int64_t)specs[VBPR_SAMPLER_BATCH_SIZE].def;
   s->num_pos = (int64_t)specs[VBPR_SAMPLER_NUM_POS].def;
   s->num_neg = (int64_t)specs[VBPR_SAMPLER_NUM_NEG].def;
+  s->world = (int64_t)specs[VBPR_SAMPLER_WORLD_SIZE].def;
   s->elig_users = vbpr__malloc_array((size_t)ds->num_users, sizeof *s->elig_users);
   s->perm = vbpr__malloc_array((size_t)ds->nnz, sizeof *s->perm);
   s->owner = vbpr__malloc_array((size_t)ds->nnz, sizeof *s->owner);
+  s->pairs = vbpr__malloc_array((size_t)ds->nnz, 2 * sizeof *s->pairs);
   if (s->owner != NULL)
     for (int32_t u = 0; u < ds->num_users; u++)
       for (int64_t j = ds->offsets[u]; j < ds->offsets[u + 1]; j++) s->owner[j] = u;
-  vbpr_status st = s->elig_users && s->perm && s->owner
+  vbpr_status st = s->elig_users && s->perm && s->owner && s->pairs
                        ? find_eligible(s, 1, __func__)
                        : VBPR_FAIL(VBPR_ERR_OUT_OF_MEMORY, "cannot allocate a sampler for %lld "
                                    "interactions", (long long)ds->nnz);
@@ -227,6 +236,7 @@ void vbpr_sampler_destroy(vbpr_sampler *s)
   vbpr__free(s->elig_users);
   vbpr__free(s->perm);
   vbpr__free(s->owner);
+  vbpr__free(s->pairs);
   vbpr__free(s->ws);
   vbpr__dataset_release(s->ds);
   vbpr__free(s);
@@ -234,28 +244,8 @@ void vbpr_sampler_destroy(vbpr_sampler *s)
 
 /* ---- parameters -------------------------------------------------------- */
 
-vbpr_status vbpr_sampler_param_bounds(vbpr_sampler_param p, vbpr_param_bounds *bounds)
-{
-  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
-}
-
-const char *vbpr_sampler_param_name(vbpr_sampler_param p)
-{
-  return vbpr__param_name(&table, (int)p);
-}
-
-vbpr_status vbpr_sampler_param_from_name(const char *name, vbpr_sampler_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_sampler_param)v;
-  return st;
-}
-
-vbpr_status vbpr_sampler_param_parse(vbpr_sampler_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_BOUNDS_API(sampler, vbpr_sampler_param, table)
+VBPR__PARAM_NAME_API(sampler, vbpr_sampler_param, table)
 
 /* The table's bounds, then what depends on this sampler's data and its
  * other parameters. */
@@ -266,6 +256,13 @@ static vbpr_status check_value(const vbpr_sampler *s, vbpr_sampler_param p, doub
   vbpr_status st = vbpr__param_find(&table, (int)p, &spec, func);
   if (st == VBPR_OK) st = vbpr__param_check(spec, v, func);
   if (st != VBPR_OK) return st;
+  if (p == VBPR_SAMPLER_RANK && v >= (double)s->world)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "rank must be below world_size (%lld; set world_size first), got %.0f",
+                       (long long)s->world, v);
+  if (p == VBPR_SAMPLER_WORLD_SIZE && v <= (double)s->rank)
+    return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
+                       "world_size must be above rank (%lld), got %.0f", (long long)s->rank, v);
   if (p == VBPR_SAMPLER_NUM_NEG && v > s->ds->num_items)
     return vbpr__error(VBPR_ERR_INVALID_ARGUMENT, func,
                        "num_neg must be at most the number of items (%d), got %.0f",
@@ -310,6 +307,8 @@ vbpr_status vbpr_sampler_set(vbpr_sampler *s, vbpr_sampler_param param, double v
     break;
   case VBPR_SAMPLER_EPOCH: s->epoch = (int64_t)value; break;
   case VBPR_SAMPLER_USERS_EPOCH_ROWS: s->users_epoch_rows = (int64_t)value; break;
+  case VBPR_SAMPLER_RANK: s->rank = (int64_t)value; break;
+  case VBPR_SAMPLER_WORLD_SIZE: s->world = (int64_t)value; break;
   }
   s->position = 0;
   return VBPR_OK;
@@ -331,6 +330,8 @@ vbpr_status vbpr_sampler_get(const vbpr_sampler *s, vbpr_sampler_param param, do
   case VBPR_SAMPLER_NEG_POP_EXPONENT: *value = s->pop_exponent; break;
   case VBPR_SAMPLER_EPOCH: *value = (double)s->epoch; break;
   case VBPR_SAMPLER_USERS_EPOCH_ROWS: *value = (double)s->users_epoch_rows; break;
+  case VBPR_SAMPLER_RANK: *value = (double)s->rank; break;
+  case VBPR_SAMPLER_WORLD_SIZE: *value = (double)s->world; break;
   }
   return VBPR_OK;
 }
@@ -343,6 +344,62 @@ static void next_epoch(vbpr_sampler *s)
   s->position = 0;
 }
 
+/* Fills this rank's share of the next global batch of n rows (n > 0):
+ * rows [lo, hi) of the batch, lo = rank*n/W (the chunk rule of the thread
+ * pool). */
+static vbpr_status fill_share(vbpr_sampler *s, size_t n, int32_t *users, int32_t *pos,
+                              int32_t *neg, size_t *rows, const char *func)
+{
+  size_t w = (size_t)s->world, r = (size_t)s->rank;
+  size_t lo = r * n / w, hi = (r + 1) * n / w, share = hi - lo;
+  /* a pool worker's chunk pays from about 1k draws (30-50 us) */
+  int nt = vbpr__threads_for(share * (size_t)(s->num_pos + s->num_neg), 1024);
+  s->ws_stride = vbpr__sampler_ws_bytes(s);
+  if (s->ws_stride > 0) { /* capacity counted in bytes: the stride varies with N */
+    vbpr_status st = vbpr__reserve(&s->ws, &s->ws_cap, (size_t)nt * s->ws_stride, 1, func);
+    if (st != VBPR_OK) return st;
+  }
+  if (s->mode == VBPR_SAMPLER_MODE_INTERACTIONS && s->perm_epoch != s->epoch) build_perm(s);
+  /* Row b of the fill is row position + b of the epoch: moving the position
+   * to the share's first row draws exactly the global batch's rows there. */
+  int64_t start = s->position;
+  s->position = start + (int64_t)lo;
+  vbpr__fill_job job = {s, users, pos, neg};
+  vbpr__parallel_for(share, nt, vbpr__sampler_fill, &job);
+  s->position = start + (int64_t)n;
+  *rows = share;
+  return VBPR_OK;
+}
+
+/* Rows of the next global batch; 0 ends the epoch (and starts the next). */
+static size_t batch_rows(vbpr_sampler *s)
+{
+  int64_t left = rows_per_epoch(s) - s->position;
+  return left <= 0 ? 0 : (size_t)(left < s->batch ? left : s->batch);
+}
+
+vbpr_status vbpr_sampler_next_shard(vbpr_sampler *s, int32_t *users, int32_t *pos,
+                                    int32_t *neg, size_t *rows, size_t *batch)
+{
+  VBPR_CHECK_NULL(s);
+  VBPR_CHECK_NULL(users);
+  VBPR_CHECK_NULL(pos);
+  VBPR_CHECK_NULL(neg);
+  VBPR_CHECK_NULL(rows);
+  VBPR_CHECK_NULL(batch);
+  size_t n = batch_rows(s), share = 0;
+  if (n == 0) {
+    next_epoch(s);
+    *rows = *batch = 0;
+    return VBPR_OK;
+  }
+  vbpr_status st = fill_share(s, n, users, pos, neg, &share, __func__);
+  if (st != VBPR_OK) return st;
+  *rows = share;
+  *batch = n;
+  return VBPR_OK;
+}
+
 vbpr_status vbpr_sampler_next(vbpr_sampler *s, int32_t *users, int32_t *pos, int32_t *neg,
                               size_t *rows)
 {
@@ -351,26 +408,18 @@ vbpr_status vbpr_sampler_next(vbpr_sampler *s, int32_t *users, int32_t *pos, int
   VBPR_CHECK_NULL(pos);
   VBPR_CHECK_NULL(neg);
   VBPR_CHECK_NULL(rows);
-  int64_t left = rows_per_epoch(s) - s->position;
-  if (left <= 0) {
+  size_t n = batch_rows(s);
+  if (n == 0) {
     next_epoch(s);
     *rows = 0;
     return VBPR_OK;
   }
-  size_t n = (size_t)(left < s->batch ? left : s->batch);
-  /* a thread start costs about as much as 10k draws */
-  int nt = vbpr__threads_for(n * (size_t)(s->num_pos + s->num_neg), 16384);
-  s->ws_stride = vbpr__sampler_ws_bytes(s);
-  if (s->ws_stride > 0) { /* capacity counted in bytes: the stride varies with N */
-    vbpr_status st = vbpr__reserve(&s->ws, &s->ws_cap, (size_t)nt * s->ws_stride, 1, __func__);
-    if (st != VBPR_OK) return st;
-  }
-  if (s->mode == VBPR_SAMPLER_MODE_INTERACTIONS && s->perm_epoch != s->epoch) build_perm(s);
-  vbpr__fill_job job = {s, users, pos, neg};
-  vbpr__parallel_for(n, nt, vbpr__sampler_fill, &job);
-  s->position += (int64_t)n;
-  *rows = n;
-  return VBPR_OK;
+  if ((size_t)(s->rank + 1) * n / (size_t)s->world == (size_t)s->rank * n / (size_t)s->world)
+    return VBPR_FAIL(VBPR_ERR_STATE,
+                     "rank %lld's share of a batch of %zu rows over %lld ranks is empty, "
+                     "which *rows = 0 cannot tell from the end of the epoch: use "
+                     "vbpr_sampler_next_shard()", (long long)s->rank, n, (long long)s->world);
+  return fill_share(s, n, users, pos, neg, rows, __func__);
 }
 
 vbpr_status vbpr_sampler_reset(vbpr_sampler *s)

@@ -16,6 +16,7 @@ struct vbpr_sampler {
   int mode;
   double pop_exponent;
   int64_t epoch, position, users_epoch_rows;
+  int64_t rank, world; /* data parallelism: this rank's share of each batch */
 
   /* users with at least num_neg items outside their positives */
   int32_t *elig_users; /* [num_users], first n_elig used, ascending */
@@ -27,6 +28,11 @@ struct vbpr_sampler {
   uint32_t *perm;
   int64_t perm_epoch;
   int32_t *owner; /* [nnz] the user of each interaction: no search per row */
+  /* [2 * nnz] this epoch's (user, item) pairs in visiting order, gathered
+   * from perm once per epoch (a loop whose random reads all overlap), so
+   * that filling rows reads them in sequence instead of a dependent random
+   * read per row */
+  int32_t *pairs;
 
   /* popularity-weighted negatives (pop_exponent > 0) */
   double *weights;    /* [num_items], (count + 1)^a */

@@ -53,10 +53,9 @@ static vbpr_status make_encoder(vbpr_trainer *tr)
   vbpr_init init = (vbpr_init)tr->param[VBPR_TRAINER_INIT];
   double scale = tr->param[VBPR_TRAINER_INIT_SCALE];
   if ((int)init == 0 && scale == 0) return VBPR_OK;
-  if ((int)init == 0)
-    init = vbpr_encoder_get_kind(tr->enc) == VBPR_ENCODER_LIGHTGCN ? VBPR_INIT_XAVIER_NORMAL
-                                                                    : VBPR_INIT_NORMAL;
-  if (scale == 0) scale = init == VBPR_INIT_XAVIER_NORMAL ? 1.0 : 0.01;
+  const vbpr__encoder_kind_info *k = vbpr__encoder_kind_find((int)vbpr_encoder_get_kind(tr->enc));
+  if ((int)init == 0) init = k->init;
+  if (scale == 0) scale = init == k->init ? k->init_scale : init == VBPR_INIT_XAVIER_NORMAL ? 1.0 : 0.01;
   return vbpr_encoder_init_params(tr->enc, init, scale, seed);
 }
 
@@ -71,6 +70,7 @@ static vbpr_status make_parts(vbpr_trainer *tr)
     st = vbpr_optim_create((vbpr_optim_kind)tr->param[VBPR_TRAINER_OPTIMIZER], &tr->opt);
   if (st == VBPR_OK)
     st = vbpr_optim_set(tr->opt, VBPR_OPTIM_WEIGHT_DECAY, TRAINER_WEIGHT_DECAY);
+  if (st == VBPR_OK) st = vbpr__trainer_dp_prepare(tr);
   if (st == VBPR_OK && tr->test != NULL)
     st = vbpr_evaluator_create(tr->train, tr->test, &tr->ev);
   if (st == VBPR_OK && tr->ev != NULL) st = vbpr_evaluator_set_ks(tr->ev, tr->nks, tr->ks);
@@ -143,8 +143,10 @@ vbpr_status vbpr__trainer_sync(vbpr_trainer *tr, const char *func)
   if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_POS, &m);
   if (st == VBPR_OK) st = vbpr_sampler_get(tr->sampler, VBPR_SAMPLER_NUM_NEG, &n);
   if (st != VBPR_OK) return st;
-  return grow_buffers(&tr->buf, (size_t)rows, (size_t)m, (size_t)n,
-                      (size_t)vbpr_encoder_dim(tr->enc), func);
+  st = grow_buffers(&tr->buf, (size_t)rows, (size_t)m, (size_t)n,
+                    (size_t)vbpr_encoder_dim(tr->enc), func);
+  if (st == VBPR_OK) st = vbpr__trainer_noise_sync(tr, (size_t)rows, (size_t)m, func);
+  return st;
 }
 
 /* ---- one batch, one epoch ------------------------------------------------ */
@@ -175,10 +177,55 @@ static vbpr_status train_batch(vbpr_trainer *tr, size_t rows, size_t m, size_t n
   st = vbpr_loss_forward_backward(tr->loss, rows, (size_t)vbpr_encoder_dim(tr->enc),
                                   b->emb_user, b->emb_pos, b->emb_neg, lpp, lpn, 1.0f,
                                   loss_out, b->grad_user, b->grad_pos, b->grad_neg);
+  if (st == VBPR_OK) st = vbpr__trainer_noise_record(tr, rows, m, "vbpr_trainer_epoch");
+  /* The encoder's own term (XSimGCL's contrastive loss): its gradient joins
+   * the batch's in the backward below. */
+  double extra = 0;
+  if (st == VBPR_OK) st = vbpr__encoder_extra_loss(tr->enc, &extra, "vbpr_trainer_epoch");
+  if (st == VBPR_OK) *loss_out += (float)extra;
   if (st == VBPR_OK)
     st = vbpr_encoder_backward(tr->enc, b->grad_user, b->grad_pos, b->grad_neg);
   if (st == VBPR_OK) st = vbpr_optim_step_encoder(tr->opt, tr->enc);
   return st;
+}
+
+/* The same batch on the fused path: the sampled tuples go straight to the
+ * MF tables, each tuple's gradients applied in place (vbpr/optim.h). */
+static vbpr_status train_batch_fused(vbpr_trainer *tr, size_t rows, float *loss_out)
+{
+  vbpr__batch_bufs *b = &tr->buf;
+  float *ut = NULL, *it = NULL;
+  size_t nu = 0, ni = 0, dim = 0;
+  vbpr_status st = vbpr_encoder_table(tr->enc, VBPR_TABLE_USERS, &ut, NULL, &nu, &dim);
+  if (st == VBPR_OK) st = vbpr_encoder_table(tr->enc, VBPR_TABLE_ITEMS, &it, NULL, &ni, NULL);
+  double mean = 0;
+  if (st == VBPR_OK)
+    st = vbpr_optim_step_tuples(tr->opt, tr->loss, 0, nu, ni, dim, ut, it, rows, b->users,
+                                b->pos, b->neg, tr->item_lp_pos, tr->item_lp_neg, &mean);
+  *loss_out = (float)mean;
+  return st;
+}
+
+/* The fused path updates table rows in place: the rows must be the
+ * embeddings (MF) and the optimizer must update a row on its own. */
+static vbpr_status check_fused(const vbpr_trainer *tr, const char *func)
+{
+  if (vbpr_encoder_get_kind(tr->enc) != VBPR_ENCODER_MF)
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "the fused path trains the MF encoder only (its rows are the "
+                       "embeddings); set fused to 0 for %s",
+                       vbpr__encoder_kind_name((int)vbpr_encoder_get_kind(tr->enc)));
+  vbpr_optim_kind k = vbpr_optim_get_kind(tr->opt);
+  if (k != VBPR_OPTIM_SGD && k != VBPR_OPTIM_ADAGRAD && k != VBPR_OPTIM_SPARSE_ADAM)
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "the fused path needs a row-wise optimizer (sgd, adagrad or "
+                       "sparse_adam); %s is not one",
+                       k == VBPR_OPTIM_ADAM ? "adam" : "lazy_adam");
+  if (tr->param[VBPR_TRAINER_NOISE_TRACK] != 0) /* it keeps no attention to record */
+    return vbpr__error(VBPR_ERR_UNSUPPORTED, func,
+                       "noise diagnosis needs the batched path; set fused to 0 or "
+                       "noise_track to 0");
+  return VBPR_OK;
 }
 
 static bool report(vbpr_trainer *tr, vbpr_trainer_event ev, int64_t epoch, size_t batch,
@@ -200,8 +247,11 @@ static vbpr_status numeric_failure(vbpr_status st, int64_t epoch, size_t batch,
 
 static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *func)
 {
+  if (tr->dp != NULL) return vbpr__trainer_dp_epoch(tr, VBPR_OK, mean_loss, func);
   vbpr_status st = vbpr__trainer_sync(tr, func);
   if (st == VBPR_OK) st = vbpr__trainer_priors(tr, func);
+  bool fused = tr->param[VBPR_TRAINER_FUSED] != 0;
+  if (st == VBPR_OK && fused) st = check_fused(tr, func);
   if (st != VBPR_OK) return st;
   /* sync made the sampler's M and N the loss's and sized the buffers */
   double brows = 0, dm = 0, dn = 0;
@@ -212,8 +262,9 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
   size_t per_epoch = vbpr_sampler_rows_per_epoch(tr->sampler);
   size_t nbatches = (per_epoch + (size_t)brows - 1) / (size_t)brows;
   int64_t epoch = tr->epochs_done + 1;
-  double sum = 0;
-  size_t b = 0;
+  /* A stopped epoch continues: its loss so far is kept in the trainer. */
+  double sum = tr->epoch_loss_sum;
+  size_t b = tr->epoch_batches;
   bool boundary_seen = false;
   for (;;) {
     size_t rows = 0;
@@ -226,12 +277,14 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
     }
     if (rows == 0) break;
     float loss = 0;
-    st = train_batch(tr, rows, m, n, &loss);
+    st = fused ? train_batch_fused(tr, rows, &loss) : train_batch(tr, rows, m, n, &loss);
     if (st == VBPR_ERR_NUMERIC || (st == VBPR_OK && !isfinite(loss)))
       return numeric_failure(st, epoch, b, func);
     if (st != VBPR_OK) return st;
     sum += loss;
     b++;
+    tr->epoch_loss_sum = sum;
+    tr->epoch_batches = b;
     tr->evaluated = false;
     if (report(tr, VBPR_TRAINER_EVENT_BATCH, epoch, b, nbatches, sum / (double)b)) {
       if (mean_loss != NULL) *mean_loss = sum / (double)b;
@@ -240,6 +293,8 @@ static vbpr_status run_epoch(vbpr_trainer *tr, double *mean_loss, const char *fu
     }
   }
   tr->epochs_done++;
+  tr->epoch_loss_sum = 0;
+  tr->epoch_batches = 0;
   if (mean_loss != NULL) *mean_loss = b > 0 ? sum / (double)b : 0.0;
   return VBPR_OK;
 }
@@ -248,6 +303,7 @@ vbpr_status vbpr_trainer_epoch(vbpr_trainer *tr, double *mean_loss)
 {
   VBPR_CHECK_NULL(tr);
   vbpr_status st = vbpr_trainer_prepare(tr);
+  if (tr->dp != NULL && st != VBPR_OK) return vbpr__trainer_dp_epoch(tr, st, NULL, __func__);
   if (st != VBPR_OK) return st;
   return run_epoch(tr, mean_loss, __func__);
 }
@@ -256,12 +312,17 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
 {
   VBPR_CHECK_NULL(tr);
   vbpr_status st = vbpr_trainer_prepare(tr);
+  if (tr->dp != NULL && st != VBPR_OK) return vbpr__trainer_dp_epoch(tr, st, NULL, __func__);
   if (st != VBPR_OK) return st;
   int64_t epochs = (int64_t)tr->param[VBPR_TRAINER_EPOCHS];
   int64_t every = (int64_t)tr->param[VBPR_TRAINER_EVAL_EVERY];
   while (tr->epochs_done < epochs) {
     double loss = 0;
     st = run_epoch(tr, &loss, __func__);
+    if (st == VBPR_ERR_INTERRUPTED) {
+      vbpr_status saved = vbpr__trainer_autosave(tr, true, __func__);
+      return saved != VBPR_OK ? saved : st;
+    }
     if (st != VBPR_OK) return st;
     int64_t e = tr->epochs_done;
     bool stop = report(tr, VBPR_TRAINER_EVENT_EPOCH, e, 0, 0, loss);
@@ -270,6 +331,12 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
       if (st != VBPR_OK) return st;
       stop = report(tr, VBPR_TRAINER_EVENT_EVALUATION, e, 0, 0, loss) || stop;
     }
+    if (tr->dp != NULL) { /* every rank stops when one asks */
+      st = vbpr__trainer_dp_agree_stop(tr, VBPR_OK, &stop, __func__);
+      if (st != VBPR_OK) return st;
+    }
+    st = vbpr__trainer_autosave(tr, stop, __func__);
+    if (st != VBPR_OK) return st;
     if (stop)
       return VBPR_FAIL(VBPR_ERR_INTERRUPTED, "stopped after epoch %lld", (long long)e);
   }

@@ -26,10 +26,12 @@ static const vbpr__named_value init_names[] = {
   {"default", 0}, {"normal", VBPR_INIT_NORMAL}, {"xavier", VBPR_INIT_XAVIER_NORMAL},
   {"xavier_normal", VBPR_INIT_XAVIER_NORMAL}, {NULL, 0}};
 static const vbpr__named_value loss_names[] = {
-  {"bpr", VBPR_LOSS_BPR}, {"variational", VBPR_LOSS_VARIATIONAL}, {NULL, 0}};
+  {"bpr", VBPR_LOSS_BPR}, {"variational", VBPR_LOSS_VARIATIONAL},
+  {"infonce", VBPR_LOSS_INFONCE}, {NULL, 0}};
 static const vbpr__named_value optim_names[] = {
   {"sgd", VBPR_OPTIM_SGD}, {"adam", VBPR_OPTIM_ADAM}, {"lazy_adam", VBPR_OPTIM_LAZY_ADAM},
-  {NULL, 0}};
+  {"adagrad", VBPR_OPTIM_ADAGRAD}, {"sparse_adam", VBPR_OPTIM_SPARSE_ADAM}, {NULL, 0}};
+static const vbpr__named_value fused_names[] = {{"off", 0}, {"on", 1}, {NULL, 0}};
 
 #define NAMED (VBPR_PARAM_INTEGRAL | VBPR_PARAM_NAMED)
 #define INT_SPEC(nm, lo, hi, def) {nm, lo, hi, def, VBPR_PARAM_INTEGRAL, NULL}
@@ -41,8 +43,8 @@ static const vbpr__param_spec specs[] = {
   [VBPR_TRAINER_LAYERS] = INT_SPEC("layers", 1, VBPR_LIGHTGCN_MAX_LAYERS, 1),
   [VBPR_TRAINER_INIT] = {"init", 0, 2, 0, NAMED, init_names},
   [VBPR_TRAINER_INIT_SCALE] = {"init_scale", 0, 1e3, 0, 0, NULL},
-  [VBPR_TRAINER_LOSS] = {"loss", 1, 2, VBPR_LOSS_VARIATIONAL, NAMED, loss_names},
-  [VBPR_TRAINER_OPTIMIZER] = {"optimizer", 1, 3, VBPR_OPTIM_ADAM, NAMED, optim_names},
+  [VBPR_TRAINER_LOSS] = {"loss", 1, 3, VBPR_LOSS_VARIATIONAL, NAMED, loss_names},
+  [VBPR_TRAINER_OPTIMIZER] = {"optimizer", 1, 5, VBPR_OPTIM_ADAM, NAMED, optim_names},
   [VBPR_TRAINER_SEED] = INT_SPEC("seed", 0, 9007199254740992.0, 42),
   [VBPR_TRAINER_PRIOR_RARITY] = PRIOR_SPEC("prior_rarity"),
   [VBPR_TRAINER_PRIOR_GOOD] = PRIOR_SPEC("prior_good"),
@@ -50,8 +52,12 @@ static const vbpr__param_spec specs[] = {
   [VBPR_TRAINER_PRIOR_BAD] = PRIOR_SPEC("prior_bad"),
   [VBPR_TRAINER_EPOCHS] = INT_SPEC("epochs", 0, INT32_MAX, 100),
   [VBPR_TRAINER_EVAL_EVERY] = INT_SPEC("eval_every", 0, INT32_MAX, 5),
+  [VBPR_TRAINER_FUSED] = {"fused", 0, 1, 0, NAMED, fused_names},
+  [VBPR_TRAINER_NOISE_TRACK] = INT_SPEC("noise_track", 0, 1, 0),
+  [VBPR_TRAINER_NOISE_MOMENTUM] = {"noise_momentum", 0, 1, 0.9, VBPR_PARAM_MAX_EXCLUSIVE, NULL},
+  [VBPR_TRAINER_CHECKPOINT_EVERY] = INT_SPEC("checkpoint_every", 0, INT32_MAX, 1),
 };
-VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR_TRAINER_EVAL_EVERY, "vbpr_trainer_param");
+VBPR__DEFINE_PARAM_TABLE(table, specs, VBPR__TRAIN_LAST_PARAM, "vbpr_trainer_param");
 _Static_assert(VBPR__ARRAY_LEN(specs) == VBPR__TRAIN_NPARAMS, "trainer parameter storage");
 
 /* Parameters that choose what prepare builds. */
@@ -60,28 +66,8 @@ static bool structural(vbpr_trainer_param p)
   return p <= VBPR_TRAINER_SEED;
 }
 
-vbpr_status vbpr_trainer_param_bounds(vbpr_trainer_param p, vbpr_param_bounds *bounds)
-{
-  return vbpr__param_bounds(&table, (int)p, bounds, __func__);
-}
-
-const char *vbpr_trainer_param_name(vbpr_trainer_param p)
-{
-  return vbpr__param_name(&table, (int)p);
-}
-
-vbpr_status vbpr_trainer_param_from_name(const char *name, vbpr_trainer_param *p)
-{
-  int v = 0;
-  vbpr_status st = vbpr__param_from_name(&table, name, &v, __func__);
-  if (st == VBPR_OK) *p = (vbpr_trainer_param)v;
-  return st;
-}
-
-vbpr_status vbpr_trainer_param_parse(vbpr_trainer_param p, const char *text, double *value)
-{
-  return vbpr__param_parse(&table, (int)p, text, value, __func__);
-}
+VBPR__PARAM_BOUNDS_API(trainer, vbpr_trainer_param, table)
+VBPR__PARAM_NAME_API(trainer, vbpr_trainer_param, table)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
@@ -115,7 +101,10 @@ void vbpr_trainer_destroy(vbpr_trainer *tr)
 {
   if (tr == NULL) return;
   vbpr__trainer_release(tr);
+  vbpr__trainer_dp_free(tr);
+  vbpr__trainer_noise_free(&tr->noise);
   vbpr__free(tr->history);
+  vbpr__free(tr->checkpoint_path);
   vbpr__dataset_release(tr->train);
   if (tr->test != NULL) vbpr__dataset_release(tr->test);
   vbpr__free(tr);
@@ -201,6 +190,14 @@ vbpr_status vbpr_trainer_evaluate(vbpr_trainer *tr)
   if (tr->test == NULL)
     return VBPR_FAIL(VBPR_ERR_STATE, "the trainer was created without a test set");
   vbpr_status st = vbpr_trainer_prepare(tr);
+  if (tr->dp != NULL) { /* every rank evaluates its share of the users */
+    tr->evaluated = false;
+    st = vbpr__trainer_dp_evaluate(tr, st, __func__);
+    if (st == VBPR_OK) st = vbpr__trainer_dp_lost(tr, vbpr__trainer_record(tr, __func__));
+    if (st != VBPR_OK) return st;
+    tr->evaluated = true;
+    return VBPR_OK;
+  }
   if (st != VBPR_OK) return st;
   const float *users, *items;
   st = vbpr_encoder_embeddings(tr->enc, &users, &items);

@@ -8,8 +8,19 @@
 #include "vbpr/sampler.h"
 #include "vbpr/train.h"
 
-#define VBPR__TRAIN_NPARAMS (VBPR_TRAINER_EVAL_EVERY + 1)
+#define VBPR__TRAIN_LAST_PARAM VBPR_TRAINER_CHECKPOINT_EVERY
+#define VBPR__TRAIN_NPARAMS (VBPR__TRAIN_LAST_PARAM + 1)
 #define VBPR__N_METRICS_TRAIN 6 /* VBPR_METRIC_PRECISION .. VBPR_METRIC_APLT */
+
+/* Noise diagnosis (noise.c): running averages per training interaction,
+ * in CSR order; arrays NULL until tracking first starts. */
+typedef struct vbpr__noise_stats {
+  float *weight, *loss;
+  uint32_t *visits;
+  size_t n;              /* training interactions */
+  float *alpha, *row_loss; /* per-batch buffers: [rows * M], [rows] */
+  size_t alpha_cap, row_cap;
+} vbpr__noise_stats;
 
 /* One evaluation of the history: every metric at the Ks set then. */
 typedef struct vbpr__eval_record {
@@ -53,6 +64,19 @@ struct vbpr_trainer {
 
   vbpr__eval_record *history;
   size_t n_history, history_cap;
+
+  /* data parallelism (dp.c); NULL when training in one process */
+  struct vbpr__trainer_dp *dp;
+  vbpr__noise_stats noise; /* noise.c */
+
+  /* The epoch in progress (a stopped epoch continues its mean loss). */
+  double epoch_loss_sum;
+  size_t epoch_batches;
+  /* checkpoint.c: the file fit() writes (owned copy, or NULL), and the
+   * fingerprints of the data, computed at the first checkpoint. */
+  char *checkpoint_path;
+  uint64_t data_print[2];
+  bool have_print;
 };
 
 /* Frees everything prepare built; the trainer can be prepared again. */
@@ -68,5 +92,33 @@ vbpr_status vbpr__trainer_sync(vbpr_trainer *tr, const char *func);
 
 /* Appends the evaluator's current results to the history. */
 vbpr_status vbpr__trainer_record(vbpr_trainer *tr, const char *func);
+
+/* Data parallelism (dp.c). `local` is this rank's status so far: a
+ * failure still joins the ranks' agreement, so that every rank fails. */
+void vbpr__trainer_dp_free(vbpr_trainer *tr);
+vbpr_status vbpr__trainer_dp_prepare(vbpr_trainer *tr);
+vbpr_status vbpr__trainer_dp_epoch(vbpr_trainer *tr, vbpr_status local, double *mean_loss,
+                                   const char *func);
+vbpr_status vbpr__trainer_dp_evaluate(vbpr_trainer *tr, vbpr_status local, const char *func);
+/* The ranks agree on `local` and on stopping (*stop: any rank's wish). */
+vbpr_status vbpr__trainer_dp_agree_stop(vbpr_trainer *tr, vbpr_status local, bool *stop,
+                                        const char *func);
+/* A failure the other ranks cannot know of: asks the host to end the job. */
+vbpr_status vbpr__trainer_dp_lost(vbpr_trainer *tr, vbpr_status st);
+/* Noise diagnosis: with NOISE_TRACK on, allocates the statistics (once)
+ * and grows the batch buffers to rows x m; called at the start of every
+ * epoch, so that batches allocate nothing. */
+vbpr_status vbpr__trainer_noise_sync(vbpr_trainer *tr, size_t rows, size_t m,
+                                     const char *func);
+/* Folds the loss's last forward (attention, row losses) into the
+ * statistics of the batch's positives; a no-op unless tracking. */
+vbpr_status vbpr__trainer_noise_record(vbpr_trainer *tr, size_t rows, size_t m,
+                                       const char *func);
+void vbpr__trainer_noise_free(vbpr__noise_stats *ns);
+
+/* Checkpoint (checkpoint.c): fit() writes one after an epoch (when due)
+ * and when stopped; VBPR_OK when no file is set. `last` is the epoch that
+ * ends the schedule. */
+vbpr_status vbpr__trainer_autosave(vbpr_trainer *tr, bool stopped, const char *func);
 
 #endif

@@ -72,6 +72,8 @@ const vbpr__encoder_kind_info test_example_kind = {
   .max_layers = 0,
   .built = true,
   .create = dense_create_for,
+  .init = VBPR_INIT_NORMAL,
+  .init_scale = 0.01,
 };
 
 static const vbpr__encoder_ops dense_ops = {

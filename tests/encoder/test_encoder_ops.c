@@ -65,6 +65,11 @@ static vbpr_encoder *kind_encoder(size_t i, const vbpr__encoder_kind_info **info
   }
   /* Parameters of order 1, so that a dropped term shows. */
   if (enc) ck_assert_ok(vbpr_encoder_init_params(enc, VBPR_INIT_NORMAL, 1.0, 3));
+  /* The contract is checked on a deterministic forward: a kind's training
+   * noise is off (its noise is tested with the kind). */
+  if (enc && (*info)->params &&
+      vbpr__param_spec_of((*info)->params, VBPR_ENCODER_NOISE_EPS) != NULL)
+    ck_assert_ok(vbpr_encoder_set(enc, VBPR_ENCODER_NOISE_EPS, 0.0));
   return enc;
 }
 
@@ -85,6 +90,8 @@ START_TEST(registry_lists_every_kind_in_every_build)
     ck_assert(k->name[0] != '\0' && k->module[0] != '\0');
     ck_assert(k->min_layers >= 0 && k->min_layers <= k->max_layers);
     ck_assert(k->create != NULL);
+    ck_assert(k->init == VBPR_INIT_NORMAL || k->init == VBPR_INIT_XAVIER_NORMAL);
+    ck_assert(k->init_scale > 0);
   }
   const vbpr__encoder_kind_info *mf = vbpr__encoder_kind_find(VBPR_ENCODER_MF);
   const vbpr__encoder_kind_info *lg = vbpr__encoder_kind_find(VBPR_ENCODER_LIGHTGCN);
@@ -96,6 +103,11 @@ START_TEST(registry_lists_every_kind_in_every_build)
   ck_assert_int_eq(lg->built, vbpr_has_module(VBPR_MODULE_LIGHTGCN));
   ck_assert(mf->max_layers == 0 && lg->min_layers == 1 &&
             lg->max_layers == VBPR_LIGHTGCN_MAX_LAYERS);
+  const vbpr__encoder_kind_info *xs = vbpr__encoder_kind_find(VBPR_ENCODER_XSIMGCL);
+  ck_assert_ptr_nonnull(xs);
+  ck_assert_int_eq(xs->built, vbpr_has_module(VBPR_MODULE_XSIMGCL));
+  ck_assert_ptr_nonnull(xs->params); /* also in a build without the module */
+  ck_assert(mf->params == NULL && lg->params == NULL);
   ck_assert_ptr_null(vbpr__encoder_kind_find(0));
   ck_assert_ptr_null(vbpr__encoder_kind_find(-1));
   ck_assert_ptr_null(vbpr__encoder_kind_find(1000));
@@ -181,11 +193,13 @@ typedef struct batch_bufs {
   float gu[B * DIM], gp[B * M * DIM], gn[B * N * DIM];
 } batch_bufs;
 
-/* The linear loss L = sum of g * (forward outputs), in double. */
+/* The linear loss L = sum of g * (forward outputs), plus the kind's own
+ * term (vbpr_encoder_extra_loss, 0 for most kinds), in double. */
 static double linear_loss(vbpr_encoder *enc, batch_bufs *x)
 {
   ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, x->ue, x->pe, x->ne));
   double l = 0;
+  ck_assert_ok(vbpr_encoder_extra_loss(enc, &l));
   for (int i = 0; i < B * DIM; i++) l += (double)x->gu[i] * x->ue[i];
   for (int i = 0; i < B * M * DIM; i++) l += (double)x->gp[i] * x->pe[i];
   for (int i = 0; i < B * N * DIM; i++) l += (double)x->gn[i] * x->ne[i];
@@ -272,9 +286,11 @@ static void check_no_allocation(vbpr_encoder *enc, batch_bufs *x, const char *na
   const int32_t *rows;
   size_t count;
   vbpr__fault_arm(1);
+  double extra = 0;
   vbpr_status st = vbpr_encoder_zero_grad(enc);
   if (st == VBPR_OK)
     st = vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, x->ue, x->pe, x->ne);
+  if (st == VBPR_OK) st = vbpr_encoder_extra_loss(enc, &extra);
   if (st == VBPR_OK) st = vbpr_encoder_backward(enc, x->gu, x->gp, x->gn);
   if (st == VBPR_OK) st = vbpr_encoder_touched_rows(enc, VBPR_TABLE_ITEMS, &rows, &count);
   long allocs = vbpr__fault_count();
@@ -296,6 +312,9 @@ static void check_contract(vbpr_encoder *enc, const vbpr__encoder_kind_info *k)
   ck_assert_int_eq(check_touched(enc, name), 0); /* fresh: nothing touched */
 
   check_gather(enc, &x, name);
+  /* The kind's own term is taken right after a training forward (an
+   * evaluation in between may replace what it reads). */
+  ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, x.ue, x.pe, x.ne));
   double extra = -1;
   ck_assert_ok(vbpr__encoder_extra_loss(enc, &extra, __func__));
   ck_assert(isfinite(extra));
@@ -312,6 +331,7 @@ static void check_contract(vbpr_encoder *enc, const vbpr__encoder_kind_info *k)
   static float once[NN * DIM];
   memcpy(once, g, sizeof once);
   ck_assert_ok(vbpr_encoder_forward(enc, B, M, N, bu, bp, bn, x.ue, x.pe, x.ne));
+  ck_assert_ok(vbpr_encoder_extra_loss(enc, &extra));
   ck_assert_ok(vbpr_encoder_backward(enc, x.gu, x.gp, x.gn));
   for (int i = 0; i < NN * DIM; i++)
     ck_assert_msg(fabsf(g[i] - 2 * once[i]) <= 1e-5f * (1 + fabsf(once[i])),

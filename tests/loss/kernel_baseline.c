@@ -6,6 +6,7 @@
 #define vbpr__loss_bwd_range baseline_loss_bwd_range
 #define vbpr__loss_block_rows baseline_loss_block_rows
 #define vbpr__loss_scratch_per_thread baseline_loss_scratch_per_thread
+#define vbpr__loss_rows baseline_loss_rows
 #define vbpr__softplus baseline_softplus
 #define vbpr__sigmoid baseline_sigmoid
 #define vbpr__exp_nonpos baseline_exp_nonpos

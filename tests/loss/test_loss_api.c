@@ -47,6 +47,7 @@ START_TEST(enum_values_are_stable)
 {
   ck_assert_int_eq(VBPR_LOSS_BPR, 1);
   ck_assert_int_eq(VBPR_LOSS_VARIATIONAL, 2);
+  ck_assert_int_eq(VBPR_LOSS_INFONCE, 3);
   ck_assert_int_eq(VBPR_LOSS_NUM_POS, 1);
   ck_assert_int_eq(VBPR_LOSS_NUM_NEG, 2);
   ck_assert_int_eq(VBPR_LOSS_C_POS, 3);
@@ -56,6 +57,7 @@ START_TEST(enum_values_are_stable)
   ck_assert_int_eq(VBPR_LOSS_POS_HARDNESS, 7);
   ck_assert_int_eq(VBPR_LOSS_NEG_HARDNESS, 8);
   ck_assert_int_eq(VBPR_LOSS_HARDNESS_TAU, 9);
+  ck_assert_int_eq(VBPR_LOSS_TEMPERATURE, 10);
   ck_assert_int_eq(VBPR_ESTIMATOR_PROTOTYPE, 1);
   ck_assert_int_eq(VBPR_ESTIMATOR_PROTOTYPE_DETACHED, 2);
   ck_assert_int_eq(VBPR_ESTIMATOR_ELBO, 3);
@@ -71,7 +73,7 @@ START_TEST(create_checks_arguments)
   ck_assert_status(vbpr_loss_create(VBPR_LOSS_VARIATIONAL, NULL),
                    VBPR_ERR_INVALID_ARGUMENT);
   expect_message("vbpr_loss_create", "out");
-  const int bad[] = {0, 3, -1, 1000};
+  const int bad[] = {0, 4, -1, 1000};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     l = before;
     ck_assert_status(vbpr_loss_create((vbpr_loss_kind)bad[i], &l),
@@ -207,7 +209,7 @@ START_TEST(unknown_params_and_null_pointers)
 {
   vbpr_loss *l = make(VBPR_LOSS_VARIATIONAL);
   double x = 7;
-  const int unknown[] = {0, 10, -1, 99};
+  const int unknown[] = {0, 11, -1, 99};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     ck_assert_status(vbpr_loss_set(l, (vbpr_loss_param)unknown[i], 1.0),
                      VBPR_ERR_INVALID_ARGUMENT);

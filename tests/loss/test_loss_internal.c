@@ -247,7 +247,9 @@ START_TEST(dispatched_kernels_match_baseline_bit_for_bit)
       for (int hard = 0; hard < 2; hard++) {
         vbpr__loss_cfg cfg = {shapes[sh].M,     shapes[sh].N,     0.9, 1.7,
                               hard ? 0.5 : 0.0, hard ? 0.8 : 0.0, 0.5, est,
-                              hard ? -1 : 1};
+                              hard ? -1 : 1,    VBPR_LOSS_VARIATIONAL, 0.3};
+        if (est == 3 && hard) /* InfoNCE: one positive; priors in use */
+          cfg.kind = VBPR_LOSS_INFONCE, cfg.M = 1;
         size_t B = 77, n1, n2; /* not a multiple of the block size */
         float *a = run_kernels(&cfg, B, shapes[sh].dim, hard, vbpr__loss_fwd_range,
                                vbpr__loss_bwd_range, &n1);
@@ -265,7 +267,8 @@ END_TEST
 
 START_TEST(block_layout_is_bounded)
 {
-  vbpr__loss_cfg c = {2, 4, 4, 4, 0, 0, 0.5, VBPR_ESTIMATOR_PROTOTYPE, 1};
+  vbpr__loss_cfg c = {2, 4, 4, 4, 0, 0, 0.5, VBPR_ESTIMATOR_PROTOTYPE, 1,
+                      VBPR_LOSS_VARIATIONAL, 0.1};
   ck_assert_uint_eq(vbpr__loss_block_rows(&c), 64);
   c.M = 1, c.N = VBPR_LOSS_MAX_SAMPLES;
   ck_assert_uint_eq(vbpr__loss_block_rows(&c), 1);

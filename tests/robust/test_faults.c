@@ -27,7 +27,7 @@ typedef struct scenario {
   vbpr_dataset *split_a, *split_b, *pair_a, *pair_b;
   vbpr_synthetic *syn;
   vbpr_sampler *sampler;
-  vbpr_encoder *mf, *gcn, *loaded;
+  vbpr_encoder *mf, *gcn, *loaded, *xsim;
   vbpr_loss *loss, *bpr;
   vbpr_optim *opt;
   vbpr_evaluator *ev;
@@ -38,6 +38,9 @@ typedef struct scenario {
   float sp[B * M], sn[B * NN], gsp[B * M], gsn[B * NN];
   int32_t rec_items[3 * 5];
   float rec_scores[3 * 5];
+  vbpr_optim *rowopt; /* the fused path's row-wise optimizer */
+  vbpr_loss *nce;
+  double dsp[B * M], dsn[B * NN], dgsp[B * M], dgsn[B * NN];
   int ooms;
 } scenario;
 
@@ -156,6 +159,21 @@ static void run_models(scenario *sc)
                                         sc->gsp, sc->gsn));
   NEW(vbpr_loss_create(VBPR_LOSS_BPR, &sc->bpr));
   USE(vbpr_loss_forward_scores(sc->bpr, B, sc->sp, sc->sn, NULL, NULL, &l));
+  /* double precision, InfoNCE, and the fused path on the MF tables */
+  double dl = 0;
+  for (int i = 0; i < B * M; i++) sc->dsp[i] = sc->sp[i];
+  for (int i = 0; i < B * NN; i++) sc->dsn[i] = sc->sn[i];
+  USE(vbpr_loss_forward_backward_scores_f64(sc->loss, B, sc->dsp, sc->dsn, NULL, NULL, 1.0,
+                                            &dl, sc->dgsp, sc->dgsn));
+  NEW(vbpr_loss_create(VBPR_LOSS_INFONCE, &sc->nce));
+  USE(vbpr_loss_set(sc->nce, VBPR_LOSS_NUM_NEG, NN));
+  USE(vbpr_loss_forward_scores(sc->nce, B, sc->sp, sc->sn, NULL, NULL, &l));
+  NEW(vbpr_optim_create(VBPR_OPTIM_SPARSE_ADAM, &sc->rowopt));
+  float *ut = NULL, *it = NULL;
+  USE(vbpr_encoder_table(sc->mf, VBPR_TABLE_USERS, &ut, NULL, NULL, NULL));
+  USE(vbpr_encoder_table(sc->mf, VBPR_TABLE_ITEMS, &it, NULL, NULL, NULL));
+  USE(vbpr_optim_step_tuples(sc->rowopt, sc->loss, 0, U, I, DIM, ut, it, B, sc->users,
+                             sc->pos, sc->neg, NULL, NULL, &dl));
 
   if (vbpr_has_module(VBPR_MODULE_LIGHTGCN)) {
     const float *eu, *ei;
@@ -166,6 +184,14 @@ static void run_models(scenario *sc)
     USE(vbpr_optim_step_encoder(sc->opt, sc->gcn));
     USE(vbpr_encoder_zero_grad(sc->gcn));
     USE(vbpr_encoder_embeddings(sc->gcn, &eu, &ei));
+  }
+  if (vbpr_has_module(VBPR_MODULE_XSIMGCL)) {
+    double term = 0;
+    NEW(vbpr_encoder_create_xsimgcl(sc->train, DIM, 2, 3, &sc->xsim));
+    USE(vbpr_encoder_forward(sc->xsim, B, M, NN, sc->users, sc->pos, sc->neg, sc->ue, sc->pe,
+                             sc->ne));
+    USE(vbpr_encoder_extra_loss(sc->xsim, &term));
+    USE(vbpr_encoder_backward(sc->xsim, sc->gu, sc->gp, sc->gn));
   }
 }
 
@@ -190,7 +216,12 @@ static void run_eval_train(scenario *sc)
   USE(vbpr_sampler_set(vbpr_trainer_sampler(sc->tr), VBPR_SAMPLER_BATCH_SIZE, 64));
   USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_EPOCHS, 2));
   USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_EVAL_EVERY, 1));
+  USE(vbpr_trainer_set(sc->tr, VBPR_TRAINER_NOISE_TRACK, 1));
   USE(vbpr_trainer_fit(sc->tr));
+  USE(vbpr_trainer_save_checkpoint(sc->tr, test_path(path, sizeof path, sc->dir, "t.ckpt")));
+  USE(vbpr_trainer_load_checkpoint(sc->tr, path));
+  USE(vbpr_trainer_noise_report(sc->tr, VBPR_NOISE_RANK_AUTO, 0,
+                                test_path(path, sizeof path, sc->dir, "noise.tsv")));
   USE(vbpr_trainer_evaluate(sc->tr));
   USE(vbpr_trainer_metric(sc->tr, VBPR_METRIC_RECALL, 5, &v));
 
@@ -221,10 +252,13 @@ static void destroy_all(scenario *sc)
   vbpr_trainer_destroy(sc->tr);
   vbpr_evaluator_destroy(sc->ev);
   vbpr_optim_destroy(sc->opt);
+  vbpr_optim_destroy(sc->rowopt);
+  vbpr_loss_destroy(sc->nce);
   vbpr_loss_destroy(sc->bpr);
   /* VBPR_ROBUST_SELFTEST_LEAK=1 leaks the loss on purpose: the ASan build
    * must then fail, which shows that leaks are detected. */
   if (getenv("VBPR_ROBUST_SELFTEST_LEAK") == NULL) vbpr_loss_destroy(sc->loss);
+  vbpr_encoder_destroy(sc->xsim);
   vbpr_encoder_destroy(sc->loaded);
   vbpr_encoder_destroy(sc->gcn);
   vbpr_encoder_destroy(sc->mf);
@@ -258,6 +292,8 @@ static void clean_outputs(const char *dir)
   char path[512];
   unlink(test_path(path, sizeof path, dir, "m.vbpr"));
   unlink(test_path(path, sizeof path, dir, "items.npy"));
+  unlink(test_path(path, sizeof path, dir, "t.ckpt"));
+  unlink(test_path(path, sizeof path, dir, "noise.tsv"));
 }
 
 START_TEST(every_allocation_failure_is_clean)

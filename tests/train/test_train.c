@@ -268,13 +268,24 @@ START_TEST(a_stop_after_the_last_batch_does_not_skip_an_epoch)
   ck_assert_ok(vbpr_trainer_prepare(tr));
   ck_assert_ok(vbpr_sampler_set(vbpr_trainer_sampler(tr), VBPR_SAMPLER_BATCH_SIZE, 100));
   ck_assert_ok(vbpr_trainer_set_progress(tr, stop_at_last, NULL));
-  ck_assert_status(vbpr_trainer_epoch(tr, NULL), VBPR_ERR_INTERRUPTED);
+  double stopped = 0;
+  ck_assert_status(vbpr_trainer_epoch(tr, &stopped), VBPR_ERR_INTERRUPTED);
+  ck_assert_int_eq(vbpr_trainer_epochs_done(tr), 0);
   size_t batches = 0;
   ck_assert_ok(vbpr_trainer_set_progress(tr, count_batches, &batches));
+  /* The next call completes the stopped epoch (all its batches ran): no
+   * new batch, the epoch's mean loss, and the sampler on the next epoch. */
   double loss = 0;
   ck_assert_ok(vbpr_trainer_epoch(tr, &loss));
-  ck_assert_uint_gt(batches, 1); /* a whole epoch, not an empty one */
+  ck_assert_uint_eq(batches, 0);
+  ck_assert(loss > 0 && loss == stopped);
+  ck_assert_int_eq(vbpr_trainer_epochs_done(tr), 1);
+  ck_assert_int_eq(vbpr_sampler_epoch(vbpr_trainer_sampler(tr)), 1);
+  /* and the one after is a whole epoch, not an empty one */
+  ck_assert_ok(vbpr_trainer_epoch(tr, &loss));
+  ck_assert_uint_gt(batches, 1);
   ck_assert(loss > 0);
+  ck_assert_int_eq(vbpr_trainer_epochs_done(tr), 2);
   vbpr_trainer_destroy(tr);
   vbpr_dataset_destroy(train);
   vbpr_dataset_destroy(test);

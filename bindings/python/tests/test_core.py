@@ -13,7 +13,11 @@ def test_version_matches_package():
 
 def test_threads_round_trip_and_error():
     vbpr.set_num_threads(2)
-    assert vbpr.get_num_threads() == 2
+    assert vbpr.get_num_threads() == 2 and type(vbpr.get_num_threads()) is int
+    with pytest.raises(vbpr.InvalidArgumentError, match=str(vbpr.MAX_THREADS)):
+        vbpr.set_num_threads(vbpr.MAX_THREADS + 1)
+    with pytest.raises(vbpr.InvalidArgumentError):
+        vbpr.set_num_threads(1 << 40)     # beyond a C int: refused, not truncated
     with pytest.raises(vbpr.InvalidArgumentError) as info:
         vbpr.set_num_threads(-5)
     assert info.value.status == -1
@@ -73,7 +77,9 @@ def run_import(pkg_parent, env_updates, code="import vbpr; print(vbpr.lib_path)"
 
 def copy_package(tmp_path, version=None):
     dst = tmp_path / "vbpr"
-    shutil.copytree(PKG_DIR, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    # the modules only: a wheel's package also holds the library and vbpr-train
+    shutil.copytree(PKG_DIR, dst, ignore=shutil.ignore_patterns("__pycache__", "libvbpr.so*",
+                                                                "vbpr-train"))
     if version:
         lib_py = dst / "_lib.py"
         lib_py.write_text(lib_py.read_text().replace(
@@ -105,13 +111,61 @@ def test_major_version_mismatch_is_refused(tmp_path):
     out = run_import(tmp_path, {"VBPR_LIBRARY": vbpr.lib_path})
     assert out.returncode != 0
     assert "ImportError" in out.stderr and vbpr.lib_path in out.stderr
-    assert "major versions differ" in out.stderr
+    assert "ABIs differ" in out.stderr
 
 
-def test_minor_version_difference_warns_with_the_file(tmp_path):
-    major = vbpr.__version__.split(".")[0]
-    copy_package(tmp_path, version=f"{major}.99.0")
+def test_before_1_0_a_minor_difference_is_refused(tmp_path):
+    """0.x releases break the ABI under the same soname (0.1 -> 0.2 did): a
+    0.1 library with the 0.2 package crashed instead of failing to import."""
+    major, minor, _ = vbpr.__version__.split(".")
+    if major != "0":
+        pytest.skip("only before 1.0")
+    copy_package(tmp_path, version=f"0.{int(minor) + 1}.0")
+    out = run_import(tmp_path, {"VBPR_LIBRARY": vbpr.lib_path})
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and "ABIs differ" in out.stderr
+    assert f"libvbpr 0.{int(minor) + 1}.x" in out.stderr
+
+
+def test_patch_difference_warns_with_the_file(tmp_path):
+    major, minor, _ = vbpr.__version__.split(".")
+    copy_package(tmp_path, version=f"{major}.{minor}.99")
     out = run_import(tmp_path, {"VBPR_LIBRARY": vbpr.lib_path})
     assert out.returncode == 0, out.stderr
     assert "RuntimeWarning" in out.stderr and vbpr.lib_path in out.stderr
-    assert f"{major}.99.0" in out.stderr
+    assert f"{major}.{minor}.99" in out.stderr
+
+
+def test_library_found_through_pkg_config(tmp_path):
+    """The pure package finds an installed library through pkg-config's
+    libdir of vbpr (the route of `pip install bindings/python`)."""
+    if not shutil.which("pkg-config"):
+        pytest.skip("no pkg-config")
+    libdir = tmp_path / "lib"
+    libdir.mkdir()
+    shutil.copy(vbpr.lib_path, libdir / "libvbpr.so.0")
+    pcdir = tmp_path / "pkgconfig"
+    pcdir.mkdir()
+    (pcdir / "vbpr.pc").write_text(
+        f"libdir={libdir}\nName: libvbpr\nDescription: test\nVersion: "
+        f"{vbpr.__version__}\nLibs: -L${{libdir}} -lvbpr\n")
+    pkg = tmp_path / "site"
+    pkg.mkdir()
+    copy_package(pkg)
+    out = run_import(pkg, {"PKG_CONFIG_PATH": str(pcdir), "PKG_CONFIG_LIBDIR": str(pcdir)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str((libdir / "libvbpr.so.0").resolve())
+
+
+def test_missing_library_says_what_to_do(tmp_path):
+    pkg = tmp_path / "site"
+    pkg.mkdir()
+    copy_package(pkg)
+    out = run_import(pkg, {"PKG_CONFIG_LIBDIR": str(tmp_path), "PKG_CONFIG_PATH": "",
+                           "LD_LIBRARY_PATH": str(tmp_path)},
+                     code="import ctypes.util; ctypes.util.find_library = lambda n: None; "
+                          "import vbpr")
+    if out.returncode == 0:
+        pytest.skip("a libvbpr is installed system-wide")
+    assert "cannot load libvbpr" in out.stderr
+    assert "pip install ." in out.stderr and "VBPR_LIBRARY" in out.stderr

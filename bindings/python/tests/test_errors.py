@@ -27,7 +27,8 @@ def out_of_memory(tmp_path):
     # a count of 2^62 interactions (the arrays are never read).
     one = np.zeros(1, np.int32)
     out = _lib.Dataset()
-    _lib.lib.vbpr_dataset_create(-1, -1, one, one, None, 1 << 62, None, ctypes.byref(out))
+    _lib.lib.vbpr_dataset_create(vbpr.DATASET_INFER, vbpr.DATASET_INFER, 1 << 62, one, one,
+                                 None, None, ctypes.byref(out))
 
 
 def io_error(tmp_path):

@@ -41,7 +41,7 @@ def test_python_loop_equals_the_trainer():
     ex = load_example("train_ml100k")
     train, test = vbpr.synthetic(num_users=200, num_items=300, mean_preferences=20, seed=1)
     cfg = ex.library_defaults()
-    cfg.update(dim=16, batch=256, lr=0.01)
+    cfg.update(dim=16, batch_size=256, lr=0.01)
     history = ex.train(train, test, cfg, epochs=3, eval_every=1, ks=[10, 20])
     tr = vbpr.Trainer(train, test, ks=[10, 20], dim=16, batch=256, lr=0.01)
     reference = tr.fit(3, eval_every=1)
@@ -82,8 +82,9 @@ def test_ml100k_example_matches_vbpr_train(tmp_path):
 def test_torch_example_runs():
     pytest.importorskip("torch")
     env = dict(os.environ)
+    # the vbpr package these tests use (the source tree's, or an installed one)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(source_root() / "bindings" / "python"), env.get("PYTHONPATH", "")])
+        [os.path.dirname(os.path.dirname(vbpr.__file__)), env.get("PYTHONPATH", "")])
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / "python" / "torch_mf.py"), "--synthetic",
          "--epochs", "2", "--eval-every", "1", "--dim", "16"],

@@ -203,3 +203,28 @@ def test_nan_input_is_a_numeric_error(rng):
     assert "vbpr_loss_forward" in str(info.value)
     with pytest.raises(vbpr.StateError):   # the failed forward left nothing stored
         loss.backward()
+
+
+def test_preset_prior_weights_and_priors_from_arrays_match_the_dataset():
+    assert vbpr.preset_prior_weights("best") == (0.0, 1.0, 0.0, 0.5)
+    assert vbpr.preset_prior_weights("paper") == (0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(vbpr.InvalidArgumentError, match="known"):
+        vbpr.preset_prior_weights("fancy")
+    users = np.array([0, 0, 1, 2, 2, 2], np.int32)
+    items = np.array([0, 1, 1, 0, 2, 3], np.int32)
+    ratings = np.array([5, 1, 4, 3, 2, 5], np.float32)
+    ds = vbpr.Dataset(users, items, ratings)
+    want = ds.item_log_priors(0.5, 1.0, 0.25, 0.5)
+    counts = np.bincount(items, minlength=ds.num_items).astype(np.float64)
+    sums = np.bincount(items, weights=ratings, minlength=ds.num_items)
+    got = vbpr.item_log_priors(counts, sums, 0.5, 1.0, 0.25, 0.5)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    pos, neg = vbpr.item_log_priors(counts, sums, preset="best")
+    np.testing.assert_array_equal(pos, ds.item_log_priors(*vbpr.preset_prior_weights("best"))[0])
+    with pytest.raises(ValueError, match="shape"):
+        vbpr.item_log_priors(counts, sums[:2])
+    with pytest.raises(vbpr.NumericError):
+        vbpr.item_log_priors(np.array([1.0, np.nan]))
+    with pytest.raises(vbpr.InvalidArgumentError):
+        vbpr.item_log_priors(counts, a1=-1)

@@ -149,19 +149,28 @@ def test_trainer_end_to_end(small_data):
     train, test = small_data
     tr = vbpr.Trainer(train, test, ks=[10], dim=16, batch=128, lr=0.01, estimator="elbo",
                       encoder="mf")
-    assert tr.dim == 16 and tr.estimator == vbpr.Estimator.ELBO
-    assert tr.get(vbpr.TrainParam.ENCODER) == vbpr.EncoderKind.MF
-    assert tr.encoder is None
+    # each keyword went to the object that owns it
+    assert tr.dim == 16 and tr.get("encoder") == vbpr.EncoderKind.MF
+    assert tr.loss.estimator == vbpr.Estimator.ELBO and tr.get("estimator") == 3
+    assert tr.sampler.batch_size == 128 and tr.get("batch") == 128
+    assert tr.optimizer.lr == 0.01 and tr.get(vbpr.TrainerParam.DIM) == 16
     seen = []
     tr.set_progress(lambda e, b, nb, loss: seen.append((e, b, nb)) and False)
-    history = tr.fit(2, eval_every=1)
+    records = []
+    history = tr.fit(2, eval_every=1, callback=records.append)
     assert [h["epoch"] for h in history] == [1, 2] and tr.epochs_done == 2
-    assert seen[-1][1] == seen[-1][2] and seen[0][0] == 0
+    assert records == history                 # each record once, complete
+    assert seen[-1][1] == seen[-1][2] and seen[0][:2] == (1, 1)   # epochs from 1
     assert 0 < history[-1]["recall"][10] <= 1
+    evals = tr.evaluations()
+    assert [e["epoch"] for e in evals] == [1, 2]
+    assert evals[-1]["recall"][10] == history[-1]["recall"][10]
     enc = tr.encoder
     assert enc.dim == 16 and enc.table(vbpr.Table.USERS)[0].shape == (train.num_users, 16)
-    with pytest.raises(vbpr.StateError):      # parameters are fixed once started
-        tr.lr = 0.1
+    with pytest.raises(vbpr.StateError):      # structural parameters are fixed
+        tr.dim = 32
+    tr.lr = 0.02                              # a part's parameter may change
+    assert tr.optimizer.lr == 0.02
     with pytest.raises(vbpr.StateError):
         enc.backward(np.zeros((1, 16), np.float32))
     # the encoder keeps the trainer alive
@@ -172,6 +181,52 @@ def test_trainer_end_to_end(small_data):
     del enc
     gc.collect()
     assert res() is None
+
+
+@needs_mf
+def test_trainer_routes_parameters_by_the_library_names(small_data):
+    train, test = small_data
+    tr = vbpr.Trainer(train, test, prepare=False, l2=3e-4, neg_pop_alpha=0.5, num_neg=3,
+                      seed=7, c_pos="2.5", estimator="plugin")
+    assert tr.loss is None and not tr.prepared
+    assert tr.get("weight_decay") == 3e-4      # given, waiting for prepare()
+    with pytest.raises(vbpr.StateError, match="prepare"):
+        tr.get("beta1")
+    tr.dim = 8                                 # still possible before prepare()
+    tr.prepare()
+    assert tr.optimizer.weight_decay == 3e-4 and tr.sampler.neg_pop_exponent == 0.5
+    assert tr.loss.num_neg == 3 and tr.sampler.seed == 7 and tr.seed == 7
+    assert tr.loss.c_pos == 2.5
+    assert tr.loss.estimator == vbpr.Estimator.PROTOTYPE_DETACHED
+    tr.set("sampler.seed", 9)                  # a part addressed explicitly
+    assert tr.sampler.seed == 9 and tr.seed == 7
+    with pytest.raises(TypeError, match="weight_decay") as info:
+        vbpr.Trainer(train, l2_reg=1)          # unknown: every owner's names listed
+    assert isinstance(info.value, vbpr.InvalidArgumentError)
+    with pytest.raises(vbpr.InvalidArgumentError, match="lr"):
+        vbpr.Trainer(train, lr=-1)             # validated by the library
+
+
+@needs_mf
+def test_trainer_events_and_fit_continues(small_data):
+    train, test = small_data
+    tr = vbpr.Trainer(train, test, dim=8, batch=256, epochs=3, eval_every=2)
+    events = []
+
+    def listen(event, epoch, batch, num_batches, loss):
+        events.append((event, epoch))
+        return event == vbpr.TrainerEvent.EPOCH and epoch == 1
+    tr.set_progress(listen, events=True)
+    with pytest.raises(vbpr.InterruptedError, match="after epoch 1"):
+        tr.fit()
+    tr.set_progress(None)
+    history = tr.fit()                         # continues up to EPOCHS
+    assert [h["epoch"] for h in history] == [2, 3]
+    assert "recall" in history[0] and "recall" in history[1]   # every 2nd and the last
+    kinds = {e for e, _ in events}
+    assert kinds == {vbpr.TrainerEvent.BATCH, vbpr.TrainerEvent.EPOCH}
+    assert [e["epoch"] for e in tr.evaluations()] == [2, 3]
+    assert tr.fit() == []                      # EPOCHS already done
 
 
 @needs_mf

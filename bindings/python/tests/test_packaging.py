@@ -76,3 +76,56 @@ def test_install_puts_the_package_where_python3_finds_it(tmp_path):
     assert out.returncode == 0, out.stderr
     version, path = out.stdout.split()
     assert version == vbpr.__version__ and path.startswith(str(dest))
+
+
+# ---- pip: the two routes of doc/python.md ("Installing") ---------------------------
+
+def _pyproject(path):
+    tomllib = __import__("pytest").importorskip("tomllib")
+    return tomllib.loads(path.read_text())
+
+
+def test_both_pyprojects_describe_one_distribution():
+    """`pip install .` from the root (meson-python, the library built in) and
+    from bindings/python (the pure package) install the same distribution."""
+    root = _pyproject(source_root() / "pyproject.toml")
+    pure = _pyproject(source_root() / "bindings" / "python" / "pyproject.toml")
+    assert root["build-system"]["build-backend"] == "mesonpy"
+    assert pure["build-system"]["build-backend"] == "setuptools.build_meta"
+    for key in ("name", "dependencies", "requires-python", "optional-dependencies"):
+        assert root["project"][key] == pure["project"][key], key
+    assert root["project"]["dynamic"] == pure["project"]["dynamic"] == ["version"]
+    assert pure["tool"]["setuptools"]["dynamic"]["version"]["attr"] == \
+        "vbpr._lib.PACKAGE_VERSION"
+    setup = root["tool"]["meson-python"]["args"]["setup"]
+    assert "-Dwheel=true" in setup and "-Dtests=false" in setup
+    options = (source_root() / "meson_options.txt").read_text()
+    assert "option('wheel'" in options
+
+
+def test_pure_package_wheel_builds_offline(tmp_path):
+    """The pure route's wheel, built as pip builds it offline, holds every
+    module of the package and nothing else (no tests, no library)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    import pytest
+
+    import importlib.util
+    for mod in ("pip", "setuptools", "wheel"):      # looked up, not imported here
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"no {mod} for this interpreter")
+    src = tmp_path / "src"
+    shutil.copytree(source_root() / "bindings" / "python", src,
+                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info",
+                                                  "tests", "*.so*"))
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation",
+                          "--no-index", "--no-deps", "-w", str(tmp_path / "dist"), str(src)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    wheel, = (tmp_path / "dist").glob("vbpr-*.whl")
+    assert wheel.name.startswith(f"vbpr-{vbpr.__version__}-py3-none-any")
+    names = zipfile.ZipFile(wheel).namelist()
+    modules = {n.split("/", 1)[1] for n in names if n.startswith("vbpr/")}
+    assert modules == {p.name for p in PKG.glob("*.py")}

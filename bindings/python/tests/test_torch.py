@@ -58,8 +58,11 @@ CASES = list(itertools.product(
 ))
 
 
+@pytest.mark.parametrize("backend", ["c", "torch"])
 @pytest.mark.parametrize("estimator, sign, priors, hardness", CASES)
-def test_gradients_match_autograd_reference(estimator, sign, priors, hardness):
+def test_gradients_match_autograd_reference(estimator, sign, priors, hardness, backend):
+    """Both paths (the C kernel, and the torch operations used on other
+    devices) against the formulas differentiated in float64."""
     lam_pos, lam_neg = hardness
     seed = CASES.index((estimator, sign, priors, hardness))
     u, p, n, lpp, lpn = make_batch(b=7, m=3, n=5, d=6, seed=seed, scale=1.5)
@@ -67,7 +70,7 @@ def test_gradients_match_autograd_reference(estimator, sign, priors, hardness):
         lpp = lpn = None
     crit = vt.VariationalBPRLoss(M=3, N=5, c_pos=2.0, c_neg=3.0, estimator=estimator,
                                  neg_attention=sign, pos_hardness=lam_pos,
-                                 neg_hardness=lam_neg, hardness_tau=0.8)
+                                 neg_hardness=lam_neg, hardness_tau=0.8, backend=backend)
     value, g = grads_of(lambda a, b, c: crit(a, b, c, lpp, lpn), u, p, n)
     kw = dict(c_pos=2.0, c_neg=3.0, estimator=estimator, sign=sign, lam_pos=lam_pos,
               lam_neg=lam_neg, tau=0.8)
@@ -174,7 +177,9 @@ def test_dtype_device_and_prior_rules():
     u, p, n, lpp, _ = make_batch()
     crit = vt.VariationalBPRLoss()
     with pytest.raises(TypeError, match="float32"):
-        crit(u.double(), p, n)
+        crit(u.double(), p.double(), n.double())
+    with pytest.raises(ValueError, match="on meta"):
+        crit(u, p.to("meta"), n)
     with pytest.raises(ValueError, match="shape"):
         crit(u, p[:, :1], n)
     with pytest.raises(ValueError, match="requires grad"):

@@ -156,14 +156,6 @@ def out_array(out, dtype, shape, name):
     return check_array(out, dtype, shape, name, writable=True)
 
 
-def as_param(value, name):
-    """A float for a C double parameter (bools and numpy scalars accepted)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-
-
 def fspath(path):
     import os
     return os.fsencode(os.fspath(path))

@@ -7,27 +7,32 @@ import math
 
 import numpy as np
 
-from ._enums import DATASET_INFER, DatasetFormat, DatasetOption, Duplicates
+from ._enums import DATASET_INFER, DatasetFormat, DatasetOptionsParam, Duplicates
 from ._handle import Handle, borrowed_view, check_array, fspath, out_array
 from ._lib import Dataset as _DatasetP, DatasetOptions as _OptionsP, lib
-from ._params import with_params
+from ._params import ParamSpace, configurable
 
-__all__ = ["Dataset", "DatasetOptions"]
+__all__ = ["Dataset", "DatasetOptions", "DATASET_OPTIONS_PARAMS"]
+
+#: The dataset options' parameters, as the library names and bounds them.
+DATASET_OPTIONS_PARAMS = ParamSpace(
+    "dataset_options", DatasetOptionsParam,
+    values={DatasetOptionsParam.FORMAT: DatasetFormat,
+            DatasetOptionsParam.DUPLICATES: Duplicates})
 
 
-@with_params(DatasetOption, "vbpr_dataset_options_set", "vbpr_dataset_options_get",
-             types={"FORMAT": DatasetFormat, "HEADER": int, "DUPLICATES": Duplicates,
-                    "NUM_USERS": int, "NUM_ITEMS": int, "MIN_USERS": int,
-                    "MIN_ITEMS": int, "REMAP_IDS": int})
+@configurable(DATASET_OPTIONS_PARAMS)
 class DatasetOptions(Handle):
     """Options for building or loading datasets (vbpr_dataset_options).
 
-    DatasetOptions(format=..., header=..., duplicates=..., num_users=...,
-    num_items=..., min_users=..., min_items=..., remap_ids=...,
-    reference=None): keyword names are the lower-case DatasetOption names;
-    omitted ones keep the C defaults (AUTO format, header detected, MAX
-    duplicates, sizes inferred, ids used as they are).
+    DatasetOptions(reference=None, **params): params by the library's names
+    (format, header, duplicates, num_users, num_items, min_users, min_items,
+    remap_ids); value names such as format="lists" or duplicates="sum" are
+    read by the library. Omitted ones keep the library's defaults
+    (DatasetOptions.describe()).
     """
+
+    describe = staticmethod(lambda: DATASET_OPTIONS_PARAMS.describe())
 
     _kind = "DatasetOptions"
 
@@ -69,13 +74,24 @@ def _opt_ptr(options):
     return None if options is None else options._ptr
 
 
+def _universe(n, name):
+    """A universe size for vbpr_dataset_create: None, -1 and DATASET_INFER
+    infer it; anything else must be a non-negative integer."""
+    if n is None or n == -1 or n == DATASET_INFER:
+        return DATASET_INFER
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"{name} must be >= 0 or None (infer), got {n}")
+    return n
+
+
 class Dataset(Handle):
     """An interaction data set (vbpr_dataset).
 
-    Dataset(users, items, ratings=None, num_users=-1, num_items=-1,
+    Dataset(users, items, ratings=None, num_users=None, num_items=None,
     options=None) builds one from arrays (copied by the library): users and
-    items int32 [count], ratings float32 [count] or None; -1
-    (DATASET_INFER) infers a universe size from the largest id.
+    items int32 [count], ratings float32 [count] or None; None (or -1, or
+    DATASET_INFER) infers a universe size from the largest id.
     Dataset.load(path, ...) and Dataset.load_pair(train, test, ...) read
     files; Dataset.split(...) holds out test interactions per user.
 
@@ -84,8 +100,8 @@ class Dataset(Handle):
 
     _kind = "Dataset"
 
-    def __init__(self, users, items, ratings=None, num_users=DATASET_INFER,
-                 num_items=DATASET_INFER, options=None, **params):
+    def __init__(self, users, items, ratings=None, num_users=None, num_items=None,
+                 options=None, **params):
         users = check_array(users, np.int32, (None,), "users")
         count = users.shape[0]
         items = check_array(items, np.int32, (count,), "items")
@@ -93,9 +109,10 @@ class Dataset(Handle):
         opts, tmp = _options(options, params)
         ptr = _DatasetP()
         try:
-            lib.vbpr_dataset_create(int(num_users), int(num_items),
+            lib.vbpr_dataset_create(_universe(num_users, "num_users"),
+                                    _universe(num_items, "num_items"), count,
                                     users if count else None, items if count else None,
-                                    ratings if count else None, count, _opt_ptr(opts),
+                                    ratings if count else None, _opt_ptr(opts),
                                     ctypes.byref(ptr))
         finally:
             if tmp is not None:
@@ -193,7 +210,7 @@ class Dataset(Handle):
     def user_items(self, user):
         """User's items, sorted: a read-only int32 view. OutOfRangeError for a
         user outside [0, num_users)."""
-        items, count = ctypes.c_void_p(), ctypes.c_int64()
+        items, count = ctypes.c_void_p(), ctypes.c_size_t()
         lib.vbpr_dataset_user_items(self._ptr, int(user), ctypes.byref(items),
                                     ctypes.byref(count))
         return borrowed_view(self._res, items.value, (count.value,), np.int32)
@@ -223,7 +240,7 @@ class Dataset(Handle):
         ratings get empty_value. out: a float64 [num_items] array to fill."""
         n = self.num_items
         out = out_array(out, np.float64, (n,), "out")
-        lib.vbpr_dataset_item_mean_ratings(self._ptr, float(empty_value), out, n)
+        lib.vbpr_dataset_item_mean_ratings(self._ptr, float(empty_value), n, out)
         return out
 
     def item_log_priors(self, a1=0.0, a2=0.0, b1=0.0, b2=0.0):
@@ -236,7 +253,7 @@ class Dataset(Handle):
         lp_pos = np.empty(n, np.float32)
         lp_neg = np.empty(n, np.float32)
         lib.vbpr_dataset_item_log_priors(self._ptr, float(a1), float(a2), float(b1), float(b2),
-                                         lp_pos, lp_neg, n)
+                                         n, lp_pos, lp_neg)
         return lp_pos, lp_neg
 
     def _raw(self, fn, n):

@@ -79,9 +79,12 @@ class Encoder(Handle):
 
     def init_params(self, init=Init.NORMAL, scale=0.01, seed=0):
         """Re-initialises both tables (vbpr_encoder_init_params): NORMAL with
-        standard deviation scale, or XAVIER_NORMAL with gain scale."""
+        standard deviation scale, or XAVIER_NORMAL with gain scale. init may
+        be named ("normal", "xavier"; read by the library)."""
         if isinstance(init, str):
-            init = Init[init.upper()]
+            from ._enums import TrainerParam
+            from .train import TRAINER_PARAMS
+            init = TRAINER_PARAMS.parse(TrainerParam.INIT, init)
         lib.vbpr_encoder_init_params(self._ptr, int(init), float(scale), int(seed))
 
     def forward(self, users, pos=None, neg=None, out=None):
@@ -100,7 +103,7 @@ class Encoder(Handle):
         ue = out_array(out[0], _F32, (batch, d), "user_emb")
         pe = None if pos is None else out_array(out[1], _F32, shape(pos), "pos_emb")
         ne = None if neg is None else out_array(out[2], _F32, shape(neg), "neg_emb")
-        lib.vbpr_encoder_forward(self._ptr, users, pos, neg, batch, m, n, ue, pe, ne)
+        lib.vbpr_encoder_forward(self._ptr, batch, m, n, users, pos, neg, ue, pe, ne)
         self._fwd = (ue.shape, None if pe is None else pe.shape,
                      None if ne is None else ne.shape)
         return ue, pe, ne
@@ -133,7 +136,7 @@ class Encoder(Handle):
         optimizer), grad read-only. Valid for the encoder's life; their
         contents change with training."""
         param, grad = ctypes.c_void_p(), ctypes.c_void_p()
-        rows, dim = ctypes.c_int32(), ctypes.c_int32()
+        rows, dim = ctypes.c_size_t(), ctypes.c_size_t()
         lib.vbpr_encoder_table(self._ptr, int(table), ctypes.byref(param),
                                ctypes.byref(grad), ctypes.byref(rows), ctypes.byref(dim))
         shape = (rows.value, dim.value)
@@ -154,7 +157,7 @@ class Encoder(Handle):
         """Rows of table whose gradient may be non-zero since zero_grad(), as
         a new int32 array (a copy: the library's list changes at the next
         backward)."""
-        rows, count = ctypes.c_void_p(), ctypes.c_int32()
+        rows, count = ctypes.c_void_p(), ctypes.c_size_t()
         lib.vbpr_encoder_touched_rows(self._ptr, int(table), ctypes.byref(rows),
                                       ctypes.byref(count))
         return borrowed_view(self._res, rows.value, (count.value,), _I32).copy()

@@ -1,23 +1,35 @@
 """Full-ranking evaluation and top-K recommendation (vbpr/eval.h).
 Embedding tables are float32 [rows, dim], C-contiguous, used in place."""
 import ctypes
+import weakref
 
 import numpy as np
 
 from ._enums import Metric
 from ._handle import Handle, check_array, out_array
-from ._lib import Evaluator as _EvaluatorP, lib
+from ._lib import Evaluator as _EvaluatorP, SIZE_DTYPE, lib
 
-__all__ = ["Evaluator", "recommend"]
+__all__ = ["Evaluator", "recommend", "ks_array"]
 
 _F32, _I32 = np.float32, np.int32
 
 
-def _ks_array(ks):
-    """ks as int32 for the library (a short configuration list, copied)."""
+def ks_array(ks):
+    """ks as a size_t array for the library (a short configuration list,
+    copied). A negative K is a ValueError (it has no size_t value)."""
     if isinstance(ks, (int, np.integer)):
         ks = [ks]
-    return np.array([int(k) for k in ks], dtype=_I32)
+    ks = [int(k) for k in ks]
+    if any(k < 0 for k in ks):
+        raise ValueError(f"K values must be positive, got {ks}")
+    return np.array(ks, dtype=SIZE_DTYPE)
+
+
+def _k(k):
+    k = int(k)
+    if k < 0:
+        raise ValueError(f"K must be positive, got {k}")
+    return k
 
 
 def _metric(m):
@@ -36,26 +48,39 @@ class Evaluator(Handle):
     computes Precision, Recall, NDCG, F1, HitRate and APLT at several K
     (vbpr_evaluator).
 
-    Evaluator(train, test, ks=(20,), long_tail_share=0.85). The evaluator
-    keeps both datasets alive.
+    Evaluator(train, test, ks=(20,), long_tail_share=None): ks is set
+    explicitly (set_ks), long_tail_share None keeps the library's default.
+    The evaluator keeps both datasets alive. A Trainer's evaluator
+    (Trainer.evaluator) is borrowed from it.
     """
 
     _kind = "Evaluator"
 
-    def __init__(self, train, test, ks=None, long_tail_share=None):
+    def __init__(self, train, test, ks=(20,), long_tail_share=None):
         ptr = _EvaluatorP()
         lib.vbpr_evaluator_create(train._ptr, test._ptr, ctypes.byref(ptr))
         super().__init__(ptr, lib.vbpr_evaluator_destroy)
-        self._ks = (20,)
+        self._ks = ()
         self._run_users = None
         try:
-            if ks is not None:
-                self.set_ks(ks)
+            self.set_ks(ks)
             if long_tail_share is not None:
                 self.set_long_tail_share(long_tail_share)
         except BaseException:
             self.close()
             raise
+
+    _trainer = None
+
+    @classmethod
+    def _wrap(cls, ptr, owner, ks):
+        """A borrowed evaluator owned by owner (a Trainer); not destroyed
+        here. Its K set is the trainer's."""
+        self = cls.__new__(cls)
+        Handle.__init__(self, ptr, None, parents=(owner,))
+        self._ks, self._run_users = tuple(ks), None
+        self._trainer = weakref.ref(owner)
+        return self
 
     @property
     def ks(self):
@@ -63,9 +88,15 @@ class Evaluator(Handle):
         return self._ks
 
     def set_ks(self, ks):
-        """Distinct K values in [1, 65536], at most 64 of them."""
-        arr = _ks_array(ks)
-        lib.vbpr_evaluator_set_ks(self._ptr, arr, arr.shape[0])
+        """Distinct K values (at most EVALUATOR_MAX_KS, each at most
+        EVALUATOR_MAX_K; the library checks them). A Trainer's evaluator
+        takes them through Trainer.set_ks(), which records them."""
+        trainer = self._trainer() if self._trainer is not None else None
+        if trainer is not None:
+            trainer.set_ks(ks)
+            return
+        arr = ks_array(ks)
+        lib.vbpr_evaluator_set_ks(self._ptr, arr.shape[0], arr)
         self._ks = tuple(int(k) for k in arr)
         self._run_users = None
 
@@ -83,14 +114,14 @@ class Evaluator(Handle):
         (vbpr_evaluator_run); returns results()."""
         u, i, nu, ni, d = _tables(user_emb, item_emb)
         self._run_users = None
-        lib.vbpr_evaluator_run(self._ptr, u, i, nu, ni, d)
+        lib.vbpr_evaluator_run(self._ptr, nu, ni, d, u, i)
         self._run_users = nu
         return self.results()
 
     def metric(self, metric, k):
         """The mean of metric at k over the evaluated users of the last run."""
         out = ctypes.c_double()
-        lib.vbpr_evaluator_metric(self._ptr, int(_metric(metric)), int(k), ctypes.byref(out))
+        lib.vbpr_evaluator_metric(self._ptr, int(_metric(metric)), _k(k), ctypes.byref(out))
         return out.value
 
     def user_metric(self, metric, k, out=None):
@@ -98,7 +129,7 @@ class Evaluator(Handle):
         (NaN for users without test items)."""
         n = self._run_users if self._run_users is not None else 1
         out = out_array(out, np.float64, (n,), "out")
-        lib.vbpr_evaluator_user_metric(self._ptr, int(_metric(metric)), int(k), out, n)
+        lib.vbpr_evaluator_user_metric(self._ptr, int(_metric(metric)), _k(k), n, out)
         return out
 
     def results(self):
@@ -121,10 +152,10 @@ def recommend(user_emb, item_emb, users=None, k=20, train=None, with_scores=True
     if users is None:
         users = np.arange(nu, dtype=_I32)
     users = check_array(users, _I32, (None,), "users")
-    n, k = users.shape[0], int(k)
+    n, k = users.shape[0], _k(k)
     out = out or (None, None)
     items = out_array(out[0], _I32, (n, k), "items")
     scores = out_array(out[1], _F32, (n, k), "scores") if with_scores else None
-    lib.vbpr_recommend(None if train is None else train._ptr, u, i, nu, ni, d, users, n,
+    lib.vbpr_recommend(None if train is None else train._ptr, nu, ni, d, u, i, n, users,
                        k, items, scores)
     return (items, scores) if with_scores else items

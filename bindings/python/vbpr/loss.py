@@ -5,14 +5,74 @@ import ctypes
 
 import numpy as np
 
-from ._enums import Attention, Estimator, LossKind, LossParam
+from ._enums import Attention, Estimator, LossKind, LossParam, TrainerParam
 from ._handle import Handle, check_array, out_array
 from ._lib import Loss as _LossP, lib
-from ._params import with_params
+from ._params import ParamSpace, configurable
 
-__all__ = ["Loss"]
+__all__ = ["Loss", "LOSS_PARAMS", "loss_presets", "loss_kind", "preset_prior_weights",
+           "item_log_priors"]
 
 _F32 = np.float32
+
+#: The loss's parameters, as the library names and bounds them.
+LOSS_PARAMS = ParamSpace("loss", LossParam, kinded=True,
+                         values={LossParam.ESTIMATOR: Estimator,
+                                 LossParam.NEG_ATTENTION: Attention})
+
+
+def loss_presets():
+    """The names of the library's loss presets (vbpr_loss_preset_name), e.g.
+    ["paper", "reference-plugin", "reference-exact", "best"]."""
+    return [lib.vbpr_loss_preset_name(i).decode()
+            for i in range(lib.vbpr_loss_preset_count())]
+
+
+def preset_prior_weights(name):
+    """The item-prior weights (a1, a2, b1, b2) that go with a preset
+    (vbpr_loss_preset_prior_weights): a1 log rarity + a2 log good in the
+    positive log-prior, b1 log popularity + b2 log bad in the negative one.
+    All zero for a preset measured without priors."""
+    w = [ctypes.c_double() for _ in range(4)]
+    lib.vbpr_loss_preset_prior_weights(str(name).encode(), *(ctypes.byref(x) for x in w))
+    return tuple(x.value for x in w)
+
+
+def item_log_priors(counts, rating_sums=None, a1=0.0, a2=0.0, b1=0.0, b2=0.0, preset=None):
+    """Per-item log-priors (lp_pos, lp_neg), float32 [num_items] each, from
+    plain arrays (vbpr_loss_item_log_priors): counts[i] is item i's number of
+    training interactions (or the host's own popularity), rating_sums[i] the
+    sum of its ratings (None: no ratings). The same formulas, from the same
+    code, as Dataset.item_log_priors. preset: take the weights of a preset
+    (preset_prior_weights) instead of a1..b2. Index the results with sampled
+    item ids to get the loss's log_prior_pos [B, M] and log_prior_neg [B, N]."""
+    if preset is not None:
+        a1, a2, b1, b2 = preset_prior_weights(preset)
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    if counts.ndim != 1:
+        raise ValueError(f"counts must be one-dimensional, got shape {counts.shape}")
+    n = counts.shape[0]
+    sums = None
+    if rating_sums is not None:
+        sums = np.ascontiguousarray(rating_sums, dtype=np.float64)
+        if sums.shape != (n,):
+            raise ValueError(f"rating_sums must have the shape of counts ({n},), "
+                             f"got {sums.shape}")
+    lp_pos = np.empty(n, np.float32)
+    lp_neg = np.empty(n, np.float32)
+    lib.vbpr_loss_item_log_priors(n, counts, sums, float(a1), float(a2), float(b1),
+                                  float(b2), lp_pos, lp_neg)
+    return lp_pos, lp_neg
+
+
+def loss_kind(kind):
+    """A LossKind from a member, its value, or a name the library knows
+    ("bpr", "variational"; read by vbpr_trainer_param_parse)."""
+    if isinstance(kind, str):
+        from .train import TRAINER_PARAMS
+        kind = TRAINER_PARAMS.parse(TrainerParam.LOSS, kind)
+    kind = int(kind)
+    return LossKind(kind) if kind in LossKind._value2member_map_ else kind
 
 
 def _items(a, name, batch, k, dim):
@@ -29,17 +89,18 @@ def _scores(a, name, batch, k):
     return check_array(a, _F32, (batch, k), name)
 
 
-@with_params(LossParam, "vbpr_loss_set", "vbpr_loss_get",
-             types={"NUM_POS": int, "NUM_NEG": int, "ESTIMATOR": Estimator,
-                    "NEG_ATTENTION": Attention})
+@configurable(LOSS_PARAMS, kind_of=lambda self: self._kind_value)
 class Loss(Handle):
     """A BPR or Variational BPR loss (vbpr_loss_create).
 
-    Loss(kind=LossKind.VARIATIONAL, **params): params are the lower-case
-    names of LossParam (num_pos, num_neg, c_pos, c_neg, estimator,
-    neg_attention, pos_hardness, neg_hardness, hardness_tau) and are set in
-    that order. Defaults are the C library's: M = 2, N = 4, c_pos = c_neg = 4,
-    PROTOTYPE, HARD, no hardness prior (tau 0.5); BPR has M = N = 1.
+    Loss(kind=LossKind.VARIATIONAL, preset=None, **params): kind a LossKind
+    or its name ("variational", "bpr"); preset one of loss_presets(), set
+    first (vbpr_loss_set_preset); params by the library's names (num_pos,
+    num_neg, c_pos, c_neg, estimator, ...), set after it in the order of the
+    C enum. Enum values may be given by name, the library's aliases
+    included: estimator="plugin" is PROTOTYPE_DETACHED, "exact" is ELBO.
+    Defaults, ranges and names are the library's: see Loss.describe(kind)
+    or doc/loss.md.
 
     Shapes (B rows, M positives, N negatives, d the embedding size):
     user [B, d], pos [B, M, d], neg [B, N, d], log priors [B, M] and [B, N],
@@ -56,27 +117,59 @@ class Loss(Handle):
 
     _kind = "Loss"
 
-    def __init__(self, kind=LossKind.VARIATIONAL, **params):
-        if isinstance(kind, str):
-            kind = LossKind[kind.upper()]
+    def __init__(self, kind=LossKind.VARIATIONAL, preset=None, **params):
+        kind = loss_kind(kind)
         ptr = _LossP()
         lib.vbpr_loss_create(int(kind), ctypes.byref(ptr))
         super().__init__(ptr, lib.vbpr_loss_destroy)
-        self.kind = LossKind(kind)
+        self._kind_value = kind
         self._stored = None
+        self._version = 0       # counts successful configuration changes
         try:
+            if preset is not None:
+                self.set_preset(preset)
             self.set_params(**params)
         except BaseException:
             self.close()
             raise
 
+    @classmethod
+    def _wrap(cls, ptr, owner):
+        """A borrowed loss owned by owner (a Trainer); not destroyed here."""
+        self = cls.__new__(cls)
+        Handle.__init__(self, ptr, None, parents=(owner,))
+        self._kind_value = loss_kind(lib.vbpr_loss_get_kind(ptr))
+        self._stored = None
+        self._version = 0
+        return self
+
+    @staticmethod
+    def describe(kind=LossKind.VARIATIONAL):
+        """The parameters of a loss of kind: names, defaults and ranges, as
+        the loaded library defines them."""
+        return LOSS_PARAMS.describe(loss_kind(kind))
+
+    @property
+    def kind(self):
+        """The LossKind (vbpr_loss_get_kind)."""
+        return loss_kind(lib.vbpr_loss_get_kind(self._ptr))
+
     def _describe(self):
-        return f"{self.kind.name} M={self.num_pos} N={self.num_neg}"
+        return f"{getattr(self.kind, 'name', self.kind)} M={self.num_pos} N={self.num_neg}"
 
     def _param_changed(self):
         # A successful set discards the library's stored forward: forget ours
         # too, so that a following backward() fails in C with StateError.
         self._stored = None
+        self._version += 1
+
+    def set_preset(self, name):
+        """Sets the parameters of a named preset (vbpr_loss_set_preset): one
+        of loss_presets(); M and N are left alone. An unknown name raises
+        InvalidArgumentError listing the known ones."""
+        lib.vbpr_loss_set_preset(self._ptr, str(name).encode())
+        self._param_changed()
+        return self
 
     @property
     def M(self):

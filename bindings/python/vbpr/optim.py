@@ -5,44 +5,72 @@ import ctypes
 
 import numpy as np
 
-from ._enums import OptimKind, OptimParam
+from ._enums import OptimKind, OptimParam, TrainerParam
 from ._handle import Handle, check_array
 from ._lib import Optim as _OptimP, lib
-from ._params import with_params
+from ._params import ParamSpace, configurable
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "OPTIM_PARAMS", "optim_kind"]
 
 _F32 = np.float32
 
+#: The optimizer's parameters, as the library names and bounds them.
+OPTIM_PARAMS = ParamSpace("optim", OptimParam, kinded=True)
 
-@with_params(OptimParam, "vbpr_optim_set", "vbpr_optim_get")
+
+def optim_kind(kind):
+    """An OptimKind from a member, its value, or a name the library knows
+    ("sgd", "adam", "lazy_adam"; read by vbpr_trainer_param_parse)."""
+    if isinstance(kind, str):
+        from .train import TRAINER_PARAMS
+        kind = TRAINER_PARAMS.parse(TrainerParam.OPTIMIZER, kind)
+    kind = int(kind)
+    return OptimKind(kind) if kind in OptimKind._value2member_map_ else kind
+
+
+@configurable(OPTIM_PARAMS, kind_of=lambda self: self._kind_value)
 class Optimizer(Handle):
     """SGD, Adam or lazy Adam (vbpr_optim).
 
-    Optimizer(kind=OptimKind.ADAM, lr=None, beta1=None, beta2=None, eps=None,
-    weight_decay=None): None keeps the C default (lr 1e-3 for Adam, 1e-2 for
-    SGD; betas 0.9, 0.999; eps 1e-8; weight decay 0). State is kept per slot:
+    Optimizer(kind=OptimKind.ADAM, **params): kind an OptimKind or its name
+    ("sgd", "adam", "lazy_adam"); params by the library's names (lr, beta1,
+    beta2, eps, weight_decay); omitted ones keep the library's defaults for
+    the kind (Optimizer.describe(kind)). State is kept per slot:
     step_encoder() uses slots 0 (users) and 1 (items); give your own buffers
-    slots 2 and up.
+    slots 2 and up. A Trainer's optimizer (Trainer.optimizer) is borrowed
+    from it.
     """
 
     _kind = "Optimizer"
 
     def __init__(self, kind=OptimKind.ADAM, **params):
-        if isinstance(kind, str):
-            kind = OptimKind[kind.upper().replace("-", "_")]
+        kind = optim_kind(kind)
         ptr = _OptimP()
         lib.vbpr_optim_create(int(kind), ctypes.byref(ptr))
         super().__init__(ptr, lib.vbpr_optim_destroy)
+        self._kind_value = kind
         try:
             self.set_params(**params)
         except BaseException:
             self.close()
             raise
 
+    @classmethod
+    def _wrap(cls, ptr, owner):
+        """A borrowed optimizer owned by owner (a Trainer); not destroyed here."""
+        self = cls.__new__(cls)
+        Handle.__init__(self, ptr, None, parents=(owner,))
+        self._kind_value = optim_kind(lib.vbpr_optim_get_kind(ptr))
+        return self
+
+    @staticmethod
+    def describe(kind=OptimKind.ADAM):
+        """The parameters of an optimizer of kind: names, defaults, ranges."""
+        return OPTIM_PARAMS.describe(optim_kind(kind))
+
     @property
     def kind(self):
-        return OptimKind(lib.vbpr_optim_get_kind(self._ptr))
+        return optim_kind(lib.vbpr_optim_get_kind(self._ptr))
 
     def _describe(self):
         return f"{self.kind.name} lr={self.lr:g}"
@@ -53,7 +81,7 @@ class Optimizer(Handle):
         param = check_array(param, _F32, (None,) * getattr(param, "ndim", 1), "param",
                             writable=True)
         grad = check_array(grad, _F32, param.shape, "grad")
-        lib.vbpr_optim_step(self._ptr, int(slot), param, grad, param.size)
+        lib.vbpr_optim_step(self._ptr, int(slot), param.size, param, grad)
 
     def step_rows(self, slot, param, grad, row_ids):
         """Updates a table param [rows, dim] whose gradient grad [rows, dim] is
@@ -62,8 +90,8 @@ class Optimizer(Handle):
         grad = check_array(grad, _F32, param.shape, "grad")
         row_ids = check_array(row_ids, np.int32, (None,), "row_ids")
         count = row_ids.shape[0]
-        lib.vbpr_optim_step_rows(self._ptr, int(slot), param, grad, param.shape[0],
-                                 param.shape[1], row_ids if count else None, count)
+        lib.vbpr_optim_step_rows(self._ptr, int(slot), param.shape[0], param.shape[1], param,
+                                 grad, count, row_ids if count else None)
 
     def step_encoder(self, encoder):
         """Steps both tables of encoder from its gradients (slots 0 and 1)."""

@@ -6,23 +6,25 @@ import numpy as np
 from ._enums import SyntheticParam
 from ._handle import Handle, out_array
 from ._lib import Dataset as _DatasetP, Synthetic as _SyntheticP, lib
-from ._params import with_params
+from ._params import ParamSpace, configurable
 
-__all__ = ["Synthetic", "synthetic"]
+__all__ = ["Synthetic", "synthetic", "SYNTHETIC_PARAMS"]
 
-_INTEGRAL = ("NUM_USERS", "NUM_ITEMS", "DIM", "SEED", "LABELS")
+#: The generator's parameters, as the library names and bounds them.
+SYNTHETIC_PARAMS = ParamSpace("synthetic", SyntheticParam)
 
 
-@with_params(SyntheticParam, "vbpr_synthetic_set", "vbpr_synthetic_get",
-             types={name: int for name in _INTEGRAL})
+@configurable(SYNTHETIC_PARAMS)
 class Synthetic(Handle):
     """A synthetic-data configuration (vbpr_synthetic).
 
-    Synthetic(**params): keyword names are the lower-case SyntheticParam
-    names (num_users, num_items, dim, mean_preferences, test_fraction,
-    popularity, sharpness, false_positives, false_negatives, seed, labels);
-    omitted ones keep the C defaults (1000 users, 1500 items, ...).
+    Synthetic(**params): params by the library's names (num_users,
+    num_items, dim, mean_preferences, test_fraction, popularity, sharpness,
+    false_positives, false_negatives, seed, labels); omitted ones keep the
+    library's defaults (Synthetic.describe()).
     """
+
+    describe = staticmethod(lambda: SYNTHETIC_PARAMS.describe())
 
     _kind = "Synthetic"
 
@@ -47,7 +49,7 @@ class Synthetic(Handle):
         """The true affinities of user for every item: float32 [num_items]."""
         n = self.num_items
         out = out_array(out, np.float32, (n,), "out")
-        lib.vbpr_synthetic_true_scores(self._ptr, int(user), out, n)
+        lib.vbpr_synthetic_true_scores(self._ptr, int(user), n, out)
         return out
 
 
