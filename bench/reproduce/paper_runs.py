@@ -120,6 +120,11 @@ GP_VB = ["--loss", "variational", "-M", "2", "-N", "16", "--c", "8", "--estimato
          "--neg-attention", "easy", "--neg-hardness", "0.5"]
 
 
+# Long runs print every epoch and evaluation to their log (no --quiet), so a
+# run cut short still has its last measured evaluation.
+GP_LONG = [a for a in GP if a != "--quiet"]
+
+
 def gp_lgcn(layers, batch=8192, lr="2e-3", l2="5e-7"):
     return ["--encoder", "lightgcn", "--layers", str(layers), "--l2", l2, "--optimizer", "adam",
             "--lr", lr, "--batch", str(batch)]
@@ -153,6 +158,43 @@ def gp_sweep_n():
             for n in (4, 64)]
 
 
+def gp_fused(optim="sparse-adam", lr="1e-3", l2="1e-6"):
+    """MF on the fused per-tuple path: the learning rate and L2 apply to each
+    tuple's gradient (doc/train.md), so they are chosen anew."""
+    return ["--encoder", "mf", "--fused", "--optimizer", optim, "--lr", lr, "--l2", l2,
+            "--batch", "2048"]
+
+
+def gp_fused_check():
+    """The fused path against the batched path's gp-sweep-elbo-c0.1 (same
+    loss, 20 epochs): does it reach the same accuracy per epoch?"""
+    loss = vb("elbo", "0.1")
+    return [(f"gp-fused-{o}-lr{lr}-l2{l2}", GP + gp_fused(o, lr, l2) + loss + ep(10))
+            for o, lr, l2 in (("sparse-adam", "1e-3", "1e-6"), ("sparse-adam", "1e-3", "2e-3"),
+                              ("adagrad", "0.05", "1e-6"))]
+
+
+# The ablation on gowalla-paper (1 seed, 20 epochs), around GP_VB: the
+# paper's estimator at c 8 plus ELBO, easy attention and the hardness prior
+# (the good/bad priors are constant without ratings, so they are left out).
+GP_PAPER = ["--loss", "variational", "--estimator", "prototype", "--neg-attention", "hard",
+            "--c", "8", "-M", "2", "-N", "16"]
+GP_ABLATION = [("paper", []), ("all", ["elbo", "easy", "hard"]), ("all-elbo", ["easy", "hard"]),
+               ("all-easy", ["elbo", "hard"]), ("all-hardness", ["elbo", "easy"]),
+               ("+elbo", ["elbo"]), ("+easy", ["easy"]), ("+hardness", ["hard"])]
+
+
+def gp_ablation():
+    jobs = []
+    for label, parts in GP_ABLATION:
+        args = list(GP_PAPER)
+        for p in parts:
+            for flag, v in ING[p]:
+                args = override(args, flag, v) if flag in args else args + [flag, v]
+        jobs.append((f"gp-abl-{label}", GP + GP_MF + args + ep(20)))
+    return jobs
+
+
 GROUPS = {
     "ml100k-ablation-mf": lambda: ml100k_ablation("mf"),
     "ml100k-ablation-lgcn": lambda: ml100k_ablation("lgcn"),
@@ -164,6 +206,12 @@ GROUPS = {
         ("gp-mf-bpr-lr3e-3", GP + override(GP_MF, "--lr", "3e-3") + ["--loss", "bpr"] + ep(100))],
     "gp-sweep-estimator": gp_sweep_estimator,
     "gp-sweep-n": gp_sweep_n,
+    "gp-fused-check": gp_fused_check,
+    "gp-ablation": gp_ablation,
+    # the paper's estimator's best loss (ELBO, hard, c_neg 0.1) over 100 epochs
+    "gp-mf-elbo-hard": lambda: [
+        ("gp-mf-elbo-hard-c0.1", GP_LONG + GP_MF + vb("elbo", "0.1") + ep(100))],
+    "gp-mf-vbpr": lambda: [("gp-mf-vbpr", GP_LONG + GP_MF + GP_VB + ep(100))],
     "ml100k-valid-mf": lambda: ml100k_valid("mf"),
     "ml100k-valid2-mf": lambda: ml100k_valid("mf", ML_VARIANTS2),
     # the validation split's choice, on the test set
@@ -211,9 +259,30 @@ def jobs_of(groups):
 def load(out, name):
     p = os.path.join(out, name + ".json")
     if not os.path.exists(p):
-        return None
+        return load_partial(out, name)
     with open(p) as f:
         return json.load(f)["runs"][-1]
+
+
+def load_partial(out, name):
+    """A run cut short (no JSON): its evaluations as its log printed them
+    ("epoch  5  loss ...  recall@20 R  ndcg@20 N"), marked partial."""
+    p = os.path.join(out, name + ".log")
+    if not os.path.exists(p):
+        return None
+    history = []
+    with open(p) as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 8 and w[0] == "epoch" and w[4] == "recall@20" and w[6] == "ndcg@20":
+                history.append({"epoch": int(w[1]), "recall": {"20": float(w[5])},
+                                "ndcg": {"20": float(w[7])}})
+    if not history:
+        return None
+    best = {m: {"20": max(({"value": h[m]["20"], "epoch": h["epoch"]} for h in history),
+                          key=lambda b: b["value"])} for m in ("recall", "ndcg")}
+    return {"epochs": history[-1]["epoch"], "history": history, "best": best,
+            "partial": True, "train_seconds": float("nan")}
 
 
 def best(run, metric):
@@ -247,15 +316,18 @@ def summarize_ablation(out, enc):
 
 
 def summarize_single(out, prefix):
-    names = sorted(n[:-5] for n in os.listdir(out) if n.startswith(prefix) and n.endswith(".json"))
-    if not names:
+    names = sorted({n.rsplit(".", 1)[0] for n in os.listdir(out)
+                    if n.startswith(prefix) and n.endswith((".json", ".log"))})
+    runs = [(n, load(out, n)) for n in names]
+    runs = [(n, r) for n, r in runs if r]
+    if not runs:
         return
     print(f"\n| run | epochs | Recall@20 (epoch) | NDCG@20 (epoch) | s/epoch |")
     print("| --- | --- | --- | --- | --- |")
-    for n in names:
-        r = load(out, n)
+    for n, r in runs:
         (rv, re), (nv, ne) = best(r, "recall"), best(r, "ndcg")
-        print(f"| {n} | {r['epochs']} | {rv:.4f} ({re}) | {nv:.4f} ({ne}) | "
+        epochs = f"{r['epochs']} (cut short)" if r.get("partial") else r["epochs"]
+        print(f"| {n} | {epochs} | {rv:.4f} ({re}) | {nv:.4f} ({ne}) | "
               f"{r['train_seconds'] / max(1, r['epochs']):.1f} |")
 
 
@@ -298,6 +370,7 @@ def plot(out, path, panels):
             r = load(out, name)
             if r:
                 x, y = curve(r)
+                label += " (cut short)" if r.get("partial") else ""
                 ax.plot(x, y, marker="o", markersize=2.5, linewidth=1.2, label=label)
         for value, label in refs:
             ax.axhline(value, linestyle="--", linewidth=0.8, color="grey")
@@ -318,8 +391,11 @@ PANELS = [
     ("ml-100k, MF d 64", [("ml-mf-bpr-s1", "BPR"), ("ml-mf-paper-s1", "paper's estimator (c 4)"),
                           ("ml-mf-all-s1", "ELBO + easy + priors + hardness")],
      [(0.3226, "paper BPR"), (0.3389, "paper VBPR")]),
-    ("gowalla-paper, MF d 128", [("gp-mf-bpr", "BPR"), ("gp-sweep-prototype-c0.1", "paper's estimator"),
-                                 ("gp-mf-vbpr", "Variational BPR")],
+    ("gowalla-paper, MF d 128", [("gp-mf-bpr", "BPR"),
+                                 ("gp-sweep-prototype-c8", "paper's estimator, c_neg 8"),
+                                 ("gp-sweep-prototype-c0.1", "paper's estimator, c_neg 0.1"),
+                                 ("gp-mf-elbo-hard-c0.1", "ELBO, hard, c_neg 0.1"),
+                                 ("gp-mf-vbpr", "ELBO, easy, hardness 0.5")],
      [(0.1408, "paper BPR"), (0.1974, "paper VBPR")]),
     ("gowalla-paper, LightGCN d 128", [("gp-lgcn1-bpr", "BPR, 1 layer")] +
      [(f"gp-lgcn{k}-vbpr", f"Variational BPR, {k} layer{'s' if k > 1 else ''}") for k in (1, 2, 3)],
