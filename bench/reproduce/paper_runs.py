@@ -208,6 +208,9 @@ GROUPS = {
     "gp-sweep-n": gp_sweep_n,
     "gp-fused-check": gp_fused_check,
     "gp-ablation": gp_ablation,
+    # depth at equal (few) epochs, where 100 epochs do not fit the time available
+    "gp-lgcn-short": lambda: [(f"gp-lgcn{k}-vbpr-e5", GP_LONG + gp_lgcn(k) + GP_VB + ep(5))
+                              for k in (2, 3)],
     # the paper's estimator's best loss (ELBO, hard, c_neg 0.1) over 100 epochs
     "gp-mf-elbo-hard": lambda: [
         ("gp-mf-elbo-hard-c0.1", GP_LONG + GP_MF + vb("elbo", "0.1") + ep(100))],
