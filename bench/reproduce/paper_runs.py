@@ -350,10 +350,30 @@ def summarize_valid(out, enc):
         print("\n".join(rows))
 
 
+def summarize_gp_ablation(out):
+    rows, base = [], None
+    for label, _ in [("bpr", None)] + GP_ABLATION:
+        r = load(out, "gp-mf-bpr" if label == "bpr" else f"gp-abl-{label}")
+        if not r:
+            continue
+        h20 = [h for h in r["history"] if h["epoch"] <= 20]
+        rec = max(h["recall"]["20"] for h in h20)
+        ndcg = max(h["ndcg"]["20"] for h in h20)
+        base = rec if label == "paper" else base
+        delta = f"{rec - base:+.4f}" if base is not None and label != "bpr" else ""
+        rows.append(f"| {label} | {rec:.4f} | {ndcg:.4f} | {delta} |")
+    if rows:
+        print("\ngowalla-paper ablation, MF, seed 1, best of epochs 5-20:\n")
+        print("| configuration | Recall@20 | NDCG@20 | Recall vs paper |")
+        print("| --- | --- | --- | --- |")
+        print("\n".join(rows))
+
+
 def summarize(out):
     for enc in ML_ENC:
         summarize_ablation(out, enc)
         summarize_valid(out, enc)
+    summarize_gp_ablation(out)
     for prefix in ("gp-", "gw-"):
         summarize_single(out, prefix)
 
