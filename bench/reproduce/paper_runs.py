@@ -421,7 +421,8 @@ PANELS = [
                                  ("gp-mf-vbpr", "ELBO, easy, hardness 0.5")],
      [(0.1408, "paper BPR"), (0.1974, "paper VBPR")]),
     ("gowalla-paper, LightGCN d 128", [("gp-lgcn1-bpr", "BPR, 1 layer")] +
-     [(f"gp-lgcn{k}-vbpr", f"Variational BPR, {k} layer{'s' if k > 1 else ''}") for k in (1, 2, 3)],
+     [(f"gp-lgcn{k}-vbpr", f"Variational BPR, {k} layer{'s' if k > 1 else ''}") for k in (1, 2, 3)] +
+     [(f"gp-lgcn{k}-vbpr-e5", f"Variational BPR, {k} layers, 5 epochs") for k in (2, 3)],
      [(0.1756, "paper BPR"), (0.2151, "paper VBPR")]),
 ]
 
