@@ -235,6 +235,11 @@ static vbpr_status refuse_data_parallel(const vbpr_trainer *tr, const char *func
                      "model (vbpr_encoder_save) on one rank instead");
 }
 
+vbpr_status vbpr__trainer_checkpoint_usable(const vbpr_trainer *tr, const char *func)
+{
+  return tr->checkpoint_path != NULL ? refuse_data_parallel(tr, func) : VBPR_OK;
+}
+
 static vbpr_status save(vbpr_trainer *tr, const char *path, const char *func)
 {
   vbpr_status st = refuse_data_parallel(tr, func);

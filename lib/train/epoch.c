@@ -312,6 +312,7 @@ vbpr_status vbpr_trainer_fit(vbpr_trainer *tr)
 {
   VBPR_CHECK_NULL(tr);
   vbpr_status st = vbpr_trainer_prepare(tr);
+  if (st == VBPR_OK) st = vbpr__trainer_checkpoint_usable(tr, __func__);
   if (tr->dp != NULL && st != VBPR_OK) return vbpr__trainer_dp_epoch(tr, st, NULL, __func__);
   if (st != VBPR_OK) return st;
   int64_t epochs = (int64_t)tr->param[VBPR_TRAINER_EPOCHS];

@@ -120,5 +120,8 @@ void vbpr__trainer_noise_free(vbpr__noise_stats *ns);
  * and when stopped; VBPR_OK when no file is set. `last` is the epoch that
  * ends the schedule. */
 vbpr_status vbpr__trainer_autosave(vbpr_trainer *tr, bool stopped, const char *func);
+/* VBPR_ERR_UNSUPPORTED when a checkpoint file is set on a data-parallel
+ * trainer (fit checks it before the first epoch, with the other ranks). */
+vbpr_status vbpr__trainer_checkpoint_usable(const vbpr_trainer *tr, const char *func);
 
 #endif
