@@ -199,6 +199,7 @@ GROUPS = {
     "ml100k-ablation-mf": lambda: ml100k_ablation("mf"),
     "ml100k-ablation-lgcn": lambda: ml100k_ablation("lgcn"),
     "gp-lgcn": lambda: [(f"gp-lgcn{k}-vbpr", GP + gp_lgcn(k) + GP_VB + ep(100)) for k in (1, 2, 3)],
+    "gp-bpr-lgcn": lambda: [("gp-lgcn1-bpr", GP + gp_lgcn(1) + ["--loss", "bpr"] + ep(100))],
     "gp-bpr-mf": lambda: [
         ("gp-mf-bpr", GP + GP_MF + ["--loss", "bpr"] + ep(100))],
     "gp-bpr-mf-tune": lambda: [
