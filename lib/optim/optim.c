@@ -640,7 +640,7 @@ static vbpr_status get_row_state(vbpr__ckpt_reader *r, opt_slot *s)
     return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
   s->width = (size_t)width;
   size_t rows = has != 0 ? s->n / s->width : 0;
-  if ((has & 1) && !vbpr__ckpt_has(r, rows, 4))
+  if (rows > SIZE_MAX / 2 || ((has & 1) && !vbpr__ckpt_has(r, rows, 4)))
     return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
   if ((has & 2) && !vbpr__ckpt_has(r, 2 * rows, 8))
     return vbpr__ckpt_bad(r, "malformed row-wise optimizer state");
