@@ -7,6 +7,7 @@
 
 #include "core/ckpt.h"
 #include "core/core.h"
+#include "vbpr/error.h"
 
 #define MAGIC "VBPRCKPT"
 #define BOM 0x01020304u
@@ -282,6 +283,20 @@ vbpr_status vbpr__ckpt_bad(vbpr__ckpt_reader *r, const char *fmt, ...)
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
   r->st = vbpr__error(VBPR_ERR_PARSE, r->func, "'%s': section %s: %s", r->path, r->tag, what);
+  return r->st;
+}
+
+vbpr_status vbpr__ckpt_get_params(vbpr__ckpt_reader *r, void *obj,
+                                  vbpr__ckpt_param_setter set, const char *what)
+{
+  uint32_t n = vbpr__ckpt_get_u32(r);
+  for (uint32_t i = 0; i < n && r->st == VBPR_OK; i++) {
+    uint32_t p = vbpr__ckpt_get_u32(r);
+    double v = vbpr__ckpt_get_f64(r);
+    if (r->st == VBPR_OK && set(obj, p, v) != VBPR_OK)
+      return vbpr__ckpt_bad(r, "%s parameter %u = %g refused (%s)", what, (unsigned)p, v,
+                            vbpr_last_error());
+  }
   return r->st;
 }
 

@@ -89,6 +89,13 @@ double vbpr__ckpt_get_f64(vbpr__ckpt_reader *r);
  * bytes left before anything is copied. */
 void vbpr__ckpt_get_floats(vbpr__ckpt_reader *r, size_t n, float *dst);
 void vbpr__ckpt_get_u32s(vbpr__ckpt_reader *r, size_t n, uint32_t *dst);
+/* An object's parameters as saved: a u32 count, then (u32 parameter, f64
+ * value) pairs, each given to the object's own setter (its checks apply; a
+ * parameter appended since is simply absent). A refusal is malformed
+ * content naming `what` ("loss", ...) and the setter's message. */
+typedef vbpr_status (*vbpr__ckpt_param_setter)(void *obj, uint32_t p, double v);
+vbpr_status vbpr__ckpt_get_params(vbpr__ckpt_reader *r, void *obj,
+                                  vbpr__ckpt_param_setter set, const char *what);
 /* Whether n more elements of `size` bytes are left (callers check counts
  * read from the file before allocating for them). */
 bool vbpr__ckpt_has(const vbpr__ckpt_reader *r, uint64_t n, size_t size);

@@ -28,6 +28,11 @@ void vbpr__encoder_state_write(const void *obj, vbpr__ckpt_writer *w)
   if (e->ops->state_write) e->ops->state_write(e, w);
 }
 
+static vbpr_status set_param(void *enc, uint32_t p, double v)
+{
+  return vbpr_encoder_set(enc, (vbpr_encoder_param)p, v);
+}
+
 vbpr_status vbpr__encoder_state_read(vbpr_encoder *e, vbpr__ckpt_reader *r)
 {
   uint32_t kind = vbpr__ckpt_get_u32(r), dim = vbpr__ckpt_get_u32(r);
@@ -43,13 +48,7 @@ vbpr_status vbpr__encoder_state_read(vbpr_encoder *e, vbpr__ckpt_reader *r)
                           (unsigned long long)ni, (unsigned)dim, (unsigned)layers,
                           e->ops->info->name, (int)e->num_users, (int)e->num_items,
                           (int)e->dim, (int)e->num_layers);
-  uint32_t n = vbpr__ckpt_get_u32(r);
-  for (uint32_t i = 0; i < n && r->st == VBPR_OK; i++) {
-    uint32_t p = vbpr__ckpt_get_u32(r);
-    double v = vbpr__ckpt_get_f64(r);
-    if (r->st == VBPR_OK && vbpr_encoder_set(e, (vbpr_encoder_param)p, v) != VBPR_OK)
-      return vbpr__ckpt_bad(r, "encoder parameter %u = %g refused", (unsigned)p, v);
-  }
+  if (vbpr__ckpt_get_params(r, e, set_param, "encoder") != VBPR_OK) return r->st;
   vbpr__ckpt_get_floats(r, e->n_elems, e->param);
   if (r->st == VBPR_OK && vbpr__find_nonfinite(e->param, e->n_elems) != e->n_elems)
     return vbpr__ckpt_bad(r, "a parameter is not finite");

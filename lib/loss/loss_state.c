@@ -32,18 +32,17 @@ void vbpr__loss_state_write(const void *obj, vbpr__ckpt_writer *w)
   }
 }
 
+static vbpr_status set_param(void *loss, uint32_t p, double v)
+{
+  return vbpr_loss_set(loss, (vbpr_loss_param)p, v);
+}
+
 vbpr_status vbpr__loss_state_read(vbpr_loss *loss, vbpr__ckpt_reader *r)
 {
-  uint32_t kind = vbpr__ckpt_get_u32(r), n = vbpr__ckpt_get_u32(r);
+  uint32_t kind = vbpr__ckpt_get_u32(r);
   if (r->st == VBPR_OK && kind != (uint32_t)vbpr_loss_get_kind(loss))
     return vbpr__ckpt_bad(r, "loss kind %u, the trainer's is %d", (unsigned)kind,
                           (int)vbpr_loss_get_kind(loss));
-  for (uint32_t i = 0; i < n && r->st == VBPR_OK; i++) {
-    uint32_t p = vbpr__ckpt_get_u32(r);
-    double v = vbpr__ckpt_get_f64(r);
-    if (r->st == VBPR_OK && vbpr_loss_set(loss, (vbpr_loss_param)p, v) != VBPR_OK)
-      return vbpr__ckpt_bad(r, "loss parameter %u = %g refused (%s)", (unsigned)p, v,
-                            vbpr_last_error());
-  }
+  if (vbpr__ckpt_get_params(r, loss, set_param, "loss") != VBPR_OK) return r->st;
   return vbpr__ckpt_done(r);
 }

@@ -715,18 +715,18 @@ static vbpr_status read_slot(vbpr__ckpt_reader *r, opt_slot *s)
   return r->st != VBPR_OK ? r->st : get_row_state(r, s);
 }
 
+static vbpr_status set_param(void *opt, uint32_t p, double v)
+{
+  return vbpr_optim_set(opt, (vbpr_optim_param)p, v);
+}
+
 vbpr_status vbpr__optim_state_read(vbpr_optim *o, vbpr__ckpt_reader *r)
 {
-  uint32_t kind = vbpr__ckpt_get_u32(r), n = vbpr__ckpt_get_u32(r);
+  uint32_t kind = vbpr__ckpt_get_u32(r);
   if (r->st == VBPR_OK && kind != (uint32_t)o->kind)
     return vbpr__ckpt_bad(r, "optimizer kind %u, the trainer's is %d", (unsigned)kind,
                           (int)o->kind);
-  for (uint32_t i = 0; i < n && r->st == VBPR_OK; i++) {
-    uint32_t p = vbpr__ckpt_get_u32(r);
-    double v = vbpr__ckpt_get_f64(r);
-    if (r->st == VBPR_OK && vbpr_optim_set(o, (vbpr_optim_param)p, v) != VBPR_OK)
-      return vbpr__ckpt_bad(r, "optimizer parameter %u = %g refused", (unsigned)p, v);
-  }
+  if (vbpr__ckpt_get_params(r, o, set_param, "optimizer") != VBPR_OK) return r->st;
   uint32_t slots = vbpr__ckpt_get_u32(r);
   if (r->st == VBPR_OK && slots > VBPR_OPTIM_MAX_SLOTS)
     return vbpr__ckpt_bad(r, "%u optimizer slots", (unsigned)slots);

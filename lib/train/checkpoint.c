@@ -136,15 +136,14 @@ static void write_trainer(const void *obj, vbpr__ckpt_writer *w)
   }
 }
 
+static vbpr_status set_param(void *tr, uint32_t p, double v)
+{
+  return vbpr_trainer_set(tr, (vbpr_trainer_param)p, v);
+}
+
 static vbpr_status read_params(vbpr_trainer *tr, vbpr__ckpt_reader *r)
 {
-  uint32_t n = vbpr__ckpt_get_u32(r);
-  for (uint32_t i = 0; i < n && r->st == VBPR_OK; i++) {
-    uint32_t p = vbpr__ckpt_get_u32(r);
-    double v = vbpr__ckpt_get_f64(r);
-    if (r->st == VBPR_OK && vbpr_trainer_set(tr, (vbpr_trainer_param)p, v) != VBPR_OK)
-      return vbpr__ckpt_bad(r, "trainer parameter %u = %g refused", (unsigned)p, v);
-  }
+  if (vbpr__ckpt_get_params(r, tr, set_param, "trainer") != VBPR_OK) return r->st;
   uint32_t nks = vbpr__ckpt_get_u32(r);
   size_t ks[VBPR_EVALUATOR_MAX_KS];
   if (r->st == VBPR_OK && (nks < 1 || nks > VBPR_EVALUATOR_MAX_KS))
